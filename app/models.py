@@ -1,0 +1,127 @@
+"""What the dashboard's loaders return: the contract of the panels and of `jobdash snapshot --json`.
+
+Field names are the JSON keys. Times are timezone-aware UTC datetimes ("now" is the
+database's now()); `to_jsonable` turns a record into ISO 8601 strings and plain types.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    name: str
+    ready: int
+    scheduled: int
+    doing: int
+    failed: int
+    oldest_ready_age_s: float | None
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    current_queue_size: int
+    window_seconds: int
+    successful_jobs: int
+    failed_jobs: int
+    total_jobs: int
+    success_rate: float | None
+    avg_execution_time_ms: float | None
+    queues: list[QueueRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WorkerRow:
+    worker_id: int
+    hostname: str | None
+    pid: int | None
+    healthy: bool
+    jobs: int
+    max_jobs: int | None
+    cpu_percent: float | None
+    memory_mb: float | None
+    last_heartbeat: datetime
+    heartbeat_age_s: float
+
+
+@dataclass(frozen=True)
+class StalledJob:
+    id: int
+    queue: str
+    task: str
+    worker_id: int | None
+
+
+@dataclass(frozen=True)
+class WorkerHealth:
+    total_workers: int
+    active_workers: int
+    jobs_in_progress: int
+    stalled_jobs: int
+    workers: list[WorkerRow] = field(default_factory=list)
+    stalled: list[StalledJob] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FailedJobRow:
+    id: int
+    queue: str
+    task: str
+    error: str | None
+    payload_preview: str
+    failed_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class FailedJobs:
+    total_failed_jobs: int
+    jobs: list[FailedJobRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UpcomingTask:
+    id: str
+    task: str
+    schedule_type: str  # "cron" | "interval" | "onetime"
+    schedule: str | None  # cron text; None for one-time jobs
+    schedule_description: str
+    next_run: datetime
+    next_run_relative: str
+    is_due: bool
+    last_run: datetime | None
+    queue: str | None = None
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    total_scheduled_tasks: int
+    due_tasks: int
+    next_execution: datetime | None
+    upcoming: list[UpcomingTask] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    generated_at: datetime
+    queue_stats: QueueStats
+    worker_health: WorkerHealth
+    failed_jobs: FailedJobs
+    scheduler: Scheduler
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, lists and datetimes as JSON-ready values (datetimes in ISO 8601 UTC)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
+    return value
