@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
@@ -28,9 +30,12 @@ def validate_url(conninfo: str) -> str:
     try:
         conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError as exc:
-        # psycopg's message may echo the whole string, password included: keep only its kind.
-        kind = str(exc).split(":")[0].strip() or "invalid"
-        raise DatabaseError(f"malformed database URL ({kind})") from None
+        # psycopg quotes pieces of the string, which may be the password: drop the quotes' content.
+        reason = re.sub(r'"[^"]*"', '"…"', str(exc).splitlines()[0]).strip()
+        raise DatabaseError(
+            f"malformed database URL ({reason}); expected "
+            "postgresql://user:password@host:port/dbname or 'key=value' pairs"
+        ) from None
     return conninfo
 
 
