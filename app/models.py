@@ -46,6 +46,8 @@ class WorkerRow:
     memory_mb: float | None
     last_heartbeat: datetime
     heartbeat_age_s: float
+    worker_name: str | None = None
+    queues: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,16 @@ class UpcomingTask:
     next_run_relative: str
     is_due: bool
     last_run: datetime | None
+    queue: str | None = None
+
+
+@dataclass(frozen=True)
+class PeriodicDefinition:
+    """A periodic task's schedule, from jobdash_periodic_tasks or an App's registry."""
+
+    task_name: str
+    periodic_id: str
+    cron: str
     queue: str | None = None
 
 
