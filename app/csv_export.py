@@ -1,0 +1,157 @@
+"""CSV export for every table: safe cells, ISO 8601 UTC times, streamed into a file.
+
+`csv_download_button(label, data, table_name)` is the one call a panel needs. `data` may be a
+DataFrame, a list of dicts or dataclasses, a `CsvSource` (header + row iterator, e.g. from a
+server-side cursor), or a zero-argument callable returning any of those — a callable runs
+only when the operator clicks, on Streamlit's download thread, so a large export neither
+blocks the page nor runs on every refresh.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import IO, Any
+
+# Spreadsheets run a cell starting with these as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Rows written to the temporary file before it spills from memory to disk.
+SPOOL_MAX_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    """A header and an iterable of rows (sequences in header order), consumed once."""
+
+    header: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+
+
+CsvData = Any  # DataFrame | list[dict] | list[dataclass] | CsvSource | Callable[[], those]
+
+
+def neutralise(text: str) -> str:
+    """`text`, prefixed with `'` when a spreadsheet would read it as a formula."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def cell_text(value: Any) -> str:
+    """A value as CSV cell text: times in ISO 8601 UTC, JSON for structures, "" for None/NaN."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)  # a number, not a formula
+    if isinstance(value, Mapping | list | tuple):
+        return neutralise(json.dumps(value, ensure_ascii=False, default=str, sort_keys=True))
+    if hasattr(value, "to_pydatetime"):  # pandas Timestamp
+        if value != value:  # NaT
+            return ""
+        return cell_text(value.to_pydatetime())
+    return neutralise(str(value))
+
+
+def csv_file_name(table_name: str, now: datetime | None = None) -> str:
+    """`<table>-<UTC time>.csv`, e.g. failed-jobs-20240501T120304Z.csv."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in table_name).strip("-")
+    return f"{safe or 'table'}-{now.strftime('%Y%m%dT%H%M%SZ')}.csv"
+
+
+def write_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], out: IO[str]) -> int:
+    """Write header and rows to a text stream, row by row; the number of data rows."""
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([neutralise(str(name)) for name in header])
+    count = 0
+    for row in rows:
+        writer.writerow([cell_text(value) for value in row])
+        count += 1
+    return count
+
+
+def to_source(data: CsvData) -> CsvSource:
+    """Any supported table shape as a CsvSource (a callable is called here)."""
+    if callable(data) and not isinstance(data, CsvSource):
+        data = data()
+    if isinstance(data, CsvSource):
+        return data
+    if hasattr(data, "itertuples") and hasattr(data, "columns"):  # pandas DataFrame
+        frame = data
+        header = [str(c) for c in frame.columns]
+        return CsvSource(header, frame.itertuples(index=False, name=None))
+    rows = list(data)
+    if not rows:
+        return CsvSource([], [])
+    first = rows[0]
+    if dataclasses.is_dataclass(first) and not isinstance(first, type):
+        header = [f.name for f in dataclasses.fields(first)]
+        return CsvSource(header, ([getattr(r, name) for name in header] for r in rows))
+    if isinstance(first, Mapping):
+        header = list(first.keys())
+        return CsvSource(header, ([r.get(name) for name in header] for r in rows))
+    raise TypeError(f"cannot export {type(first).__name__} rows as CSV")
+
+
+def csv_file(data: CsvData) -> IO[bytes]:
+    """The CSV as a rewound binary file (UTF-8), written row by row; large ones spill to disk."""
+    source = to_source(data)
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES, mode="w+b")  # noqa: SIM115 (returned open)
+    text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+    write_csv(source.header, source.rows, text)
+    text.flush()
+    text.detach()  # leave the binary file open for the reader
+    spool.seek(0)
+    return spool
+
+
+def csv_bytes(data: CsvData) -> bytes:
+    with csv_file(data) as f:
+        return f.read()
+
+
+def csv_download_button(
+    label: str,
+    data: CsvData | Callable[[], CsvData],
+    table_name: str,
+    key: str | None = None,
+    disabled: bool = False,
+    help: str | None = None,
+) -> None:
+    """A "Download CSV" button; `data` as in `to_source`, a callable runs only on click."""
+    import streamlit as st
+
+    payload: Callable[[], IO[bytes]] | bytes
+    if callable(data) and not isinstance(data, CsvSource):
+        producer = data
+
+        def payload() -> IO[bytes]:
+            return csv_file(producer)
+    else:
+        payload = csv_bytes(data)
+    st.download_button(
+        label,
+        data=payload,
+        file_name=csv_file_name(table_name),
+        mime="text/csv",
+        key=key or f"csv-{table_name}",
+        on_click="ignore",
+        disabled=disabled,
+        help=help,
+        icon=":material/download:",
+    )

@@ -1,0 +1,159 @@
+"""The archive of deleted jobs: archive-then-delete, restore as it was, purge after retention.
+
+A deleted job's row, events and recorded errors are kept in `jobdash_deleted_jobs` as jsonb of
+the original tables' row types, so a restore re-inserts exactly what was there (ids included)
+with `jsonb_populate_record`. These functions run inside the caller's transaction and assume
+the caller has locked the rows it acts on (see `app/actions.py`); they never commit.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import psycopg
+
+# Copies each still-failed job (already locked by the caller) with its events and errors into
+# the archive, then deletes it: events cascade, errors have no foreign key so go explicitly.
+# Data-modifying CTEs share one snapshot, so the archive reads the events before they go.
+ARCHIVE_AND_DELETE_FAILED = """
+WITH victims AS (
+    SELECT j.* FROM procrastinate_jobs j
+    WHERE j.id = ANY(%(ids)s) AND j.status = 'failed'
+), archived AS (
+    INSERT INTO jobdash_deleted_jobs
+        (job_id, queue_name, task_name, status, job, events, errors, deleted_by)
+    SELECT v.id, v.queue_name, v.task_name, v.status::text, to_jsonb(v),
+           coalesce((SELECT jsonb_agg(to_jsonb(e) ORDER BY e.id)
+                       FROM procrastinate_events e WHERE e.job_id = v.id), '[]'::jsonb),
+           coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.id)
+                       FROM jobdash_job_errors r WHERE r.job_id = v.id), '[]'::jsonb),
+           %(actor)s
+    FROM victims v
+    RETURNING job_id
+), dropped_errors AS (
+    DELETE FROM jobdash_job_errors WHERE job_id IN (SELECT job_id FROM archived)
+)
+DELETE FROM procrastinate_jobs
+WHERE id IN (SELECT job_id FROM archived)
+RETURNING id
+"""
+
+# Live archives (not yet restored) of the given jobs, locked: a racing restore waits, then
+# sees restored_at set and finds nothing.
+LOCK_LIVE_ARCHIVES = """
+SELECT id, job_id FROM jobdash_deleted_jobs
+WHERE job_id = ANY(%(job_ids)s) AND restored_at IS NULL
+ORDER BY job_id
+FOR UPDATE
+"""
+
+# The job row as it was; its worker may be gone since (the foreign key would refuse it), in
+# which case the link is dropped exactly as Procrastinate does when a worker row goes.
+RESTORE_JOBS = """
+INSERT INTO procrastinate_jobs
+SELECT r.*
+FROM jobdash_deleted_jobs d,
+     jsonb_populate_record(
+         null::procrastinate_jobs,
+         d.job || jsonb_build_object('worker_id', (
+             SELECT w.id FROM procrastinate_workers w WHERE w.id = (d.job ->> 'worker_id')::bigint
+         ))
+     ) r
+WHERE d.id = ANY(%(archive_ids)s)
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+
+RESTORE_EVENTS = """
+INSERT INTO procrastinate_events
+SELECT r.*
+FROM jobdash_deleted_jobs d, jsonb_populate_recordset(null::procrastinate_events, d.events) r
+WHERE d.id = ANY(%(archive_ids)s) AND d.job_id = ANY(%(job_ids)s)
+"""
+
+RESTORE_ERRORS = """
+INSERT INTO jobdash_job_errors
+SELECT r.*
+FROM jobdash_deleted_jobs d, jsonb_populate_recordset(null::jobdash_job_errors, d.errors) r
+WHERE d.id = ANY(%(archive_ids)s) AND d.job_id = ANY(%(job_ids)s)
+"""
+
+MARK_RESTORED = """
+UPDATE jobdash_deleted_jobs SET restored_at = now(), restored_by = %(actor)s
+WHERE id = ANY(%(archive_ids)s) AND job_id = ANY(%(job_ids)s)
+"""
+
+# Why a job could not be restored: restored already, or never archived.
+RESTORED_BEFORE = """
+SELECT DISTINCT job_id FROM jobdash_deleted_jobs
+WHERE job_id = ANY(%(job_ids)s) AND restored_at IS NOT NULL
+"""
+
+PURGE_ARCHIVED = (
+    "DELETE FROM jobdash_deleted_jobs WHERE deleted_at < now() - make_interval(days => %s)"
+)
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    restored: list[int]
+    skipped: dict[int, str]
+
+
+def archive_and_delete_failed(
+    conn: psycopg.Connection, job_ids: list[int], actor: str
+) -> list[int]:
+    """Archive then delete those of `job_ids` that are failed; the ids deleted, ascending."""
+    if not job_ids:
+        return []
+    rows = conn.execute(
+        ARCHIVE_AND_DELETE_FAILED, {"ids": list(job_ids), "actor": actor}
+    ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
+def restore_archived(conn: psycopg.Connection, job_ids: list[int], actor: str) -> RestoreOutcome:
+    """Put archived jobs back with their events and errors; each live archive is used once."""
+    wanted = sorted(set(job_ids))
+    if not wanted:
+        return RestoreOutcome([], {})
+    archives = conn.execute(LOCK_LIVE_ARCHIVES, {"job_ids": wanted}).fetchall()
+    archive_ids = [row[0] for row in archives]
+    archived_job_ids = {row[1] for row in archives}
+    restored: list[int] = []
+    if archive_ids:
+        restored = sorted(
+            row[0] for row in conn.execute(RESTORE_JOBS, {"archive_ids": archive_ids}).fetchall()
+        )
+    if restored:
+        params = {"archive_ids": archive_ids, "job_ids": restored, "actor": actor}
+        conn.execute(RESTORE_EVENTS, params)
+        conn.execute(RESTORE_ERRORS, params)
+        conn.execute(MARK_RESTORED, params)
+    restored_before = {
+        row[0] for row in conn.execute(RESTORED_BEFORE, {"job_ids": wanted}).fetchall()
+    }
+    skipped: dict[int, str] = {}
+    for job_id in wanted:
+        if job_id in restored:
+            continue
+        if job_id in archived_job_ids:
+            skipped[job_id] = "a job with this id exists"
+        elif job_id in restored_before:
+            skipped[job_id] = "already restored"
+        else:
+            skipped[job_id] = "not in the archive"
+    return RestoreOutcome(restored, skipped)
+
+
+def purge_archived_jobs(conn: psycopg.Connection, retention_days: float) -> int:
+    """Delete archives older than `retention_days`; the number of archives purged.
+
+    make_interval takes whole days: a fraction is rounded up, so nothing goes early.
+    """
+    if retention_days <= 0:
+        raise ValueError("retention_days must be greater than 0")
+    with conn.transaction():
+        cursor = conn.execute(PURGE_ARCHIVED, (math.ceil(retention_days),))
+    return cursor.rowcount

@@ -1,0 +1,65 @@
+"""`jobdash retry / delete / restore / export failed`."""
+
+from __future__ import annotations
+
+import csv
+
+from app.cli import main
+from tests.actions_helpers import job_status, make_failed_jobs
+
+
+def test_cli_retry_delete_restore(database_url, conn, capsys):
+    a, b, c = make_failed_jobs(conn, 3)
+    assert main(["retry", str(a), "424242", "--database-url", database_url]) == 0
+    out = capsys.readouterr().out
+    assert "Retried 1 job; skipped 1 (not found: 1)" in out and "skipped 424242: not found" in out
+    assert main(["delete", str(b), str(a), "--database-url", database_url]) == 0
+    assert "Deleted 1 job; skipped 1 (no longer failed (now todo): 1)" in capsys.readouterr().out
+    assert main(["restore", str(b), "--database-url", database_url]) == 0
+    assert "Restored 1 job" in capsys.readouterr().out
+    assert job_status(conn, b) == "failed"
+    actor = conn.execute("SELECT actor FROM jobdash_audit_log ORDER BY id LIMIT 1").fetchone()[0]
+    assert actor and actor != "dashboard"
+    assert (
+        main(["retry", "--all-failed", "--queue", "default", "--database-url", database_url]) == 0
+    )
+    assert "Retried 2 jobs" in capsys.readouterr().out
+    assert job_status(conn, c) == "todo"
+
+
+def test_cli_bad_input_is_one_line(database_url, capsys):
+    assert main(["retry", "abc", "--database-url", database_url]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "jobdash retry: error: not a job id: 'abc'"
+    assert main(["delete", "--database-url", database_url]) == 2
+    assert main(["retry", "1", "--all-failed", "--database-url", database_url]) == 2
+    assert (
+        main(
+            ["retry", "--all-failed", "--failed-since", "yesterday", "--database-url", database_url]
+        )
+        == 2
+    )
+    assert "not an ISO 8601 time" in capsys.readouterr().err
+
+
+def test_cli_read_only(database_url, conn, capsys, monkeypatch):
+    [a] = make_failed_jobs(conn, 1)
+    monkeypatch.setenv("JOBDASH_READ_ONLY", "1")
+    assert main(["retry", str(a), "--database-url", database_url]) == 2
+    assert "read-only" in capsys.readouterr().err
+    assert job_status(conn, a) == "failed"
+
+
+def test_cli_export_failed(database_url, conn, tmp_path, capsys):
+    make_failed_jobs(conn, 4, queue="x", message='=HYPERLINK("http://evil")')
+    target = tmp_path / "failed.csv"
+    assert (
+        main(
+            ["export", "failed", "--queue", "x", "-o", str(target), "--database-url", database_url]
+        )
+        == 0
+    )
+    rows = list(csv.reader(target.open(encoding="utf-8", newline="")))
+    assert rows[0][:3] == ["id", "queue", "task"] and len(rows) == 5
+    assert rows[1][8].startswith("'=HYPERLINK")
+    assert rows[1][6].endswith("Z")
