@@ -52,8 +52,8 @@ def _purge_archived_jobs(conn: psycopg.Connection, retention_days: float) -> int
 def maintain(conninfo: str) -> RollupReport:
     """One maintenance pass: rollup, downsampling/retention, archive purge."""
     settings = load_settings()
-    report = run_rollup(conninfo)
     with psycopg.connect(conninfo, autocommit=True) as conn:
+        report = run_rollup(conn)
         run_maintenance(
             conn,
             minute_retention_days=settings.minute_retention_days,
@@ -72,7 +72,9 @@ def build_blueprint() -> Blueprint:
     new = Blueprint()
 
     @new.periodic(cron=ROLLUP_CRON)
-    @new.task(name="rollup", queue=MAINTENANCE_QUEUE, pass_context=True, queueing_lock="jobdash-rollup")
+    @new.task(
+        name="rollup", queue=MAINTENANCE_QUEUE, pass_context=True, queueing_lock="jobdash-rollup"
+    )
     def rollup(context: JobContext, timestamp: int, **_: Any) -> None:
         report = maintain(_connection_string(context))
         logger.info(

@@ -1,0 +1,429 @@
+"""Fold `procrastinate_events` into per-minute history buckets, and keep them trimmed.
+
+Correctness rests on three choices:
+- Whole buckets are recomputed (delete + insert) inside one transaction: a crash leaves the
+  previous state, a re-run gives the same rows.
+- Each run recomputes a trailing window (TRAILING_WINDOW, widened to cover the oldest open
+  transaction, whose events carry its start time as `at` and may still commit).
+- A transaction-level advisory lock serialises runs; a second concurrent run skips.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+# Arbitrary, fixed: one rollup at a time per database ("jdru").
+ROLLUP_LOCK_KEY = 0x6A647275
+TRAILING_WINDOW = timedelta(minutes=10)
+# How far back an open transaction, or a gap since the last run, may widen the window.
+MAX_OPEN_TRANSACTION_LOOKBACK = timedelta(hours=1)
+MAX_CATCH_UP = timedelta(hours=24)
+MARK_RETENTION = timedelta(hours=3)
+DELETED_EVENTS_RETENTION = timedelta(hours=2)
+
+# Upper bounds (ms) of the duration histogram bins, a 1-2-5 log scale; bin 0 is "< 1 ms",
+# the last bin is ">= 5,000,000 ms" (83 min). Changing them invalidates stored histograms.
+HISTOGRAM_BOUNDS_MS: tuple[float, ...] = tuple(
+    float(m * 10**e) for e in range(7) for m in (1, 2, 5)
+)
+HISTOGRAM_BINS = len(HISTOGRAM_BOUNDS_MS) + 1
+
+# The Procrastinate event types we count, and the column each goes to.
+EVENT_COLUMNS = {
+    "started": "started",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "deferred_for_retry": "retried",
+    "cancelled": "cancelled",
+    "aborted": "aborted",
+}
+# Events that end an attempt that ran: their duration is measured from the latest `started`.
+ATTEMPT_END_EVENTS = ("succeeded", "failed", "deferred_for_retry", "aborted")
+
+
+def histogram_sum_sql(column: str) -> str:
+    """`ARRAY[sum(col[1]), …]::int[]`: element-wise sum of histograms (built from constants)."""
+    parts = ", ".join(f"coalesce(sum({column}[{i}]), 0)" for i in range(1, HISTOGRAM_BINS + 1))
+    return f"ARRAY[{parts}]::int[]"
+
+
+def _histogram_count_sql() -> str:
+    parts = ", ".join(f"count(*) FILTER (WHERE bin = {i})" for i in range(HISTOGRAM_BINS))
+    return f"ARRAY[{parts}]::int[]"
+
+
+_BOUNDS_LITERAL = "ARRAY[" + ", ".join(repr(b) for b in HISTOGRAM_BOUNDS_MS) + "]::float8[]"
+_COUNT_COLUMNS = ",\n           ".join(
+    f"count(*) FILTER (WHERE type = '{event}') AS {column}"
+    for event, column in EVENT_COLUMNS.items()
+)
+_EVENT_TYPES = ", ".join(f"'{t}'" for t in EVENT_COLUMNS)
+_END_TYPES = ", ".join(f"'{t}'" for t in ATTEMPT_END_EVENTS)
+
+# Per-minute aggregates of the events in [start, end); ids above floor_id only (see marks).
+# Events of deleted jobs come from jobdash_deleted_job_events (kept by a trigger).
+EVENT_BUCKETS_SQL = f"""
+WITH ev AS (
+    SELECT e.id, e.job_id, e.type::text AS type, e.at, j.queue_name, j.task_name
+      FROM procrastinate_events e
+      JOIN procrastinate_jobs j ON j.id = e.job_id
+     WHERE e.id > %(floor_id)s AND e.at >= %(start)s AND e.at < %(end)s
+       AND e.type IN ({_EVENT_TYPES})
+    UNION ALL
+    SELECT d.event_id, d.job_id, d.type, d.at, d.queue_name, d.task_name
+      FROM jobdash_deleted_job_events d
+     WHERE d.at >= %(start)s AND d.at < %(end)s AND d.type IN ({_EVENT_TYPES})
+       AND NOT EXISTS (SELECT 1 FROM procrastinate_events r WHERE r.id = d.event_id)
+), measured AS (
+    SELECT ev.*, CASE WHEN ev.type IN ({_END_TYPES}) THEN
+               extract(epoch FROM ev.at - (
+                   SELECT max(s.at) FROM (
+                       SELECT at FROM procrastinate_events
+                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
+                       UNION ALL
+                       SELECT at FROM jobdash_deleted_job_events
+                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
+                   ) s
+               )) * 1000
+           END AS duration_ms
+      FROM ev
+), binned AS (
+    SELECT measured.*, width_bucket(duration_ms, {_BOUNDS_LITERAL}) AS bin FROM measured
+)
+SELECT date_trunc('minute', at) AS bucket, queue_name, task_name,
+           {_COUNT_COLUMNS},
+           count(duration_ms)::int AS duration_count,
+           coalesce(sum(duration_ms), 0) AS duration_sum_ms,
+           max(duration_ms) AS duration_max_ms,
+           {_histogram_count_sql()} AS duration_hist
+  FROM binned
+ GROUP BY 1, 2, 3
+"""
+
+HISTORY_COLUMNS = (
+    "bucket, queue_name, task_name, started, succeeded, failed, retried, cancelled, aborted, "
+    "duration_count, duration_sum_ms, duration_max_ms, duration_hist"
+)
+
+# Final failures (will_retry = false) per minute, task and exception type.
+ERROR_BUCKETS_SQL = """
+SELECT date_trunc('minute', r.recorded_at) AS bucket,
+       coalesce(j.queue_name, d.queue_name, '?') AS queue_name,
+       coalesce(j.task_name, d.task_name, '?') AS task_name,
+       r.exception_type,
+       count(*)::int AS failures,
+       min(r.recorded_at) AS first_seen,
+       max(r.recorded_at) AS last_seen,
+       left((array_agg(r.message ORDER BY r.recorded_at DESC, r.id DESC))[1], 1000),
+       (array_agg(r.job_id ORDER BY r.recorded_at DESC, r.id DESC))[1]
+  FROM jobdash_job_errors r
+  LEFT JOIN procrastinate_jobs j ON j.id = r.job_id
+  LEFT JOIN LATERAL (
+      SELECT queue_name, task_name FROM jobdash_deleted_job_events
+       WHERE job_id = r.job_id LIMIT 1
+  ) d ON j.id IS NULL
+ WHERE r.recorded_at >= %(start)s AND r.recorded_at < %(end)s AND NOT r.will_retry
+ GROUP BY 1, 2, 3, 4
+"""
+ERROR_COLUMNS = (
+    "bucket, queue_name, task_name, exception_type, failures, first_seen, last_seen, "
+    "example_message, example_job_id"
+)
+
+# Current depth per queue, as one sample. Queues seen recently but now empty get a 0 row, so
+# charts drop to zero instead of stopping. Oldest-ready age: scheduled jobs are ready since
+# scheduled_at, others since their `deferred` event (the lowest id is the oldest).
+DEPTH_SAMPLE_SQL = """
+INSERT INTO jobdash_queue_depth_minute (
+    bucket, queue_name, samples, ready_sum, scheduled_sum, doing_sum,
+    ready_max, scheduled_max, doing_max, oldest_ready_age_max_s)
+WITH counts AS (
+    SELECT queue_name,
+           count(*) FILTER (WHERE status = 'todo'
+                              AND (scheduled_at IS NULL OR scheduled_at <= now())) AS ready,
+           count(*) FILTER (WHERE status = 'todo' AND scheduled_at > now()) AS scheduled,
+           count(*) FILTER (WHERE status = 'doing') AS doing,
+           min(scheduled_at) FILTER (WHERE status = 'todo' AND scheduled_at <= now())
+               AS oldest_scheduled,
+           min(id) FILTER (WHERE status = 'todo' AND scheduled_at IS NULL) AS oldest_unscheduled_id
+      FROM procrastinate_jobs
+     WHERE status IN ('todo', 'doing')
+     GROUP BY queue_name
+), recent AS (
+    SELECT DISTINCT queue_name FROM jobdash_queue_depth_minute
+     WHERE bucket >= now() - interval '1 hour' AND ready_max + scheduled_max + doing_max > 0
+    UNION
+    SELECT DISTINCT queue_name FROM jobdash_history_minute WHERE bucket >= %(start)s
+)
+SELECT date_trunc('minute', now()), q.queue_name, 1,
+       coalesce(c.ready, 0), coalesce(c.scheduled, 0), coalesce(c.doing, 0),
+       coalesce(c.ready, 0), coalesce(c.scheduled, 0), coalesce(c.doing, 0),
+       extract(epoch FROM now() - least(
+           c.oldest_scheduled,
+           (SELECT min(e.at) FROM procrastinate_events e
+             WHERE e.job_id = c.oldest_unscheduled_id AND e.type = 'deferred')))
+  FROM (SELECT queue_name FROM counts UNION SELECT queue_name FROM recent) q
+  LEFT JOIN counts c USING (queue_name)
+ON CONFLICT (bucket, queue_name) DO UPDATE SET
+    samples = 1, ready_sum = excluded.ready_sum, scheduled_sum = excluded.scheduled_sum,
+    doing_sum = excluded.doing_sum, ready_max = excluded.ready_max,
+    scheduled_max = excluded.scheduled_max, doing_max = excluded.doing_max,
+    oldest_ready_age_max_s = excluded.oldest_ready_age_max_s
+"""
+
+# Hour rows recomputed from the minute rows of whole hours in [start, end).
+HOUR_FROM_MINUTES_SQL = {
+    "history": f"""
+        INSERT INTO jobdash_history_hour ({HISTORY_COLUMNS})
+        SELECT date_trunc('hour', bucket), queue_name, task_name,
+               sum(started), sum(succeeded), sum(failed), sum(retried), sum(cancelled),
+               sum(aborted), sum(duration_count), sum(duration_sum_ms), max(duration_max_ms),
+               {histogram_sum_sql("duration_hist")}
+          FROM jobdash_history_minute
+         WHERE bucket >= %(start)s AND bucket < %(end)s
+         GROUP BY 1, 2, 3
+    """,
+    "queue_depth": """
+        INSERT INTO jobdash_queue_depth_hour
+        SELECT date_trunc('hour', bucket), queue_name, sum(samples), sum(ready_sum),
+               sum(scheduled_sum), sum(doing_sum), max(ready_max), max(scheduled_max),
+               max(doing_max), max(oldest_ready_age_max_s)
+          FROM jobdash_queue_depth_minute
+         WHERE bucket >= %(start)s AND bucket < %(end)s
+         GROUP BY 1, 2
+    """,
+    "error_groups": f"""
+        INSERT INTO jobdash_error_groups_hour ({ERROR_COLUMNS})
+        SELECT date_trunc('hour', bucket), queue_name, task_name, exception_type,
+               sum(failures), min(first_seen), max(last_seen),
+               (array_agg(example_message ORDER BY last_seen DESC))[1],
+               (array_agg(example_job_id ORDER BY last_seen DESC))[1]
+          FROM jobdash_error_groups_minute
+         WHERE bucket >= %(start)s AND bucket < %(end)s
+         GROUP BY 1, 2, 3, 4
+    """,
+}
+BUCKET_TABLES = ("history", "queue_depth", "error_groups")
+
+WINDOW_INPUTS_SQL = """
+SELECT now(),
+       (SELECT last_run_at FROM jobdash_rollup_state),
+       (SELECT min(xact_start) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND backend_type = 'client backend' AND xact_start IS NOT NULL)
+"""
+BACKFILL_WINDOW_SQL = """
+SELECT date_trunc('minute', least(
+           (SELECT min(at) FROM procrastinate_events),
+           (SELECT min(at) FROM jobdash_deleted_job_events),
+           (SELECT min(recorded_at) FROM jobdash_job_errors),
+           now())),
+       now()
+"""
+FLOOR_ID_SQL = """
+SELECT coalesce(max(last_event_id), 0) FROM jobdash_rollup_marks WHERE taken_at <= %(start)s
+"""
+LAST_EVENT_ID_SQL = """
+SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+  FROM procrastinate_events_id_seq
+"""
+
+
+@dataclass(frozen=True)
+class RollupReport:
+    skipped: bool
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    history_rows: int = 0
+    error_rows: int = 0
+    queues_sampled: int = 0
+
+    def summary(self) -> str:
+        if self.skipped:
+            return "skipped: another rollup is running"
+        return (
+            f"recomputed {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M} UTC: "
+            f"{self.history_rows} minute buckets, {self.error_rows} error groups, "
+            f"{self.queues_sampled} queues sampled"
+        )
+
+
+def run_rollup(conn: psycopg.Connection, *, backfill: bool = False) -> RollupReport:
+    """Recompute the trailing window (or, with backfill, everything) in one transaction."""
+    with conn.transaction():
+        conn.execute("SET LOCAL timezone = 'UTC'")
+        # The per-event subquery inflates cost estimates into JIT territory: seconds of
+        # compiling for a query that runs in milliseconds.
+        conn.execute("SET LOCAL jit = off")
+        locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,)).fetchone()
+        if not (locked and locked[0]):
+            return RollupReport(skipped=True)
+        start, end = _window(conn, backfill)
+        # Read the event sequence BEFORE the mark's clock time (see jobdash_rollup_marks).
+        last_event_id = _last_event_id(conn)
+        history_rows = _recompute_minutes(conn, start, end)
+        error_rows = _recompute_error_minutes(conn, start, end)
+        queues = _sample_queue_depth(conn, start)
+        _recompute_hours(conn, start, end)
+        conn.execute(
+            "INSERT INTO jobdash_rollup_marks (taken_at, last_event_id) "
+            "VALUES (clock_timestamp(), %s) ON CONFLICT DO NOTHING",
+            (last_event_id,),
+        )
+        conn.execute(
+            "UPDATE jobdash_rollup_state SET last_run_at = now(), last_window_start = %s"
+            + (", last_backfill_at = now()" if backfill else ""),
+            (start,),
+        )
+    return RollupReport(False, start, end, history_rows, error_rows, queues)
+
+
+def _window(conn: psycopg.Connection, backfill: bool) -> tuple[datetime, datetime]:
+    if backfill:
+        row = conn.execute(BACKFILL_WINDOW_SQL).fetchone()
+        assert row is not None
+        return row[0], row[1]
+    row = conn.execute(WINDOW_INPUTS_SQL).fetchone()
+    assert row is not None
+    now, last_run_at, oldest_open_transaction = row
+    return window_start(now, last_run_at, oldest_open_transaction), now
+
+
+def window_start(
+    now: datetime, last_run_at: datetime | None, oldest_open_transaction: datetime | None
+) -> datetime:
+    """First minute to recompute: the trailing window, widened to the oldest open transaction
+    (its events will carry its start time) and to a gap since the last run, both bounded."""
+    candidates = [now - TRAILING_WINDOW]
+    if last_run_at is not None:
+        candidates.append(max(last_run_at - TRAILING_WINDOW, now - MAX_CATCH_UP))
+    if oldest_open_transaction is not None:
+        candidates.append(max(oldest_open_transaction, now - MAX_OPEN_TRANSACTION_LOOKBACK))
+    return min(candidates).replace(second=0, microsecond=0)
+
+
+def _last_event_id(conn: psycopg.Connection) -> int:
+    row = conn.execute(LAST_EVENT_ID_SQL).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _recompute_minutes(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
+    floor_row = conn.execute(FLOOR_ID_SQL, {"start": start}).fetchone()
+    floor_id = floor_row[0] if floor_row else 0
+    conn.execute("DELETE FROM jobdash_history_minute WHERE bucket >= %s", (start,))
+    cur = conn.execute(
+        f"INSERT INTO jobdash_history_minute ({HISTORY_COLUMNS}) {EVENT_BUCKETS_SQL}",
+        {"start": start, "end": end, "floor_id": floor_id},
+    )
+    return cur.rowcount
+
+
+def _recompute_error_minutes(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
+    conn.execute("DELETE FROM jobdash_error_groups_minute WHERE bucket >= %s", (start,))
+    cur = conn.execute(
+        f"INSERT INTO jobdash_error_groups_minute ({ERROR_COLUMNS}) {ERROR_BUCKETS_SQL}",
+        {"start": start, "end": end},
+    )
+    return cur.rowcount
+
+
+def _sample_queue_depth(conn: psycopg.Connection, start: datetime) -> int:
+    return conn.execute(DEPTH_SAMPLE_SQL, {"start": start}).rowcount
+
+
+def _recompute_hours(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
+    hour_start = start.replace(minute=0, second=0, microsecond=0)
+    for table in BUCKET_TABLES:
+        conn.execute(
+            f"DELETE FROM jobdash_{table}_hour WHERE bucket >= %s AND bucket < %s",
+            (hour_start, end),
+        )
+        conn.execute(HOUR_FROM_MINUTES_SQL[table], {"start": hour_start, "end": end})
+
+
+def run_maintenance(
+    conn: psycopg.Connection, *, minute_retention_days: float, hour_retention_days: float
+) -> None:
+    """Downsample minutes past their retention into hours, then drop them; trim hours."""
+    with conn.transaction():
+        conn.execute("SET LOCAL timezone = 'UTC'")
+        # Same lock as the rollup: hours must not be recomputed while minutes are dropped.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
+        row = conn.execute(
+            "SELECT date_trunc('hour', now() - %s::interval), "
+            "(SELECT date_trunc('hour', min(bucket)) FROM jobdash_history_minute), "
+            "(SELECT date_trunc('hour', min(bucket)) FROM jobdash_queue_depth_minute), "
+            "(SELECT date_trunc('hour', min(bucket)) FROM jobdash_error_groups_minute)",
+            (timedelta(days=minute_retention_days),),
+        ).fetchone()
+        assert row is not None
+        cutoff = row[0]
+        for table, oldest in zip(BUCKET_TABLES, row[1:], strict=True):
+            if oldest is None or oldest >= cutoff:
+                continue
+            # Cutoff is hour-aligned: hours before it still have all their minutes here.
+            conn.execute(
+                f"DELETE FROM jobdash_{table}_hour WHERE bucket >= %s AND bucket < %s",
+                (oldest, cutoff),
+            )
+            conn.execute(HOUR_FROM_MINUTES_SQL[table], {"start": oldest, "end": cutoff})
+            conn.execute(f"DELETE FROM jobdash_{table}_minute WHERE bucket < %s", (cutoff,))
+        for table in BUCKET_TABLES:
+            conn.execute(
+                f"DELETE FROM jobdash_{table}_hour WHERE bucket < now() - %s::interval",
+                (timedelta(days=hour_retention_days),),
+            )
+        conn.execute(
+            "DELETE FROM jobdash_rollup_marks WHERE taken_at < now() - %s::interval "
+            "AND taken_at < (SELECT max(taken_at) FROM jobdash_rollup_marks)",
+            (MARK_RETENTION,),
+        )
+        conn.execute(
+            "DELETE FROM jobdash_deleted_job_events WHERE at < now() - %s::interval",
+            (DELETED_EVENTS_RETENTION,),
+        )
+
+
+def percentile_from_histogram(
+    counts: Sequence[int], q: float, max_ms: float | None = None
+) -> float | None:
+    """The q-quantile (0..1) of durations summarised by `counts` (HISTOGRAM_BOUNDS_MS bins).
+
+    Interpolates geometrically inside the bin (log-scale bins); never exceeds max_ms.
+    """
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank = q * total
+    cumulative = 0.0
+    for index, count in enumerate(counts):
+        if count <= 0:
+            continue
+        if cumulative + count >= rank:
+            fraction = (rank - cumulative) / count
+            value = _interpolate(index, fraction, max_ms)
+            return min(value, max_ms) if max_ms is not None else value
+        cumulative += count
+    return max_ms
+
+
+def _interpolate(index: int, fraction: float, max_ms: float | None) -> float:
+    bounds = HISTOGRAM_BOUNDS_MS
+    if index == 0:
+        return bounds[0] * fraction
+    low = bounds[index - 1]
+    high = bounds[index] if index < len(bounds) else max(max_ms or low * 2, low)
+    if high <= low:
+        return low
+    return low * math.exp(math.log(high / low) * fraction)
+
+
+def histogram_bin(duration_ms: float) -> int:
+    """The bin a duration falls in, as SQL's width_bucket over HISTOGRAM_BOUNDS_MS counts it."""
+    return bisect.bisect_right(HISTOGRAM_BOUNDS_MS, duration_ms)

@@ -1,0 +1,104 @@
+-- Throughput history: our own bucket tables, so history outlives Procrastinate's pruning.
+-- Minute and hour tables have the same columns; hours are recomputed from minutes by the
+-- rollup, so minutes can be dropped after their retention without losing the totals.
+
+-- Job outcomes and durations per (minute|hour, queue, task). duration_hist counts finished
+-- attempts per fixed log-scale bin (bounds in jobs/rollup.py), so percentiles can be read
+-- back from any set of buckets by summing the arrays.
+CREATE TABLE jobdash_history_minute (
+    bucket timestamptz NOT NULL,
+    queue_name text NOT NULL,
+    task_name text NOT NULL,
+    started integer NOT NULL DEFAULT 0,
+    succeeded integer NOT NULL DEFAULT 0,
+    failed integer NOT NULL DEFAULT 0,
+    retried integer NOT NULL DEFAULT 0,
+    cancelled integer NOT NULL DEFAULT 0,
+    aborted integer NOT NULL DEFAULT 0,
+    duration_count integer NOT NULL DEFAULT 0,
+    duration_sum_ms double precision NOT NULL DEFAULT 0,
+    duration_max_ms double precision,
+    duration_hist integer[] NOT NULL,
+    PRIMARY KEY (bucket, queue_name, task_name)
+);
+CREATE TABLE jobdash_history_hour (LIKE jobdash_history_minute INCLUDING ALL);
+
+-- Queue depth sampled once per rollup run (one sample per minute); hours keep sums and maxima.
+CREATE TABLE jobdash_queue_depth_minute (
+    bucket timestamptz NOT NULL,
+    queue_name text NOT NULL,
+    samples integer NOT NULL,
+    ready_sum bigint NOT NULL,
+    scheduled_sum bigint NOT NULL,
+    doing_sum bigint NOT NULL,
+    ready_max integer NOT NULL,
+    scheduled_max integer NOT NULL,
+    doing_max integer NOT NULL,
+    oldest_ready_age_max_s double precision,
+    PRIMARY KEY (bucket, queue_name)
+);
+CREATE TABLE jobdash_queue_depth_hour (LIKE jobdash_queue_depth_minute INCLUDING ALL);
+
+-- Final failures per (bucket, queue, task, exception type), from jobdash_job_errors.
+CREATE TABLE jobdash_error_groups_minute (
+    bucket timestamptz NOT NULL,
+    queue_name text NOT NULL,
+    task_name text NOT NULL,
+    exception_type text NOT NULL,
+    failures integer NOT NULL,
+    first_seen timestamptz NOT NULL,
+    last_seen timestamptz NOT NULL,
+    example_message text NOT NULL,
+    example_job_id bigint,
+    PRIMARY KEY (bucket, queue_name, task_name, exception_type)
+);
+CREATE TABLE jobdash_error_groups_hour (LIKE jobdash_error_groups_minute INCLUDING ALL);
+
+-- Bookkeeping of the rollup: when it last ran (the dashboard says "not recorded" otherwise).
+CREATE TABLE jobdash_rollup_state (
+    id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
+    last_run_at timestamptz,
+    last_window_start timestamptz,
+    last_backfill_at timestamptz
+);
+INSERT INTO jobdash_rollup_state (id) VALUES (1);
+
+-- (taken_at, last id of procrastinate_events at that time): any event whose `at` is >= taken_at
+-- got its id later, so it is > last_event_id. Lets the rollup scan events by primary key
+-- without an index on procrastinate_events.at.
+CREATE TABLE jobdash_rollup_marks (
+    taken_at timestamptz PRIMARY KEY,
+    last_event_id bigint NOT NULL
+);
+
+-- Events of jobs deleted recently (dashboard delete, delete_jobs, short remove_old_jobs):
+-- the rollup recomputes a trailing window, and must not lose what was counted there.
+CREATE TABLE jobdash_deleted_job_events (
+    event_id bigint PRIMARY KEY,
+    job_id bigint NOT NULL,
+    queue_name text NOT NULL,
+    task_name text NOT NULL,
+    type text NOT NULL,
+    at timestamptz NOT NULL,
+    deleted_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX jobdash_deleted_job_events_at_idx ON jobdash_deleted_job_events (at);
+
+CREATE FUNCTION jobdash_keep_recent_events_of_deleted_job() RETURNS trigger
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    -- Only the last hour matters: older minutes are never recomputed.
+    INSERT INTO jobdash_deleted_job_events (event_id, job_id, queue_name, task_name, type, at)
+    SELECT e.id, e.job_id, OLD.queue_name, OLD.task_name, e.type::text, e.at
+      FROM procrastinate_events e
+     WHERE e.job_id = OLD.id AND e.at >= now() - interval '1 hour'
+    ON CONFLICT (event_id) DO NOTHING;
+    RETURN OLD;
+END;
+$$;
+
+CREATE TRIGGER jobdash_keep_recent_events_of_deleted_job
+    BEFORE DELETE ON procrastinate_jobs
+    FOR EACH ROW EXECUTE FUNCTION jobdash_keep_recent_events_of_deleted_job();
+CREATE INDEX jobdash_deleted_job_events_job_id_idx ON jobdash_deleted_job_events (job_id, type, at);

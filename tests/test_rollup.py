@@ -1,0 +1,276 @@
+"""The rollup against real PostgreSQL: totals, idempotence, crashes, late commits, locks."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import jobs.rollup as rollup_module
+from jobs.rollup import ROLLUP_LOCK_KEY, run_maintenance
+from tests.history_helpers import (
+    db_now,
+    defer_job,
+    minute_totals,
+    raw_event_totals,
+    rollup,
+    run_job,
+    set_event_time,
+    set_status,
+)
+
+
+def _minutes_ago(conn: psycopg.Connection, minutes: float):
+    return db_now(conn) - timedelta(minutes=minutes)
+
+
+def test_counts_and_durations_match_raw_events(conn, database_url):
+    now = db_now(conn)
+    t0 = (now - timedelta(minutes=5)).replace(second=10, microsecond=0)
+    run_job(conn, outcome="succeeded", started_at=t0, finished_at=t0 + timedelta(seconds=2))
+    run_job(conn, outcome="failed", started_at=t0, finished_at=t0 + timedelta(seconds=30))
+    run_job(
+        conn,
+        outcome="succeeded",
+        started_at=t0,
+        finished_at=t0 + timedelta(seconds=1),
+        retries=2,
+        queue="mail",
+        task="t.send",
+    )
+    run_job(conn, outcome="aborted", started_at=t0, finished_at=t0 + timedelta(seconds=5))
+    cancelled = defer_job(conn)
+    set_status(conn, cancelled, "cancelled")
+    set_event_time(conn, cancelled, "cancelled", t0)
+
+    report = rollup(database_url)
+
+    assert not report.skipped
+    assert minute_totals(conn) == raw_event_totals(conn, now - timedelta(hours=1))
+    row = conn.execute(
+        "SELECT succeeded, failed, aborted, cancelled, duration_count, duration_sum_ms,"
+        " duration_max_ms, duration_hist FROM jobdash_history_minute"
+        " WHERE queue_name = 'default' AND task_name = 't.work'"
+    ).fetchone()
+    assert row[:5] == (1, 1, 1, 1, 3)
+    assert row[5] == pytest.approx(37_000)
+    assert row[6] == pytest.approx(30_000)
+    assert sum(row[7]) == 3
+    retried = conn.execute(
+        "SELECT started, retried, succeeded FROM jobdash_history_minute WHERE queue_name='mail'"
+    ).fetchone()
+    assert retried == (3, 2, 1)
+
+
+def test_rerun_is_idempotent_and_hours_match_minutes(conn, database_url):
+    t0 = _minutes_ago(conn, 3)
+    for _ in range(3):
+        run_job(conn, started_at=t0, finished_at=t0 + timedelta(milliseconds=120))
+    rollup(database_url)
+    first = minute_totals(conn)
+    rollup(database_url)
+    assert minute_totals(conn) == first
+    hour_total = conn.execute(
+        "SELECT sum(succeeded), sum(duration_count) FROM jobdash_history_hour"
+    ).fetchone()
+    assert hour_total == (3, 3)
+
+
+def test_crash_midway_commits_nothing_and_next_run_is_right(conn, database_url, monkeypatch):
+    t0 = _minutes_ago(conn, 2)
+    run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=1))
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("injected crash")
+
+    monkeypatch.setattr(rollup_module, "_sample_queue_depth", crash)
+    with pytest.raises(RuntimeError):
+        rollup(database_url)
+    assert minute_totals(conn) == {}
+    assert conn.execute("SELECT last_run_at FROM jobdash_rollup_state").fetchone() == (None,)
+
+    monkeypatch.undo()
+    rollup(database_url)
+    assert minute_totals(conn) == raw_event_totals(conn, t0 - timedelta(minutes=1))
+
+
+def test_late_committing_events_are_counted_once(conn, database_url):
+    job_id = defer_job(conn)
+    set_status(conn, job_id, "doing")
+    with psycopg.connect(database_url) as late:
+        # This transaction's now() is earlier than the rollup below: its event's `at` too.
+        late.execute("SELECT now()")
+        rollup(database_url)
+        late.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", (job_id,))
+        rollup(database_url)
+        assert conn.execute(
+            "SELECT coalesce(sum(succeeded), 0) FROM jobdash_history_minute"
+        ).fetchone() == (0,)
+        late.commit()
+    rollup(database_url)
+    rollup(database_url)
+    assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)
+
+
+def test_second_concurrent_run_skips_while_lock_held(conn, database_url):
+    with psycopg.connect(database_url) as holder:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
+        assert rollup(database_url).skipped
+    assert not rollup(database_url).skipped
+
+
+def test_concurrent_runs_do_not_corrupt(conn, database_url):
+    t0 = _minutes_ago(conn, 4)
+    for i in range(10):
+        run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=i))
+    errors: list[BaseException] = []
+
+    def worker():
+        try:
+            for _ in range(3):
+                rollup(database_url)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert minute_totals(conn) == raw_event_totals(conn, t0 - timedelta(minutes=1))
+
+
+def test_deleted_jobs_keep_their_counts(conn, database_url):
+    t0 = _minutes_ago(conn, 3)
+    ids = [run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=1)) for _ in range(4)]
+    rollup(database_url)
+    # Deleting inside the recomputed window (dashboard delete, delete_jobs) and long after
+    # (remove_old_jobs): history stays.
+    conn.execute("DELETE FROM procrastinate_jobs WHERE id = ANY(%s)", (ids[:2],))
+    rollup(database_url)
+    assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (4,)
+    conn.execute("DELETE FROM procrastinate_jobs")
+    conn.execute("DELETE FROM jobdash_deleted_job_events")
+    conn.execute("UPDATE jobdash_rollup_state SET last_run_at = now()")
+    conn.execute("UPDATE jobdash_history_minute SET bucket = bucket - interval '1 hour'")
+    rollup(database_url)
+    assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (4,)
+
+
+def test_backfill_builds_history_from_old_events(conn, database_url):
+    old = db_now(conn) - timedelta(days=3)
+    run_job(conn, started_at=old, finished_at=old + timedelta(seconds=3))
+    run_job(conn, outcome="failed", started_at=old, finished_at=old + timedelta(seconds=3))
+    rollup(database_url)
+    assert conn.execute("SELECT count(*) FROM jobdash_history_minute").fetchone() == (0,)
+    report = rollup(database_url, backfill=True)
+    assert report.window_start <= old
+    assert minute_totals(conn) == raw_event_totals(conn, old - timedelta(days=1))
+    assert conn.execute(
+        "SELECT sum(succeeded), sum(failed) FROM jobdash_history_hour"
+    ).fetchone() == (1, 1)
+    assert conn.execute(
+        "SELECT last_backfill_at IS NOT NULL FROM jobdash_rollup_state"
+    ).fetchone() == (True,)
+
+
+def test_retention_downsamples_minutes_into_hours(conn, database_url):
+    now = db_now(conn)
+    old = (now - timedelta(days=20)).replace(minute=7)
+    ancient = now - timedelta(days=500)
+    for at in (old, old + timedelta(minutes=3), ancient):
+        run_job(conn, started_at=at, finished_at=at + timedelta(seconds=2))
+    rollup(database_url, backfill=True)
+    # Hours that lost their rows meanwhile must be rebuilt from the minutes before they go.
+    conn.execute("DELETE FROM jobdash_history_hour")
+    with psycopg.connect(database_url, autocommit=True) as c:
+        run_maintenance(c, minute_retention_days=14, hour_retention_days=400)
+    assert conn.execute(
+        "SELECT count(*) FROM jobdash_history_minute WHERE bucket < now() - interval '14 days'"
+    ).fetchone() == (0,)
+    hours = conn.execute(
+        "SELECT bucket, succeeded, duration_count FROM jobdash_history_hour"
+    ).fetchall()
+    assert [(h[1], h[2]) for h in hours] == [(2, 2)]
+    assert hours[0][0] == old.replace(minute=0, second=0, microsecond=0)
+
+
+def test_queue_depth_sample(conn, database_url):
+    for _ in range(3):
+        defer_job(conn, queue="mail")
+    scheduled = defer_job(conn, queue="mail")
+    conn.execute(
+        "UPDATE procrastinate_jobs SET scheduled_at = now() + interval '1 hour' WHERE id = %s",
+        (scheduled,),
+    )
+    doing = defer_job(conn, queue="mail")
+    set_status(conn, doing, "doing")
+    conn.execute(
+        "UPDATE procrastinate_events SET at = now() - interval '90 seconds' WHERE type = 'deferred'"
+    )
+    rollup(database_url)
+    row = conn.execute(
+        "SELECT ready_max, scheduled_max, doing_max, oldest_ready_age_max_s"
+        " FROM jobdash_queue_depth_minute WHERE queue_name = 'mail'"
+    ).fetchone()
+    assert row[:3] == (3, 1, 1)
+    assert 85 <= row[3] <= 200
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    jobs=st.lists(
+        st.tuples(
+            st.sampled_from(["q1", "q2"]),
+            st.sampled_from(["a", "b"]),
+            st.sampled_from(["succeeded", "failed", "aborted"]),
+            st.integers(min_value=0, max_value=300),  # started, seconds ago (+60)
+            st.integers(min_value=0, max_value=5000),  # duration ms
+            st.integers(min_value=0, max_value=2),  # retries
+        ),
+        max_size=8,
+    )
+)
+def test_property_totals_equal_raw_counts(conn, database_url, jobs):
+    conn.execute(
+        "TRUNCATE procrastinate_jobs, jobdash_history_minute, jobdash_history_hour,"
+        " jobdash_deleted_job_events CASCADE"
+    )
+    now = db_now(conn)
+    for queue, task, outcome, ago, duration, retries in jobs:
+        start = now - timedelta(seconds=60 + ago)
+        run_job(
+            conn,
+            queue=queue,
+            task=task,
+            outcome=outcome,
+            started_at=start,
+            finished_at=start + timedelta(milliseconds=duration),
+            retries=retries,
+        )
+    rollup(database_url)
+    assert minute_totals(conn) == raw_event_totals(conn, now - timedelta(hours=1))
+
+
+def test_blueprint_registers_periodic_rollup_and_maintain_runs(conn, database_url):
+    from procrastinate import App, PsycopgConnector
+
+    from jobs.maintenance import MAINTENANCE_QUEUE, build_blueprint, maintain
+
+    app = App(connector=PsycopgConnector(conninfo=database_url))
+    app.add_tasks_from(build_blueprint(), namespace="jobdash")
+    task = app.tasks["jobdash:rollup"]
+    assert task.queue == MAINTENANCE_QUEUE
+    assert [p.cron for p in app.periodic_registry.periodic_tasks.values()] == ["* * * * *"]
+
+    t0 = _minutes_ago(conn, 2)
+    run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=1))
+    assert not maintain(database_url).skipped
+    assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)
