@@ -53,7 +53,7 @@ def _cached_filter_options(database_url: str) -> tuple[list[str], list[str]]:
 
 def failed_jobs_link(task: str, exception_type: str) -> str:
     """The failed-jobs page filtered to one error group (its query params: task, exception)."""
-    return "failed_jobs?" + urlencode({"task": task, "exception": exception_type})
+    return "failed_jobs?" + urlencode({"task": task, "exception_type": exception_type})
 
 
 def _choice(param: str, options: list[str], default: str) -> str:

@@ -1,0 +1,32 @@
+"""Jobdash instrumentation for any Procrastinate App.
+
+Everything at once::
+
+    from jobs.instrumentation import run_instrumented_worker
+    run_instrumented_worker(app, queues=["default"], concurrency=4)
+
+or the pieces, for a worker you compose yourself::
+
+    from jobs.instrumentation import record_job_errors, publish_periodic_tasks, WorkerRegistry
+    await app.run_worker_async(worker_middleware=[record_job_errors])
+"""
+
+from jobs.instrumentation.errors import record_job_errors
+from jobs.instrumentation.registry import WorkerRegistry
+from jobs.instrumentation.runner import (
+    InstrumentedWorker,
+    add_maintenance_tasks,
+    run_instrumented_worker,
+    run_instrumented_worker_async,
+)
+from jobs.instrumentation.schedules import publish_periodic_tasks
+
+__all__ = [
+    "InstrumentedWorker",
+    "WorkerRegistry",
+    "add_maintenance_tasks",
+    "publish_periodic_tasks",
+    "record_job_errors",
+    "run_instrumented_worker",
+    "run_instrumented_worker_async",
+]
