@@ -1,0 +1,109 @@
+"""Turning values into safe, readable text for the dashboard (pure: no Streamlit here).
+
+Job data (args, errors, task and queue names) reaches the page only as plain text: table
+cells, `st.text`, `st.code`. When a message must go through a markdown element (alerts,
+captions), `escape_markdown` neutralises every markup character first.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+# Characters that start markup in CommonMark, GFM or Streamlit's extras (`:red[...]`,
+# `:material/x:`, `:emoji:`, `$math$`); CommonMark lets a backslash escape any of them.
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-!|<>~$:&])")
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as markdown that renders literally (no links, images, emphasis, HTML, math)."""
+    one_line = " ".join(str(text).split())
+    return _MARKUP.sub(r"\\\1", one_line)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """First non-empty line of `text`, cut to `limit` characters (for notices)."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Compact duration: "0.4 s", "12 s", "3 min 5 s", "2 h 7 min", "3 d 4 h"; "—" if unknown."""
+    if seconds is None:
+        return "—"
+    seconds = max(0.0, float(seconds))
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def format_milliseconds(ms: float | None) -> str:
+    """An execution time: "850 ms", "2.3 s", "4 min 2 s"; "—" when unknown."""
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    return format_duration(ms / 1000)
+
+
+def format_count(value: int | None, estimated: bool = False) -> str:
+    """A count with thousands separators, prefixed with ≈ when it is an estimate."""
+    if value is None:
+        return "—"
+    return ("≈" if estimated else "") + f"{value:,}"
+
+
+def format_percent(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.1f} %"
+
+
+def format_window(window_seconds: int) -> str:
+    """The label of a statistics window: "last hour", "last 15 min", "last 24 hours"."""
+    if window_seconds == 3600:
+        return "last hour"
+    if window_seconds % 3600 == 0:
+        return f"last {window_seconds // 3600} hours"
+    if window_seconds % 60 == 0:
+        return f"last {window_seconds // 60} min"
+    return f"last {window_seconds} s"
+
+
+def format_interval(seconds: float) -> str:
+    """A refresh interval: "5 s", "1.5 s", "2 min"."""
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)} min"
+    return f"{seconds:g} s"
+
+
+def freshness_caption(loaded_at: float | None, now: float, every_s: float) -> str:
+    """ "updated N s ago · every N s" (the status line of a panel)."""
+    every = format_interval(every_s)
+    if loaded_at is None:
+        return f"not loaded yet · every {every}"
+    age = max(0, round(now - loaded_at))
+    return f"updated {age} s ago · every {every}"
+
+
+def clock_utc(epoch_s: float) -> str:
+    """HH:MM:SS in UTC."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%H:%M:%S")
+
+
+def format_timestamp(value: datetime | None) -> str:
+    """ "2024-05-01 12:03:04 UTC", or "—"."""
+    if value is None:
+        return "—"
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
