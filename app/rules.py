@@ -196,10 +196,18 @@ def interval_seconds(cron: str) -> int | None:
 
 
 def schedule_type(cron: str | None) -> str:
-    """"onetime" (no cron), "interval" (a fixed step) or "cron"."""
+    """"onetime" (no cron), "interval" or "cron".
+
+    Interval, as issue 3 defines it: a fixed step written as one `*/N` field with `*` above
+    it ("*/5 * * * *", "0 */2 * * *"). "0 * * * *" is described as "every hour" but typed cron.
+    """
     if cron is None:
         return "onetime"
-    return "interval" if interval_seconds(cron) is not None else "cron"
+    fields = parse_cron_fields(cron)
+    has_step_field = fields is not None and any(
+        value.startswith("*/") for value in (fields.second, fields.minute, fields.hour)
+    )
+    return "interval" if has_step_field and interval_seconds(cron) is not None else "cron"
 
 
 def _every(seconds: int) -> str:

@@ -284,6 +284,8 @@ def seed(
         cur.execute(_INSERT_ERRORS, params)
         errors = cur.rowcount
         cur.execute(_INSERT_FINISHES)
+        # The failed-count ledger's triggers were off too: rebuild it from the jobs table.
+        cur.execute("select jobdash_recount_failed()")
         cur.execute(
             "select setval(pg_get_serial_sequence('procrastinate_jobs', 'id'), "
             "greatest((select max(id) from procrastinate_jobs), 1))"
@@ -299,6 +301,7 @@ def seed(
             "procrastinate_events",
             "jobdash_job_errors",
             "jobdash_job_finishes",
+            "jobdash_failed_counts",
         ):
             conn.execute(f"vacuum (analyze) {table}")  # noqa: S608 - fixed names
     return SeedReport(

@@ -65,6 +65,8 @@ def finish_in_past(
         )
     finally:
         conn.execute("set session_replication_role = origin")
+    # The failed-count ledger missed that change (its trigger was off too).
+    conn.execute("select jobdash_recount_failed()")
     conn.execute(
         "insert into procrastinate_events (job_id, type, at) values "
         "(%s, 'started', now() - make_interval(secs => %s)), "

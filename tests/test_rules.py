@@ -76,7 +76,8 @@ class TestScheduleType:
             ("*/5 * * * *", "interval", 300),
             ("* * * * * */15", "interval", 15),
             ("0 */2 * * *", "interval", 7200),
-            ("0 * * * *", "interval", 3600),
+            ("0 * * * *", "cron", 3600),  # a fixed step, but no `*/N` field: typed cron
+            ("* * * * *", "cron", 60),
             ("0 3 * * *", "cron", None),
             ("*/7 * * * *", "cron", None),  # 56 → 0 is a 4-minute gap: not a fixed step
             ("*/5 9-17 * * *", "cron", None),
@@ -86,6 +87,8 @@ class TestScheduleType:
         ],
     )
     def test_type_and_step(self, cron: str, kind: str, seconds: int | None) -> None:
+        # `seconds` (the fixed step, used for the description in words) may exist for a cron
+        # that is still typed "cron": the type follows issue 3's `*/N` definition.
         assert rules.schedule_type(cron) == kind
         assert rules.interval_seconds(cron) == seconds
 
