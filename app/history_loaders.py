@@ -8,12 +8,12 @@ When no rollup ran recently, the last hour is computed from the raw events inste
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import psycopg
 
-from jobs.rollup import EVENT_BUCKETS_SQL, histogram_sum_sql, percentile_from_histogram
+from jobs.rollup import EVENT_BUCKETS_SQL, histogram_array_sql, percentile_from_histogram
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ def resolution(history_range: HistoryRange, minute_retention_days: float) -> str
     return "minute" if history_range.bucket < timedelta(hours=1) and fits_minutes else "hour"
 
 
-_FILTERS = """
-   AND (%(queue)s::text IS NULL OR queue_name = %(queue)s)
+_QUEUE_FILTER = """
+   AND (%(queue)s::text IS NULL OR queue_name = %(queue)s)"""
+_FILTERS = _QUEUE_FILTER + """
    AND (%(task)s::text IS NULL OR task_name = %(task)s)
 """
 _THROUGHPUT_SELECT = f"""
@@ -65,25 +66,37 @@ SELECT date_bin(%(step)s::interval, bucket, 'epoch'::timestamptz) AS bucket_star
        {{queue}} AS queue, sum(started)::bigint, sum(succeeded)::bigint, sum(failed)::bigint,
        sum(retried)::bigint, sum(cancelled)::bigint, sum(aborted)::bigint,
        sum(duration_count)::bigint, sum(duration_sum_ms), max(duration_max_ms),
-       {histogram_sum_sql("duration_hist")}
+       {histogram_array_sql()}
   FROM {{source}}
- WHERE bucket >= %(start)s AND bucket < %(end)s {_FILTERS}
+ WHERE bucket >= %(start)s AND bucket < %(end)s {{filters}}
  GROUP BY 1, 2 ORDER BY 1, 2
 """
+# name -> (FROM clause, filters it supports)
 _SOURCES = {
-    "minute": "jobdash_history_minute",
-    "hour": "jobdash_history_hour",
+    "minute": ("jobdash_history_minute", _FILTERS),
+    "hour": ("jobdash_history_hour", _FILTERS),
+    # Without a task filter: the per-queue rows (tasks summed), far fewer rows to read.
+    "queue_minute": ("jobdash_history_queue_minute", _QUEUE_FILTER),
+    "queue_hour": ("jobdash_history_queue_hour", _QUEUE_FILTER),
     # No rollup running: the same aggregates straight from the raw events (last hour only).
-    "raw": f"({EVENT_BUCKETS_SQL}) AS raw_buckets",
+    "raw": (f"({EVENT_BUCKETS_SQL}) AS raw_buckets", _FILTERS),
 }
 # (source, per queue?) -> SQL; all queues summed unless per queue.
 THROUGHPUT_SQL = {
     (name, per_queue): _THROUGHPUT_SELECT.format(
-        source=source, queue="queue_name" if per_queue else "NULL::text"
+        source=source, filters=filters, queue="queue_name" if per_queue else "NULL::text"
     )
-    for name, source in _SOURCES.items()
+    for name, (source, filters) in _SOURCES.items()
     for per_queue in (False, True)
 }
+
+
+def throughput_source(source: str, task: str | None, recording: bool, range_name: str) -> str:
+    """Which THROUGHPUT_SQL source serves a chart (pure)."""
+    if range_name == "1h" and not recording:
+        return "raw"
+    return source if task is not None else f"queue_{source}"
+
 _DEPTH_SELECT = """
 SELECT date_bin(%(step)s::interval, bucket, 'epoch'::timestamptz) AS bucket_start, queue_name,
        sum(ready_sum)::float / sum(samples), sum(scheduled_sum)::float / sum(samples),
@@ -97,25 +110,67 @@ DEPTH_SQL = {
     "minute": _DEPTH_SELECT.format(source="jobdash_queue_depth_minute"),
     "hour": _DEPTH_SELECT.format(source="jobdash_queue_depth_hour"),
 }
-_ERROR_GROUPS_SELECT = f"""
-WITH groups AS (
+# Error groups are sums over the whole range, so they read the coarsest rows that fit inside
+# it: coarse rows for [coarse_start, coarse_end), fine rows only for the ragged ends (see
+# error_group_split). The example of a group is taken from its latest row after the top-N
+# is known, instead of sorting every row of the range with array_agg(… ORDER BY …).
+_ERROR_PART = f"""
+    SELECT task_name, exception_type, failures, first_seen, last_seen, example_message,
+           example_job_id
+      FROM {{table}}
+     WHERE bucket >= %({{lower}})s AND bucket < %({{upper}})s {_FILTERS}"""
+_ERROR_GROUPS_SELECT = """
+WITH parts AS ({head}
+    UNION ALL{middle}
+    UNION ALL{tail}
+), groups AS (
     SELECT task_name, exception_type, sum(failures)::bigint AS failures,
-           min(first_seen) AS first_seen, max(last_seen) AS last_seen,
-           (array_agg(example_message ORDER BY last_seen DESC))[1] AS example_message,
-           (array_agg(example_job_id ORDER BY last_seen DESC))[1] AS example_job_id
-      FROM {{source}}
-     WHERE bucket >= %(start)s AND bucket < %(end)s {_FILTERS}
-     GROUP BY 1, 2
+           min(first_seen) AS first_seen, max(last_seen) AS last_seen
+      FROM parts GROUP BY 1, 2
+), top AS (
+    SELECT groups.*, failures::float / nullif(sum(failures) OVER (), 0) AS share
+      FROM groups ORDER BY failures DESC, last_seen DESC LIMIT %(limit)s
+), examples AS (
+    SELECT DISTINCT ON (p.task_name, p.exception_type)
+           p.task_name, p.exception_type, p.example_message, p.example_job_id
+      FROM parts p
+      JOIN top t ON t.task_name = p.task_name AND t.exception_type = p.exception_type
+                AND t.last_seen = p.last_seen
+     ORDER BY p.task_name, p.exception_type, p.example_job_id DESC NULLS LAST
 )
-SELECT task_name, exception_type, failures,
-       failures::float / nullif(sum(failures) OVER (), 0), first_seen, last_seen,
-       example_message, example_job_id
-  FROM groups ORDER BY failures DESC, last_seen DESC LIMIT %(limit)s
+SELECT t.task_name, t.exception_type, t.failures, t.share, t.first_seen, t.last_seen,
+       e.example_message, e.example_job_id
+  FROM top t LEFT JOIN examples e USING (task_name, exception_type)
+ ORDER BY t.failures DESC, t.last_seen DESC, t.task_name, t.exception_type
 """
-ERROR_GROUPS_SQL = {
-    "minute": _ERROR_GROUPS_SELECT.format(source="jobdash_error_groups_minute"),
-    "hour": _ERROR_GROUPS_SELECT.format(source="jobdash_error_groups_hour"),
+# source -> (fine table, coarse table, coarse unit)
+ERROR_GROUP_LEVELS = {
+    "minute": ("jobdash_error_groups_minute", "jobdash_error_groups_hour", timedelta(hours=1)),
+    "hour": ("jobdash_error_groups_hour", "jobdash_error_groups_day", timedelta(days=1)),
 }
+ERROR_GROUPS_SQL = {
+    source: _ERROR_GROUPS_SELECT.format(
+        head=_ERROR_PART.format(table=fine, lower="start", upper="coarse_start"),
+        middle=_ERROR_PART.format(table=coarse, lower="coarse_start", upper="coarse_end"),
+        tail=_ERROR_PART.format(table=fine, lower="coarse_end", upper="end"),
+    )
+    for source, (fine, coarse, _unit) in ERROR_GROUP_LEVELS.items()
+}
+
+
+def error_group_split(start: datetime, end: datetime, unit: timedelta) -> tuple[datetime, datetime]:
+    """[coarse_start, coarse_end): the whole `unit` buckets (UTC-aligned) inside [start, end).
+
+    Without any, both are `end`, so the fine rows cover the whole range.
+    """
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    coarse_start = epoch + -((epoch - start) // unit) * unit  # ceil to the unit
+    coarse_end = epoch + ((end - epoch) // unit) * unit  # floor to the unit
+    if coarse_start >= coarse_end:
+        return end, end
+    return coarse_start, coarse_end
+
+
 RECORDING_SQL = "SELECT now(), last_run_at FROM jobdash_rollup_state"
 FILTER_OPTIONS_SQL = """
 SELECT DISTINCT queue_name, task_name FROM jobdash_history_hour
@@ -139,11 +194,16 @@ class HistoryData:
     bucket: timedelta
     start: datetime
     end: datetime
-    source: str  # "minute" | "hour" | "raw"
+    source: str  # a THROUGHPUT_SQL source: "minute", "queue_hour", "raw", …
     status: RecordingStatus
     throughput: pd.DataFrame
     queue_depth: pd.DataFrame
     error_groups: pd.DataFrame
+
+    @property
+    def level(self) -> str:
+        """"minute", "hour" or "raw": the resolution the charts were read at (for captions)."""
+        return self.source.removeprefix("queue_")
 
 
 def load_recording_status(conn: psycopg.Connection) -> RecordingStatus:
@@ -188,6 +248,49 @@ def throughput_frame(rows: list[tuple]) -> pd.DataFrame:
     return pd.DataFrame.from_records(records, columns=THROUGHPUT_COLUMNS)
 
 
+def query_params(
+    history_range: HistoryRange,
+    start: datetime,
+    end: datetime,
+    *,
+    queue: str | None = None,
+    task: str | None = None,
+) -> dict:
+    """The parameters shared by the chart queries of one range."""
+    return {
+        "step": history_range.bucket,
+        "start": start,
+        "end": end,
+        "queue": queue,
+        "task": task,
+        "floor_id": 0,  # the raw source reads every event of the range
+        "limit": ERROR_GROUPS_LIMIT,
+    }
+
+
+def load_throughput(
+    conn: psycopg.Connection, source: str, params: dict, *, per_queue: bool = False
+) -> pd.DataFrame:
+    """Outcomes and durations per bucket from a THROUGHPUT_SQL source (see throughput_source)."""
+    return throughput_frame(conn.execute(THROUGHPUT_SQL[source, per_queue], params).fetchall())
+
+
+def load_queue_depth(conn: psycopg.Connection, source: str, params: dict) -> pd.DataFrame:
+    return pd.DataFrame(conn.execute(DEPTH_SQL[source], params).fetchall(), columns=DEPTH_COLUMNS)
+
+
+def load_error_groups(conn: psycopg.Connection, source: str, params: dict) -> pd.DataFrame:
+    """Top failing (task, exception type) over [start, end): see ERROR_GROUP_LEVELS."""
+    coarse_start, coarse_end = error_group_split(
+        params["start"], params["end"], ERROR_GROUP_LEVELS[source][2]
+    )
+    rows = conn.execute(
+        ERROR_GROUPS_SQL[source],
+        {**params, "coarse_start": coarse_start, "coarse_end": coarse_end},
+    ).fetchall()
+    return pd.DataFrame(rows, columns=ERROR_GROUP_COLUMNS)
+
+
 def load_history(
     conn: psycopg.Connection,
     range_name: str,
@@ -198,8 +301,9 @@ def load_history(
     per_queue: bool = False,
 ) -> HistoryData:
     history_range = RANGES[range_name]
-    # One snapshot for all charts; JIT off: these sub-50 ms queries would spend more
-    # compiling than running.
+    # One snapshot for all charts. JIT off: the raw-events fallback's correlated subquery is
+    # estimated far above jit_above_cost, and compiling costs more than any of these queries
+    # takes to run (see docs/benchmarks-history.md).
     with conn.transaction():
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL timezone = 'UTC'")
@@ -207,32 +311,18 @@ def load_history(
         end = status.now
         start = end - history_range.span
         source = resolution(history_range, minute_retention_days)
-        params = {
-            "step": history_range.bucket,
-            "start": start,
-            "end": end,
-            "queue": queue,
-            "task": task,
-            "floor_id": 0,
-            "limit": ERROR_GROUPS_LIMIT,
-        }
-        throughput_source = "raw" if range_name == "1h" and not status.recording else source
-        throughput = throughput_frame(
-            conn.execute(THROUGHPUT_SQL[throughput_source, per_queue], params).fetchall()
-        )
-        depth = pd.DataFrame(
-            conn.execute(DEPTH_SQL[source], params).fetchall(), columns=DEPTH_COLUMNS
-        )
-        errors = pd.DataFrame(
-            conn.execute(ERROR_GROUPS_SQL[source], params).fetchall(), columns=ERROR_GROUP_COLUMNS
-        )
+        params = query_params(history_range, start, end, queue=queue, task=task)
+        chart_source = throughput_source(source, task, status.recording, range_name)
+        throughput = load_throughput(conn, chart_source, params, per_queue=per_queue)
+        depth = load_queue_depth(conn, source, params)
+        errors = load_error_groups(conn, source, params)
 
     return HistoryData(
         range_name=range_name,
         bucket=history_range.bucket,
         start=start,
         end=end,
-        source=throughput_source,
+        source=chart_source,
         status=status,
         throughput=throughput,
         queue_depth=depth,

@@ -21,27 +21,28 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from app.history_loaders import (
-    DEPTH_SQL,
-    ERROR_GROUP_COLUMNS,
-    ERROR_GROUPS_LIMIT,
-    ERROR_GROUPS_SQL,
     RANGES,
-    THROUGHPUT_SQL,
+    load_error_groups,
+    load_queue_depth,
+    load_throughput,
+    query_params,
     resolution,
-    throughput_frame,
+    throughput_source,
 )
 from jobs.migrate import migrate
-from jobs.rollup import HISTOGRAM_BINS, run_rollup
+from jobs.rollup import ERROR_DAYS_FROM_HOURS_SQL, HISTOGRAM_COLUMNS, METRIC_SUMS, run_rollup
 
 QUEUES = 4
 TASKS_PER_QUEUE = 3
 JOBS_PER_MINUTE = 1000
 
-FILL_HISTORY = """
-INSERT INTO {table}
-SELECT b, 'queue' || q, 'task' || t, n, n - f, f, f / 2, 0, 0, n, n * 120.0, 5000.0,
-       (SELECT array_agg(CASE WHEN i BETWEEN 6 AND 12 THEN n / 7 ELSE 0 END ORDER BY i)
-          FROM generate_series(1, %(bins)s) i)
+# Durations spread evenly over bins 5..11 (10 ms .. 1 s).
+_BINS = ", ".join(
+    "n / 7" if 5 <= i <= 11 else "0" for i in range(len(HISTOGRAM_COLUMNS))
+)
+FILL_HISTORY = f"""
+INSERT INTO {{table}}
+SELECT b, 'queue' || q, 'task' || t, n, n - f, f, f / 2, 0, 0, n, n * 120.0, 5000.0, {_BINS}
   FROM generate_series(date_trunc(%(unit)s, now() - %(span)s::interval),
                        date_trunc(%(unit)s, now()), %(step)s::interval) b,
        generate_series(1, %(queues)s) q, generate_series(1, %(tasks)s) t,
@@ -82,7 +83,7 @@ def _fill(conn: psycopg.Connection) -> None:
     }
     for res, shape in shapes.items():
         per_series = JOBS_PER_MINUTE * (60 if res == "hour" else 1) // series
-        params = {**shape, "bins": HISTOGRAM_BINS, "queues": QUEUES,
+        params = {**shape, "queues": QUEUES,
                   "tasks": TASKS_PER_QUEUE, "per_series": per_series}  # fmt: skip
         for template, table in (
             (FILL_HISTORY, f"jobdash_history_{res}"),
@@ -90,6 +91,13 @@ def _fill(conn: psycopg.Connection) -> None:
             (FILL_ERRORS, f"jobdash_error_groups_{res}"),
         ):
             conn.execute(sql.SQL(template).format(table=sql.Identifier(table)), params)
+    # The derived levels, as the rollup keeps them: per-queue rows and error-group days.
+    for res in shapes:
+        conn.execute(
+            f"INSERT INTO jobdash_history_queue_{res} SELECT bucket, queue_name, {METRIC_SUMS}"
+            f" FROM jobdash_history_{res} GROUP BY 1, 2"
+        )
+    conn.execute(ERROR_DAYS_FROM_HOURS_SQL, {"start": "-infinity", "end": "infinity"})
     conn.execute("UPDATE jobdash_rollup_state SET last_run_at = now()")
     conn.execute("VACUUM ANALYZE")
 
@@ -109,20 +117,19 @@ def _bench_queries(conn: psycopg.Connection, runs: int) -> list[tuple[str, float
     now = conn.execute("SELECT now()").fetchone()[0]
     for name, history_range in RANGES.items():
         res = resolution(history_range, 14)
-        params = {"step": history_range.bucket, "start": now - history_range.span, "end": now,
-                  "queue": None, "task": None, "floor_id": 0,
-                  "limit": ERROR_GROUPS_LIMIT}  # fmt: skip
+        params = query_params(history_range, now - history_range.span, now)
+        one_task = query_params(history_range, now - history_range.span, now, task="task1")
+        # As the page reads them: per-queue rows unless a task is filtered.
+        all_tasks = throughput_source(res, None, True, name)
         queries = {
-            "throughput+durations": lambda p=params, r=res: throughput_frame(
-                conn.execute(THROUGHPUT_SQL[r, False], p).fetchall()
-            ),
-            "queue depth+latency": lambda p=params, r=res: conn.execute(DEPTH_SQL[r], p).fetchall(),
-            "error groups": lambda p=params, r=res: conn.execute(ERROR_GROUPS_SQL[r], p).fetchall(),
+            "throughput+durations": lambda p=params, r=all_tasks: load_throughput(conn, r, p),
+            "throughput, one task": lambda p=one_task, r=res: load_throughput(conn, r, p),
+            "queue depth+latency": lambda p=params, r=res: load_queue_depth(conn, r, p),
+            "error groups": lambda p=params, r=res: load_error_groups(conn, r, p),
         }
         for label, fn in queries.items():
             median, p95 = _time(fn, runs)
             results.append((f"{name} {label} ({res})", median, p95))
-    assert len(ERROR_GROUP_COLUMNS) == 8
     return results
 
 
@@ -162,9 +169,12 @@ def main() -> None:
             _fill(conn)
             counts = conn.execute(
                 "SELECT (SELECT count(*) FROM jobdash_history_minute),"
-                " (SELECT count(*) FROM jobdash_history_hour)"
+                " (SELECT count(*) FROM jobdash_history_hour),"
+                " (SELECT count(*) FROM jobdash_history_queue_hour),"
+                " (SELECT count(*) FROM jobdash_error_groups_day)"
             ).fetchone()
-            print(f"built {counts[0]:,} minute rows and {counts[1]:,} hour rows "
+            print(f"built {counts[0]:,} minute rows, {counts[1]:,} hour rows, "
+                  f"{counts[2]:,} per-queue hour rows, {counts[3]:,} error-group day rows "
                   f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
             print(f"{'query':<48} {'median ms':>10} {'p95 ms':>10}")
             for label, median, p95 in _bench_queries(conn, args.runs):

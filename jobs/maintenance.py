@@ -13,6 +13,7 @@ import psycopg
 from procrastinate import Blueprint, JobContext
 from psycopg.conninfo import make_conninfo
 
+from jobs.failed_counts import compact_quietly
 from jobs.rollup import RollupReport, run_maintenance, run_rollup
 from jobs.settings import load_settings
 
@@ -59,6 +60,7 @@ def maintain(conninfo: str) -> RollupReport:
             minute_retention_days=settings.minute_retention_days,
             hour_retention_days=settings.hour_retention_days,
         )
+        compact_quietly(conn)
         try:
             _purge_archived_jobs(conn, settings.archive_retention_days)
         except Exception:

@@ -14,7 +14,7 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -33,6 +33,8 @@ HISTOGRAM_BOUNDS_MS: tuple[float, ...] = tuple(
     float(m * 10**e) for e in range(7) for m in (1, 2, 5)
 )
 HISTOGRAM_BINS = len(HISTOGRAM_BOUNDS_MS) + 1
+# One integer column per bin (migration 004 explains why not an array).
+HISTOGRAM_COLUMNS: tuple[str, ...] = tuple(f"duration_bin_{i:02d}" for i in range(HISTOGRAM_BINS))
 
 # The Procrastinate event types we count, and the column each goes to.
 EVENT_COLUMNS = {
@@ -47,15 +49,15 @@ EVENT_COLUMNS = {
 ATTEMPT_END_EVENTS = ("succeeded", "failed", "deferred_for_retry", "aborted")
 
 
-def histogram_sum_sql(column: str) -> str:
-    """`ARRAY[sum(col[1]), …]::int[]`: element-wise sum of histograms (built from constants)."""
-    parts = ", ".join(f"coalesce(sum({column}[{i}]), 0)" for i in range(1, HISTOGRAM_BINS + 1))
-    return f"ARRAY[{parts}]::int[]"
+def histogram_array_sql() -> str:
+    """`ARRAY[sum(duration_bin_00), …]::bigint[]`: the summed histogram of a group of rows."""
+    return "ARRAY[" + ", ".join(f"sum({c})" for c in HISTOGRAM_COLUMNS) + "]::bigint[]"
 
 
-def _histogram_count_sql() -> str:
-    parts = ", ".join(f"count(*) FILTER (WHERE bin = {i})" for i in range(HISTOGRAM_BINS))
-    return f"ARRAY[{parts}]::int[]"
+_HISTOGRAM_COUNTS = ",\n           ".join(
+    f"count(*) FILTER (WHERE bin = {i}) AS {c}" for i, c in enumerate(HISTOGRAM_COLUMNS)
+)
+_HISTOGRAM_SUMS = ", ".join(f"sum({c})" for c in HISTOGRAM_COLUMNS)
 
 
 _BOUNDS_LITERAL = "ARRAY[" + ", ".join(repr(b) for b in HISTOGRAM_BOUNDS_MS) + "]::float8[]"
@@ -101,15 +103,29 @@ SELECT date_trunc('minute', at) AS bucket, queue_name, task_name,
            count(duration_ms)::int AS duration_count,
            coalesce(sum(duration_ms), 0) AS duration_sum_ms,
            max(duration_ms) AS duration_max_ms,
-           {_histogram_count_sql()} AS duration_hist
+           {_HISTOGRAM_COUNTS}
   FROM binned
  GROUP BY 1, 2, 3
 """
 
-HISTORY_COLUMNS = (
-    "bucket, queue_name, task_name, started, succeeded, failed, retried, cancelled, aborted, "
-    "duration_count, duration_sum_ms, duration_max_ms, duration_hist"
+_METRIC_COLUMNS = (
+    "started, succeeded, failed, retried, cancelled, aborted, "
+    "duration_count, duration_sum_ms, duration_max_ms, " + ", ".join(HISTOGRAM_COLUMNS)
 )
+HISTORY_COLUMNS = "bucket, queue_name, task_name, " + _METRIC_COLUMNS
+QUEUE_HISTORY_COLUMNS = "bucket, queue_name, " + _METRIC_COLUMNS
+METRIC_SUMS = (
+    "sum(started), sum(succeeded), sum(failed), sum(retried), sum(cancelled), sum(aborted), "
+    "sum(duration_count), sum(duration_sum_ms), max(duration_max_ms), " + _HISTOGRAM_SUMS
+)
+# Per-queue minute rows (all tasks summed) of the per-task minute rows from `start` on.
+QUEUE_MINUTES_SQL = f"""
+    INSERT INTO jobdash_history_queue_minute ({QUEUE_HISTORY_COLUMNS})
+    SELECT bucket, queue_name, {METRIC_SUMS}
+      FROM jobdash_history_minute
+     WHERE bucket >= %(start)s
+     GROUP BY 1, 2
+"""
 
 # Final failures (will_retry = false) per minute, task and exception type.
 ERROR_BUCKETS_SQL = """
@@ -181,13 +197,17 @@ ON CONFLICT (bucket, queue_name) DO UPDATE SET
 HOUR_FROM_MINUTES_SQL = {
     "history": f"""
         INSERT INTO jobdash_history_hour ({HISTORY_COLUMNS})
-        SELECT date_trunc('hour', bucket), queue_name, task_name,
-               sum(started), sum(succeeded), sum(failed), sum(retried), sum(cancelled),
-               sum(aborted), sum(duration_count), sum(duration_sum_ms), max(duration_max_ms),
-               {histogram_sum_sql("duration_hist")}
+        SELECT date_trunc('hour', bucket), queue_name, task_name, {METRIC_SUMS}
           FROM jobdash_history_minute
          WHERE bucket >= %(start)s AND bucket < %(end)s
          GROUP BY 1, 2, 3
+    """,
+    "history_queue": f"""
+        INSERT INTO jobdash_history_queue_hour ({QUEUE_HISTORY_COLUMNS})
+        SELECT date_trunc('hour', bucket), queue_name, {METRIC_SUMS}
+          FROM jobdash_history_queue_minute
+         WHERE bucket >= %(start)s AND bucket < %(end)s
+         GROUP BY 1, 2
     """,
     "queue_depth": """
         INSERT INTO jobdash_queue_depth_hour
@@ -209,7 +229,19 @@ HOUR_FROM_MINUTES_SQL = {
          GROUP BY 1, 2, 3, 4
     """,
 }
-BUCKET_TABLES = ("history", "queue_depth", "error_groups")
+BUCKET_TABLES = ("history", "history_queue", "queue_depth", "error_groups")
+# Error groups also have day rows (summed over whole ranges, see migration 004), recomputed
+# from the hour rows of whole days in [start, end).
+ERROR_DAYS_FROM_HOURS_SQL = f"""
+    INSERT INTO jobdash_error_groups_day ({ERROR_COLUMNS})
+    SELECT date_trunc('day', bucket), queue_name, task_name, exception_type,
+           sum(failures), min(first_seen), max(last_seen),
+           (array_agg(example_message ORDER BY last_seen DESC))[1],
+           (array_agg(example_job_id ORDER BY last_seen DESC))[1]
+      FROM jobdash_error_groups_hour
+     WHERE bucket >= %(start)s AND bucket < %(end)s
+     GROUP BY 1, 2, 3, 4
+"""
 
 WINDOW_INPUTS_SQL = """
 SELECT now(),
@@ -321,6 +353,8 @@ def _recompute_minutes(conn: psycopg.Connection, start: datetime, end: datetime)
         f"INSERT INTO jobdash_history_minute ({HISTORY_COLUMNS}) {EVENT_BUCKETS_SQL}",
         {"start": start, "end": end, "floor_id": floor_id},
     )
+    conn.execute("DELETE FROM jobdash_history_queue_minute WHERE bucket >= %s", (start,))
+    conn.execute(QUEUE_MINUTES_SQL, {"start": start})
     return cur.rowcount
 
 
@@ -345,6 +379,26 @@ def _recompute_hours(conn: psycopg.Connection, start: datetime, end: datetime) -
             (hour_start, end),
         )
         conn.execute(HOUR_FROM_MINUTES_SQL[table], {"start": hour_start, "end": end})
+    _recompute_error_days(conn, start, end)
+
+
+def covering_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC days [first, last) that contain any instant of [start, end)."""
+    first = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    last = end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if last < end:
+        last += timedelta(days=1)
+    return first, max(last, first)
+
+
+def _recompute_error_days(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
+    # Whole days on both sides, so the delete and the insert cover the same day rows.
+    day_start, day_end = covering_days(start, end)
+    conn.execute(
+        "DELETE FROM jobdash_error_groups_day WHERE bucket >= %s AND bucket < %s",
+        (day_start, day_end),
+    )
+    conn.execute(ERROR_DAYS_FROM_HOURS_SQL, {"start": day_start, "end": day_end})
 
 
 def run_maintenance(
@@ -355,11 +409,12 @@ def run_maintenance(
         conn.execute("SET LOCAL timezone = 'UTC'")
         # Same lock as the rollup: hours must not be recomputed while minutes are dropped.
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
+        oldest_minutes = ", ".join(
+            f"(SELECT date_trunc('hour', min(bucket)) FROM jobdash_{table}_minute)"
+            for table in BUCKET_TABLES
+        )
         row = conn.execute(
-            "SELECT date_trunc('hour', now() - %s::interval), "
-            "(SELECT date_trunc('hour', min(bucket)) FROM jobdash_history_minute), "
-            "(SELECT date_trunc('hour', min(bucket)) FROM jobdash_queue_depth_minute), "
-            "(SELECT date_trunc('hour', min(bucket)) FROM jobdash_error_groups_minute)",
+            f"SELECT date_trunc('hour', now() - %s::interval), {oldest_minutes}",
             (timedelta(days=minute_retention_days),),
         ).fetchone()
         assert row is not None
@@ -373,10 +428,12 @@ def run_maintenance(
                 (oldest, cutoff),
             )
             conn.execute(HOUR_FROM_MINUTES_SQL[table], {"start": oldest, "end": cutoff})
+            if table == "error_groups":
+                _recompute_error_days(conn, oldest, cutoff)
             conn.execute(f"DELETE FROM jobdash_{table}_minute WHERE bucket < %s", (cutoff,))
-        for table in BUCKET_TABLES:
+        for table in (*(f"{t}_hour" for t in BUCKET_TABLES), "error_groups_day"):
             conn.execute(
-                f"DELETE FROM jobdash_{table}_hour WHERE bucket < now() - %s::interval",
+                f"DELETE FROM jobdash_{table} WHERE bucket < now() - %s::interval",
                 (timedelta(days=hour_retention_days),),
             )
         conn.execute(

@@ -2,9 +2,11 @@
 -- Minute and hour tables have the same columns; hours are recomputed from minutes by the
 -- rollup, so minutes can be dropped after their retention without losing the totals.
 
--- Job outcomes and durations per (minute|hour, queue, task). duration_hist counts finished
--- attempts per fixed log-scale bin (bounds in jobs/rollup.py), so percentiles can be read
--- back from any set of buckets by summing the arrays.
+-- Job outcomes and durations per (minute|hour, queue, task). duration_bin_NN counts finished
+-- attempts in bin NN of a fixed log-scale histogram (bounds in jobs/rollup.py, bin 00 is
+-- "< 1 ms"), so percentiles can be read back from any set of buckets by summing the bins.
+-- One column per bin rather than an int[]: summing 22 plain columns over a 90-day range is
+-- ~10x faster than summing 22 array subscripts (each subscript detoasts and copies the array).
 CREATE TABLE jobdash_history_minute (
     bucket timestamptz NOT NULL,
     queue_name text NOT NULL,
@@ -18,10 +20,75 @@ CREATE TABLE jobdash_history_minute (
     duration_count integer NOT NULL DEFAULT 0,
     duration_sum_ms double precision NOT NULL DEFAULT 0,
     duration_max_ms double precision,
-    duration_hist integer[] NOT NULL,
+    duration_bin_00 integer NOT NULL DEFAULT 0,
+    duration_bin_01 integer NOT NULL DEFAULT 0,
+    duration_bin_02 integer NOT NULL DEFAULT 0,
+    duration_bin_03 integer NOT NULL DEFAULT 0,
+    duration_bin_04 integer NOT NULL DEFAULT 0,
+    duration_bin_05 integer NOT NULL DEFAULT 0,
+    duration_bin_06 integer NOT NULL DEFAULT 0,
+    duration_bin_07 integer NOT NULL DEFAULT 0,
+    duration_bin_08 integer NOT NULL DEFAULT 0,
+    duration_bin_09 integer NOT NULL DEFAULT 0,
+    duration_bin_10 integer NOT NULL DEFAULT 0,
+    duration_bin_11 integer NOT NULL DEFAULT 0,
+    duration_bin_12 integer NOT NULL DEFAULT 0,
+    duration_bin_13 integer NOT NULL DEFAULT 0,
+    duration_bin_14 integer NOT NULL DEFAULT 0,
+    duration_bin_15 integer NOT NULL DEFAULT 0,
+    duration_bin_16 integer NOT NULL DEFAULT 0,
+    duration_bin_17 integer NOT NULL DEFAULT 0,
+    duration_bin_18 integer NOT NULL DEFAULT 0,
+    duration_bin_19 integer NOT NULL DEFAULT 0,
+    duration_bin_20 integer NOT NULL DEFAULT 0,
+    duration_bin_21 integer NOT NULL DEFAULT 0,
     PRIMARY KEY (bucket, queue_name, task_name)
 );
+-- A task filter reads only that task's rows (the primary key leads with the bucket, so without
+-- this it would scan every series of the range). Copied to the hour table by LIKE … ALL.
+CREATE INDEX jobdash_history_minute_task_idx ON jobdash_history_minute (task_name, bucket);
 CREATE TABLE jobdash_history_hour (LIKE jobdash_history_minute INCLUDING ALL);
+
+-- The same per (minute|hour, queue), summed over tasks: what charts read when no task filter is
+-- set, so their cost grows with the number of queues, not of (queue, task) series. Recomputed
+-- with the per-task rows, in the same transaction.
+CREATE TABLE jobdash_history_queue_minute (
+    bucket timestamptz NOT NULL,
+    queue_name text NOT NULL,
+    started integer NOT NULL DEFAULT 0,
+    succeeded integer NOT NULL DEFAULT 0,
+    failed integer NOT NULL DEFAULT 0,
+    retried integer NOT NULL DEFAULT 0,
+    cancelled integer NOT NULL DEFAULT 0,
+    aborted integer NOT NULL DEFAULT 0,
+    duration_count integer NOT NULL DEFAULT 0,
+    duration_sum_ms double precision NOT NULL DEFAULT 0,
+    duration_max_ms double precision,
+    duration_bin_00 integer NOT NULL DEFAULT 0,
+    duration_bin_01 integer NOT NULL DEFAULT 0,
+    duration_bin_02 integer NOT NULL DEFAULT 0,
+    duration_bin_03 integer NOT NULL DEFAULT 0,
+    duration_bin_04 integer NOT NULL DEFAULT 0,
+    duration_bin_05 integer NOT NULL DEFAULT 0,
+    duration_bin_06 integer NOT NULL DEFAULT 0,
+    duration_bin_07 integer NOT NULL DEFAULT 0,
+    duration_bin_08 integer NOT NULL DEFAULT 0,
+    duration_bin_09 integer NOT NULL DEFAULT 0,
+    duration_bin_10 integer NOT NULL DEFAULT 0,
+    duration_bin_11 integer NOT NULL DEFAULT 0,
+    duration_bin_12 integer NOT NULL DEFAULT 0,
+    duration_bin_13 integer NOT NULL DEFAULT 0,
+    duration_bin_14 integer NOT NULL DEFAULT 0,
+    duration_bin_15 integer NOT NULL DEFAULT 0,
+    duration_bin_16 integer NOT NULL DEFAULT 0,
+    duration_bin_17 integer NOT NULL DEFAULT 0,
+    duration_bin_18 integer NOT NULL DEFAULT 0,
+    duration_bin_19 integer NOT NULL DEFAULT 0,
+    duration_bin_20 integer NOT NULL DEFAULT 0,
+    duration_bin_21 integer NOT NULL DEFAULT 0,
+    PRIMARY KEY (bucket, queue_name)
+);
+CREATE TABLE jobdash_history_queue_hour (LIKE jobdash_history_queue_minute INCLUDING ALL);
 
 -- Queue depth sampled once per rollup run (one sample per minute); hours keep sums and maxima.
 CREATE TABLE jobdash_queue_depth_minute (
@@ -53,6 +120,10 @@ CREATE TABLE jobdash_error_groups_minute (
     PRIMARY KEY (bucket, queue_name, task_name, exception_type)
 );
 CREATE TABLE jobdash_error_groups_hour (LIKE jobdash_error_groups_minute INCLUDING ALL);
+-- Error groups are summed over a whole range, not charted per bucket: a range reads day rows
+-- for its whole days and hour (or minute) rows only for its ragged ends, so the 90-day top-N
+-- reads ~90 + 48 rows per group instead of ~2,160.
+CREATE TABLE jobdash_error_groups_day (LIKE jobdash_error_groups_minute INCLUDING ALL);
 
 -- Bookkeeping of the rollup: when it last ran (the dashboard says "not recorded" otherwise).
 CREATE TABLE jobdash_rollup_state (

@@ -258,7 +258,7 @@ def render(data: HistoryData) -> None:
         )
     st.caption(
         f"{data.range_name} in buckets of {format_interval(_seconds(data))}, "
-        f"from {data.source} data; refreshes every {format_interval(REFRESH_S)}."
+        f"from {data.level} data; refreshes every {format_interval(REFRESH_S)}."
     )
     _chart_section("Throughput", throughput_chart(data), data.throughput, "throughput")
     _chart_section("Failure rate", failure_rate_chart(data), data.throughput, "failure-rate")
