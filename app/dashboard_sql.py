@@ -134,10 +134,10 @@ union all
 # the one-time counts and the earliest one-time jobs.
 SCHEDULER = """
 select 'now' as kind, now() as at, null as task_name, null as periodic_id, null as cron,
-       null as queue_name, null::bigint as id, null::bigint as n
+       null as queue_name, null::bigint as id, null::bigint as n, null::timestamptz as since
 union all
 select 'periodic', to_timestamp(d.last_defer), p.task_name, p.periodic_id, p.cron,
-       p.queue_name, null, null
+       p.queue_name, null, null, p.first_published_at
 from jobdash_periodic_tasks p
 left join lateral (
     select max(pd.defer_timestamp) as last_defer
@@ -151,10 +151,11 @@ select 'onetime_counts', (select min(scheduled_at) from procrastinate_jobs
        (select count(*) from procrastinate_jobs
          where status = 'todo' and scheduled_at is not null and scheduled_at <= now()),
        (select count(*) from procrastinate_jobs
-         where status = 'todo' and scheduled_at is not null)
+         where status = 'todo' and scheduled_at is not null),
+       null
 union all
 (
-    select 'onetime', scheduled_at, task_name, null, null, queue_name, id, null
+    select 'onetime', scheduled_at, task_name, null, null, queue_name, id, null, null
     from procrastinate_jobs
     where status = 'todo' and scheduled_at is not null
     order by scheduled_at, id

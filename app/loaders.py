@@ -198,7 +198,7 @@ def _periodic_task(
         )
         return None
     tick = rules.latest_tick(definition.cron, now)
-    due = rules.is_periodic_due(tick, last_run, now)
+    due = rules.is_periodic_due(tick, last_run, now, known_since=definition.known_since)
     # A missed run is listed at the tick it missed (in the past, so it sorts first).
     next_run = tick if due else rules.next_tick(definition.cron, now)
     return UpcomingTask(
@@ -228,10 +228,10 @@ def load_scheduler(
     onetime: list[UpcomingTask] = []
     onetime_due = onetime_total = 0
     onetime_next: datetime | None = None
-    for kind, at, task_name, periodic_id, cron, queue, job_id, n in rows[1:]:
+    for kind, at, task_name, periodic_id, cron, queue, job_id, n, since in rows[1:]:
         if kind == "periodic":
             key = (task_name, periodic_id)
-            definitions[key] = PeriodicDefinition(task_name, periodic_id, cron, queue)
+            definitions[key] = PeriodicDefinition(task_name, periodic_id, cron, queue, since)
             last_runs[key] = at
         elif kind == "onetime_counts":
             onetime_due, onetime_total = int(job_id), int(n)

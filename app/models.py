@@ -107,6 +107,8 @@ class PeriodicDefinition:
     periodic_id: str
     cron: str
     queue: str | None = None
+    # When a worker first published it; ticks before then are not missed runs.
+    known_since: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -304,10 +304,17 @@ def is_onetime_due(scheduled_at: datetime, now: datetime) -> bool:
 
 
 def is_periodic_due(
-    tick: datetime, last_deferred: datetime | None, now: datetime, grace_s: float = PERIODIC_GRACE_S
+    tick: datetime,
+    last_deferred: datetime | None,
+    now: datetime,
+    grace_s: float = PERIODIC_GRACE_S,
+    known_since: datetime | None = None,
 ) -> bool:
     """The latest tick at or before now is more than `grace_s` old and was never deferred:
-    the run was missed (no worker running, or a broken deferrer)."""
+    the run was missed (no worker running, or a broken deferrer). A tick from before the
+    schedule was first published (`known_since`) was nobody's to run: not missed."""
     if (now - tick).total_seconds() <= grace_s:
+        return False
+    if known_since is not None and tick < known_since:
         return False
     return last_deferred is None or last_deferred < tick

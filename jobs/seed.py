@@ -213,8 +213,8 @@ def _insert_periodic(cur: psycopg.Cursor) -> None:
         cur.execute(
             """
             insert into jobdash_periodic_tasks (task_name, periodic_id, cron, queue_name,
-                published_by)
-            values (%s, %s, %s, %s, 'jobdash seed')
+                published_by, first_published_at)
+            values (%s, %s, %s, %s, 'jobdash seed', now() - interval '1 year')
             on conflict (task_name, periodic_id) do update set cron = excluded.cron,
                 queue_name = excluded.queue_name, published_at = now()
             """,

@@ -45,5 +45,7 @@ CREATE TABLE jobdash_periodic_tasks (
     configured_kwargs jsonb NOT NULL DEFAULT '{}'::jsonb,
     published_by text NOT NULL,
     published_at timestamptz NOT NULL DEFAULT now(),
+    -- Ticks before a schedule was first known are not missed runs (nobody was to run them).
+    first_published_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (task_name, periodic_id)
 );

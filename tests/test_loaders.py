@@ -226,11 +226,14 @@ class TestFailedJobs:
         assert preview.endswith("…")
 
 
-def _periodic(conn: psycopg.Connection, task: str, cron: str, periodic_id: str = "") -> None:
+def _periodic(
+    conn: psycopg.Connection, task: str, cron: str, periodic_id: str = "", known_for_days: int = 400
+) -> None:
     conn.execute(
         "insert into jobdash_periodic_tasks (task_name, periodic_id, cron, queue_name, "
-        "published_by) values (%s, %s, %s, 'default', 'test')",
-        (task, periodic_id, cron),
+        "published_by, first_published_at) "
+        "values (%s, %s, %s, 'default', 'test', now() - make_interval(days => %s))",
+        (task, periodic_id, cron, known_for_days),
     )
 
 
@@ -300,6 +303,15 @@ class TestScheduler:
     def test_recent_missed_tick_within_grace_is_not_due(self, conn: psycopg.Connection) -> None:
         _periodic(conn, "every_second", "* * * * * *")  # latest tick ≤ 1 s old, never deferred
         assert load_scheduler(conn).due_tasks == 0
+
+    def test_tick_before_first_publication_is_not_a_missed_run(
+        self, conn: psycopg.Connection
+    ) -> None:
+        _periodic(conn, "nightly", "0 3 * * *", known_for_days=0)  # published just now
+        s = load_scheduler(conn)
+        assert s.due_tasks == 0
+        (task,) = s.upcoming
+        assert not task.is_due and task.next_run > db_now(conn)
 
     def test_extra_periodic_from_app(self, conn: psycopg.Connection) -> None:
         _periodic(conn, "published", "*/5 * * * *")

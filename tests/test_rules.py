@@ -151,6 +151,11 @@ class TestDue:
         tick = later(minutes=-30)
         assert not rules.is_periodic_due(tick, tick, NOW)
 
+    def test_tick_before_the_schedule_was_first_published_is_not_missed(self) -> None:
+        tick = later(hours=-19)
+        assert not rules.is_periodic_due(tick, None, NOW, known_since=later(minutes=-5))
+        assert rules.is_periodic_due(tick, None, NOW, known_since=later(hours=-20))
+
 
 class TestPayloadPreview:
     def test_compact_json_uncut(self) -> None:
