@@ -13,13 +13,13 @@ from jobs.settings import ConfigError
 
 # Each module defines `register(subparsers)`, which adds its parser(s) with `func=run`.
 COMMAND_MODULES = [
-    "app.commands.history",
     "app.commands.migrate",
     "app.commands.serve",
     "app.commands.worker",
     "app.commands.demo",
-    "app.commands.actions",
     "app.commands.snapshot",
+    "app.commands.actions",
+    "app.commands.history",
     "app.commands.seed",
 ]
 

@@ -14,7 +14,11 @@ MIGRATION_LOCK_KEY = 0x6A6F6264  # "jobd"
 # Objects the installed Procrastinate needs, and the migration that created each (oldest first).
 REQUIRED_PROCRASTINATE_OBJECTS = [
     ("procrastinate_workers", "table", "03.01.00_01_pre_add_heartbeat.sql"),
-    ("procrastinate_retry_job_v2", "function", "03.04.00_01_pre_add_retry_failed_job_procedure.sql"),
+    (
+        "procrastinate_retry_job_v2",
+        "function",
+        "03.04.00_01_pre_add_retry_failed_job_procedure.sql",
+    ),
 ]
 
 

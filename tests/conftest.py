@@ -58,6 +58,10 @@ def _admin(server_url: str) -> psycopg.Connection:
     return psycopg.connect(server_url, autocommit=True)
 
 
+def _drop_statement(name: str) -> sql.Composed:
+    return sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+
+
 def _drop_leftovers(conn: psycopg.Connection) -> None:
     """Drop databases of earlier runs whose pytest process died without cleaning up."""
     rows = conn.execute(
@@ -67,7 +71,7 @@ def _drop_leftovers(conn: psycopg.Connection) -> None:
         pid = name.split("_")[2] if name.count("_") >= 2 else ""
         if pid.isdigit() and not psutil.pid_exists(int(pid)):
             conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+                _drop_statement(name)
             )
 
 
@@ -76,12 +80,12 @@ def template_db(server_url: str) -> Iterator[str]:
     name = f"{PREFIX}_{os.getpid()}_template"
     with _admin(server_url) as conn:
         _drop_leftovers(conn)
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(_drop_statement(name))
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     migrate(url_for(server_url, name))
     yield name
     with _admin(server_url) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(_drop_statement(name))
 
 
 def create_database_from_template(server_url: str, template: str) -> str:
@@ -97,7 +101,7 @@ def create_database_from_template(server_url: str, template: str) -> str:
 
 def drop_database(server_url: str, name: str) -> None:
     with _admin(server_url) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+        conn.execute(_drop_statement(name))
 
 
 @pytest.fixture
