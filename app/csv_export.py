@@ -136,12 +136,15 @@ def csv_download_button(
     """A "Download CSV" button; `data` as in `to_source`, a callable runs only on click."""
     import streamlit as st
 
-    payload: Callable[[], IO[bytes]] | bytes
+    payload: Callable[[], bytes] | bytes
     if callable(data) and not isinstance(data, CsvSource):
         producer = data
 
-        def payload() -> IO[bytes]:
-            return csv_file(producer)
+        # Streamlit 1.67 takes only bytes, str or BytesIO from a deferred callable (a file
+        # object fails the download): the rows still stream from the database into a spooled
+        # file, and the finished file is handed over as bytes.
+        def payload() -> bytes:
+            return csv_bytes(producer)
     else:
         payload = csv_bytes(data)
     st.download_button(

@@ -1,6 +1,7 @@
-"""The dashboard's pages. To add a page, add ONE `PageEntry` line to `PAGES`.
+"""The dashboard's pages (modules in app/views/). To add a page, add one line to `PAGES`.
 
-A page is listed only when its file exists, so the app runs while pages are being written.
+The folder is not called `pages/`: Streamlit would treat that as an old-style pages folder
+for the first visit of a fresh server, before `st.navigation` has run once.
 """
 
 from __future__ import annotations
@@ -24,23 +25,16 @@ class PageEntry:
 
 
 PAGES: list[PageEntry] = [
-    PageEntry("pages/dashboard.py", "Dashboard", "dashboard", ":material/monitoring:", True),
-    PageEntry("pages/failed_jobs.py", "Failed jobs", "failed_jobs", ":material/error:"),
-    PageEntry("pages/history.py", "History", "history", ":material/timeline:"),
-    PageEntry("pages/audit.py", "Recent actions", "audit", ":material/history:"),
+    PageEntry("views/dashboard.py", "Dashboard", "dashboard", ":material/monitoring:", True),
+    PageEntry("views/failed_jobs.py", "Failed jobs", "failed_jobs", ":material/error:"),
+    PageEntry("views/history.py", "History", "history", ":material/timeline:"),
+    PageEntry("views/audit.py", "Recent actions", "audit", ":material/history:"),
 ]
 
 
-def available_pages() -> list[PageEntry]:
-    return [entry for entry in PAGES if (APP_DIR / entry.file).exists()]
-
-
-def page_file(url_path: str) -> Path | None:
-    """The file of a listed page (for `st.page_link`), or None when that page does not exist."""
-    for entry in available_pages():
-        if entry.url_path == url_path:
-            return APP_DIR / entry.file
-    return None
+def page_file(url_path: str) -> Path:
+    """The file of a listed page, for `st.page_link`."""
+    return next(APP_DIR / entry.file for entry in PAGES if entry.url_path == url_path)
 
 
 def build_navigation() -> StreamlitPage:
@@ -52,6 +46,6 @@ def build_navigation() -> StreamlitPage:
             url_path=entry.url_path,
             default=entry.default,
         )
-        for entry in available_pages()
+        for entry in PAGES
     ]
     return st.navigation(pages, position="sidebar")

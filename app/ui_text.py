@@ -57,11 +57,11 @@ def format_milliseconds(ms: float | None) -> str:
     return format_duration(ms / 1000)
 
 
-def format_count(value: int | None, estimated: bool = False) -> str:
-    """A count with thousands separators, prefixed with ≈ when it is an estimate."""
+def format_count(value: int | None) -> str:
+    """A count with thousands separators (every count the dashboard shows is exact)."""
     if value is None:
         return "—"
-    return ("≈" if estimated else "") + f"{value:,}"
+    return f"{value:,}"
 
 
 def format_percent(value: float | None) -> str:

@@ -72,7 +72,6 @@ def test_format_milliseconds() -> None:
 
 def test_counts_percent_window_interval() -> None:
     assert format_count(1234567) == "1,234,567"
-    assert format_count(1500, estimated=True) == "≈1,500"
     assert format_count(None) == "—"
     assert format_percent(None) == "—"
     assert format_percent(95.04) == "95.0 %"

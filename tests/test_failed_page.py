@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.actions_helpers import job_status, make_failed_jobs
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app" / "pages" / "failed_jobs.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app" / "views" / "failed_jobs.py")
 HOSTILE = json.loads(Path("/work/shared/testdata/hostile_strings.json").read_text())
 
 
@@ -133,3 +133,13 @@ def test_audit_page_filters(page_env, conn):
     assert not at.exception
     assert any("1 actions" in t.value for t in at.text)
     assert list(at.dataframe[0].value["actor"]) == ["bob"]
+
+
+def test_empty_lists_render(page_env):
+    # No failed and no deleted jobs: the tables are empty, not an error.
+    at = run_page()
+    assert not at.exception
+    assert any("0 failed jobs match" in t.value for t in at.text)
+    at = run_page({"view": "deleted"})
+    assert not at.exception
+    assert any("0 recently deleted jobs" in t.value for t in at.text)

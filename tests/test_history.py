@@ -18,7 +18,7 @@ from app.history_loaders import RANGES, load_history, resolution
 from jobs.rollup import HISTOGRAM_BOUNDS_MS, histogram_bin, percentile_from_histogram
 from tests.history_helpers import db_now, rollup, run_job
 
-PAGE = Path(__file__).resolve().parent.parent / "app" / "pages" / "history.py"
+PAGE = Path(__file__).resolve().parent.parent / "app" / "views" / "history.py"
 HOSTILE = json.loads(Path("/work/shared/testdata/hostile_strings.json").read_text("utf-8"))
 
 

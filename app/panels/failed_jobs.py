@@ -5,8 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app import db
+from app.csv_export import csv_download_button
 from app.models import FailedJobs
 from app.navigation import page_file
+from app.panels.exports import all_failed_jobs_source
 from app.ui_text import format_count
 
 TITLE = "Failed Jobs"
@@ -18,10 +21,10 @@ def job_link(job_id: int) -> str:
     return f"./{MANAGE_PAGE}?job={int(job_id)}"
 
 
-def failed_table(failed: FailedJobs, *, with_links: bool) -> pd.DataFrame:
+def failed_table(failed: FailedJobs) -> pd.DataFrame:
     rows = [
         {
-            "Job": job_link(job.id) if with_links else job.id,
+            "Job": job_link(job.id),
             "Queue": job.queue,
             "Task": job.task,
             "Error": job.error if job.error is not None else "(no error recorded)",
@@ -36,25 +39,25 @@ def failed_table(failed: FailedJobs, *, with_links: bool) -> pd.DataFrame:
 
 
 def render(failed: FailedJobs) -> None:
-    manage = page_file(MANAGE_PAGE)
     head = st.columns([1, 3])
-    estimated = "total_failed_jobs" in set(getattr(failed, "estimated_fields", ()) or ())
-    head[0].metric("Failed jobs", format_count(failed.total_failed_jobs, estimated))
+    head[0].metric("Failed jobs", format_count(failed.total_failed_jobs))
     with head[1]:
-        if manage is not None:
-            st.page_link(manage, label="Manage failed jobs →", icon=":material/build:")
+        st.page_link(page_file(MANAGE_PAGE), label="Manage failed jobs →", icon=":material/build:")
         if failed.total_failed_jobs > len(failed.jobs):
             st.caption(f"Showing the {len(failed.jobs)} most recent failures.")
+        if failed.total_failed_jobs:
+            csv_download_button(
+                "Download CSV",
+                all_failed_jobs_source(db.configured_database_url()),
+                "failed-jobs",
+                help="Every failed job, not only the ones listed here",
+            )
     if not failed.jobs:
         st.success("No failed jobs.", icon=":material/check_circle:")
         return
-    job_column = (
-        st.column_config.LinkColumn("Job", display_text=r"job=(\d+)$", help="Open the job")
-        if manage is not None
-        else st.column_config.NumberColumn("Job", format="%d")
-    )
+    job_column = st.column_config.LinkColumn("Job", display_text=r"job=(\d+)$", help="Open the job")
     st.dataframe(
-        failed_table(failed, with_links=manage is not None),
+        failed_table(failed),
         hide_index=True,
         width="stretch",
         column_config={

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.models import QueueStats
+from app.csv_export import csv_download_button
+from app.models import QueueRow, QueueStats
+from app.panels.exports import records_source
 from app.ui_text import (
     format_count,
     format_duration,
@@ -15,11 +17,6 @@ from app.ui_text import (
 )
 
 TITLE = "Queue Statistics"
-
-
-def is_estimate(stats: object, field_name: str) -> bool:
-    """Whether the loader marked this number as an estimate (shown with ≈)."""
-    return field_name in set(getattr(stats, "estimated_fields", ()) or ())
 
 
 def queue_table(stats: QueueStats) -> pd.DataFrame:
@@ -42,7 +39,7 @@ def render(stats: QueueStats) -> None:
     window = format_window(stats.window_seconds)
 
     def count(name: str) -> str:
-        return format_count(getattr(stats, name), is_estimate(stats, name))
+        return format_count(getattr(stats, name))
 
     top = st.columns(3)
     top[0].metric("Current queue size", count("current_queue_size"), help="Jobs ready to run now")
@@ -75,3 +72,4 @@ def render(stats: QueueStats) -> None:
             ),
         },
     )
+    csv_download_button("Download CSV", records_source(QueueRow, stats.queues), "queue-statistics")

@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 from croniter import croniter
 
+from app.csv_export import csv_download_button
 from app.models import Scheduler, UpcomingTask
+from app.panels.exports import records_source
 from app.ui_text import clock_utc
 
 TITLE = "Scheduled Tasks Timeline"
@@ -198,6 +200,11 @@ def render(scheduler: Scheduler, app_warning: str | None = None) -> None:
             ),
             "Queue": st.column_config.TextColumn("Queue"),
         },
+    )
+    csv_download_button(
+        "Download CSV",
+        records_source(UpcomingTask, due_first(scheduler.upcoming)),
+        "upcoming-scheduled-tasks",
     )
     now = datetime.now(UTC)
     points = timeline_points(scheduler.upcoming, now)

@@ -2,7 +2,7 @@
 
 Reuse them from any browser test:
 - `streamlit_server(database_url, env=None, script=None) -> base_url` starts
-  `streamlit run app/main.py` (or `script`) on a free port in 8620-8639 with
+  `streamlit run app/main.py` (or `script`) on a free port with
   JOBDASH_DATABASE_URL set (plus `env`), waits for /_stcore/health == "ok" and stops the
   server after the test.
 - `wait_for_script_idle(page)` waits until the app's current run has finished.
@@ -22,12 +22,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
 MAIN_SCRIPT = REPO / "app" / "main.py"
-PORTS = range(8620, 8640)
 STARTUP_TIMEOUT_S = 60
 IDLE_SELECTOR = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
@@ -66,14 +66,19 @@ def browser_type_launch_args(browser_type_launch_args: dict, _require_chromium: 
 
 
 def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
+    # The OS picks an unused ephemeral port: parallel test workers don't pick the same one.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    """Whether `pid` itself listens on `port` (not some other server that answered first)."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
 
 
 def _healthy(base_url: str) -> bool:
@@ -125,7 +130,7 @@ def streamlit_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             )
         processes.append(process)
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _healthy(base_url):
+        while not (_healthy(base_url) and _listens_on(process.pid, port)):
             if process.poll() is not None:
                 raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
             if time.monotonic() > deadline:

@@ -195,8 +195,15 @@ def all_matching_confirmation(action: str, job_filter: FailedJobFilter, count: i
         st.rerun()
 
 
-@st.fragment(run_every=1.0)
 def bulk_progress() -> None:
+    """The running "all matching" action's progress and Stop; nothing when none runs."""
+    if st.session_state.get(BULK) is None:
+        return
+    # Ticks only while a run is going, so an idle page does not rerun every second.
+    st.fragment(run_every=1.0)(_bulk_progress_ticking)()
+
+
+def _bulk_progress_ticking() -> None:
     run: BulkRun | None = st.session_state.get(BULK)
     if run is None:
         return
@@ -211,8 +218,11 @@ def bulk_progress() -> None:
         return
     processed = run.progress.processed if run.progress else 0
     fraction = min(1.0, processed / run.total) if run.total else 0.0
-    st.progress(fraction, text=f"{run.action}: {processed:,} of {run.total:,} processed")
-    if st.button("Stop", key="bulk_stop", icon=":material/stop:"):
+    text = f"{run.action}: {processed:,} of {run.total:,} processed"
+    if run.stop.is_set():
+        text += " — stopping after the current batch"
+    st.progress(fraction, text=text)
+    if st.button("Stop", key="bulk_stop", icon=":material/stop:", disabled=run.stop.is_set()):
         run.stop.set()
 
 
@@ -280,7 +290,8 @@ def failed_frame(rows: list[dict]) -> pd.DataFrame:
         },
         index=pd.Index([r["id"] for r in rows], name="id"),
     )
-    return frame
+    # An empty list makes an object column, which the checkbox column refuses.
+    return frame.astype({"select": bool})
 
 
 def render_list() -> None:
@@ -389,7 +400,7 @@ def render_deleted() -> None:
             "args": [r["args"] for r in rows],
         },
         index=pd.Index([r["job_id"] for r in rows], name="id"),
-    )
+    ).astype({"restore": bool})
     edited = st.data_editor(
         frame,
         key="deleted_editor",
