@@ -127,9 +127,3 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
     """An autocommit connection to the test's database."""
     with psycopg.connect(database_url, autocommit=True) as connection:
         yield connection
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run browser tests last: Playwright's sync API keeps an event loop running in the
-    worker's main thread until the session ends, which breaks later `asyncio.run()` calls."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,9 +12,10 @@ from streamlit.testing.v1 import AppTest
 from app import db
 from app.panel_state import MEMORY, clear_panel_caches
 from tests.dashboard_data import add_error, add_job, add_periodic, add_worker
+from tests.hostile import HOSTILE
 
 MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
-HOSTILE = json.loads(Path("/work/shared/testdata/hostile_strings.json").read_text())
+
 PANEL_TITLES = ["Queue Statistics", "Worker Health", "Scheduled Tasks Timeline", "Failed Jobs"]
 SCRIPT_TAG = "<script>alert(1)</script>"
 IMG_TAG = "<img src=x onerror=alert(1)>"

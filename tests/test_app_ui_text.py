@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from app.ui_text import (
@@ -19,8 +16,7 @@ from app.ui_text import (
     freshness_caption,
     one_line,
 )
-
-HOSTILE = json.loads(Path("/work/shared/testdata/hostile_strings.json").read_text())
+from tests.hostile import HOSTILE
 
 
 @pytest.mark.parametrize("text", HOSTILE["html_and_script"] + HOSTILE["markdown"])

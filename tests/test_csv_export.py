@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import tracemalloc
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pandas as pd
 
 from app.csv_export import CsvSource, cell_text, csv_bytes, csv_file, csv_file_name, neutralise
-
-HOSTILE = json.loads(Path("/work/shared/testdata/hostile_strings.json").read_text())
+from tests.hostile import HOSTILE
 
 
 def parse(data: bytes) -> list[list[str]]:

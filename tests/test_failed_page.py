@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,6 @@ from streamlit.testing.v1 import AppTest
 from tests.actions_helpers import job_status, make_failed_jobs
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app" / "views" / "failed_jobs.py")
-HOSTILE = json.loads(Path("/work/shared/testdata/hostile_strings.json").read_text())
 
 
 @pytest.fixture

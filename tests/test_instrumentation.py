@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import socket
-from pathlib import Path
 
 import pytest
 from procrastinate import App, JobContext, RetryStrategy
@@ -19,6 +17,7 @@ from jobs.instrumentation.errors import (
     truncate_head,
     truncate_middle,
 )
+from tests.hostile import HOSTILE
 from tests.test_instrumentation_support import (
     all_finished,
     defer,
@@ -26,10 +25,9 @@ from tests.test_instrumentation_support import (
     job_state,
     make_app,
     query_all,
+    run_async,
     run_worker_until,
 )
-
-HOSTILE = json.loads(Path("/work/shared/testdata/hostile_strings.json").read_text())
 
 
 class PaymentDeclinedError(Exception):
@@ -153,7 +151,7 @@ def test_a_broken_error_table_never_changes_a_jobs_outcome(app, database_url, co
         async with app.open_async():
             await app.run_worker_async(wait=False, install_signal_handlers=False)
 
-    asyncio.run(plain_worker())
+    run_async(plain_worker())
     baseline = _outcomes(database_url, baseline_ids)
     assert baseline == [
         ("failed", 3),

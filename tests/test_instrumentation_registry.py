@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 
@@ -12,7 +11,13 @@ from procrastinate import App
 from jobs.instrumentation import InstrumentedWorker, add_maintenance_tasks, publish_periodic_tasks
 from jobs.instrumentation.runner import worker_queues
 from jobs.instrumentation.schedules import periodic_definitions
-from tests.test_instrumentation_support import make_app, query_all, query_one, run_worker_until
+from tests.test_instrumentation_support import (
+    make_app,
+    query_all,
+    query_one,
+    run_async,
+    run_worker_until,
+)
 
 WORKER_COLUMNS = (
     "worker_id, worker_name, hostname, pid, queues, concurrency, cpu_percent, memory_mb,"
@@ -182,7 +187,7 @@ def test_publishing_without_the_table_is_logged_not_raised(database_url, conn):
         async with app.open_async():
             return await publish_periodic_tasks(app)
 
-    assert asyncio.run(main()) == 0
+    assert run_async(main()) == 0
 
 
 def test_maintenance_tasks_join_the_app_once_and_their_queue_is_listened_to(database_url):

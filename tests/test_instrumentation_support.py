@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import psycopg
 from procrastinate import App, PsycopgConnector
@@ -12,6 +13,14 @@ from procrastinate import App, PsycopgConnector
 from jobs.instrumentation import InstrumentedWorker
 
 POLL_S = 0.05
+T = TypeVar("T")
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own: in a pytest worker that already ran browser
+    tests, Playwright's sync API keeps an event loop running in the main thread."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def make_app(database_url: str) -> App:
@@ -69,7 +78,7 @@ def run_worker_until(
                 await asyncio.wait_for(task, timeout=10)
         return worker
 
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def job_state(database_url: str, job_id: int) -> tuple[str, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -22,6 +21,7 @@ from app.loaders import (
 )
 from app.models import PeriodicDefinition, to_jsonable
 from app.rules import latest_tick
+from tests.hostile import HOSTILE
 from tests.loader_helpers import (
     add_worker,
     db_now,
@@ -30,10 +30,6 @@ from tests.loader_helpers import (
     record_error,
     set_event_age,
     set_status,
-)
-
-HOSTILE = json.loads(
-    Path("/work/shared/testdata/hostile_strings.json").read_text(encoding="utf-8")
 )
 
 

@@ -39,7 +39,7 @@ def tick_row(page: Page, row: int, selected_button: str, grid_index: int = 0) ->
     """
     grid = page.locator("[data-testid='stDataFrame']").nth(grid_index)
     button = page.get_by_role("button", name=selected_button)
-    for _ in range(4):
+    for _ in range(3):
         wait_for_script_idle(page)
         expect(grid).to_be_visible(timeout=TIMEOUT_MS)
         box = grid.bounding_box()
@@ -48,7 +48,8 @@ def tick_row(page: Page, row: int, selected_button: str, grid_index: int = 0) ->
         page.keyboard.press("Home")
         page.keyboard.press("Space")
         try:
-            expect(button).to_be_visible(timeout=5_000)
+            # Long enough for a slow rerun: a second tick would untick the first.
+            expect(button).to_be_visible(timeout=15_000)
             return
         except AssertionError:
             continue
