@@ -15,7 +15,7 @@ import io
 import json
 import math
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any
@@ -108,14 +108,27 @@ def to_source(data: CsvData) -> CsvSource:
     raise TypeError(f"cannot export {type(first).__name__} rows as CSV")
 
 
+def iter_csv(data: CsvData, chunk_rows: int = 1000) -> Iterator[bytes]:
+    """The CSV as UTF-8 chunks of `chunk_rows` rows: memory stays bounded however many rows
+    the source yields (the streaming export route sends these as they come)."""
+    source = to_source(data)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([neutralise(str(name)) for name in source.header])
+    for count, row in enumerate(source.rows, start=1):
+        writer.writerow([cell_text(value) for value in row])
+        if count % chunk_rows == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
+
+
 def csv_file(data: CsvData) -> IO[bytes]:
     """The CSV as a rewound binary file (UTF-8), written row by row; large ones spill to disk."""
-    source = to_source(data)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_BYTES, mode="w+b")  # noqa: SIM115 (returned open)
-    text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-    write_csv(source.header, source.rows, text)
-    text.flush()
-    text.detach()  # leave the binary file open for the reader
+    for chunk in iter_csv(data):
+        spool.write(chunk)
     spool.seek(0)
     return spool
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from app.commands.common import add_database_argument, database_url
 
-ENTRY_PAGE = Path(__file__).resolve().parent.parent / "main.py"
+# The ASGI entry: main.py (the dashboard) plus the streaming CSV routes.
+ENTRY_PAGE = Path(__file__).resolve().parent.parent / "server.py"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

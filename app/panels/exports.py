@@ -1,6 +1,6 @@
 """What each dashboard table exports as CSV: the loader records themselves (the snapshot
-contract's field names, ISO 8601 UTC times), or every failed job streamed from the database;
-built only when the operator clicks."""
+contract's field names, ISO 8601 UTC times, built only when the operator clicks), or a link
+to every failed job streamed from the database."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import streamlit as st
+
 from app.csv_export import CsvSource
-from app.failed_queries import EXPORT_FAILED_HEADER, FailedJobFilter, export_failed_jobs_rows
+from app.export_routes import failed_jobs_csv_url
+from app.failed_queries import FailedJobFilter
 
 
 def records_source(record_type: type, records: Sequence[Any]) -> Callable[[], CsvSource]:
@@ -26,12 +29,9 @@ def records_source(record_type: type, records: Sequence[Any]) -> Callable[[], Cs
     return source
 
 
-def all_failed_jobs_source(database_url: str) -> Callable[[], CsvSource]:
-    """Every failed job (not only the ones listed), streamed from a server-side cursor."""
-
-    def source() -> CsvSource:
-        return CsvSource(
-            EXPORT_FAILED_HEADER, export_failed_jobs_rows(database_url, FailedJobFilter())
-        )
-
-    return source
+def failed_jobs_csv_link(job_filter: FailedJobFilter, help: str) -> None:
+    """"Download CSV" of every failed job matching `job_filter`, streamed by the export route
+    (app/export_routes.py) rather than built in memory for a download button."""
+    st.link_button(
+        "Download CSV", failed_jobs_csv_url(job_filter), help=help, icon=":material/download:"
+    )

@@ -5,11 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import db
-from app.csv_export import csv_download_button
+from app.failed_queries import FailedJobFilter
 from app.models import FailedJobs
 from app.navigation import page_file
-from app.panels.exports import all_failed_jobs_source
+from app.panels.exports import failed_jobs_csv_link
 from app.ui_text import format_count
 
 TITLE = "Failed Jobs"
@@ -46,12 +45,7 @@ def render(failed: FailedJobs) -> None:
         if failed.total_failed_jobs > len(failed.jobs):
             st.caption(f"Showing the {len(failed.jobs)} most recent failures.")
         if failed.total_failed_jobs:
-            csv_download_button(
-                "Download CSV",
-                all_failed_jobs_source(db.configured_database_url()),
-                "failed-jobs",
-                help="Every failed job, not only the ones listed here",
-            )
+            failed_jobs_csv_link(FailedJobFilter(), "Every failed job, not only the ones listed")
     if not failed.jobs:
         st.success("No failed jobs.", icon=":material/check_circle:")
         return

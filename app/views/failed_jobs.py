@@ -18,22 +18,21 @@ import psycopg
 import streamlit as st
 
 from app import actions
-from app.csv_export import CsvSource, csv_download_button
+from app.csv_export import csv_download_button
 from app.db import DatabaseNotConfigured, DatabaseUnavailable, configured_database_url, connection
 from app.failed_queries import (
     DELETED_HEADER,
-    EXPORT_FAILED_HEADER,
     PAGE_SIZES,
     FailedJobFilter,
     PageCursor,
     args_as_json_text,
     count_failed_jobs,
-    export_failed_jobs_rows,
     failed_queues_and_tasks,
     list_deleted_jobs,
     list_failed_jobs,
     load_job_detail,
 )
+from app.panels.exports import failed_jobs_csv_link
 from app.ui_text import escape_markdown, format_duration, format_timestamp
 from jobs.settings import load_settings
 
@@ -315,15 +314,7 @@ def render_list() -> None:
         st.session_state[CURSORS] = [None]
         st.rerun()
     with head[2]:
-        database_url = configured_database_url()
-        csv_download_button(
-            "Download CSV",
-            lambda: CsvSource(
-                EXPORT_FAILED_HEADER, export_failed_jobs_rows(database_url, job_filter)
-            ),
-            "failed-jobs",
-            help="Every failed job matching the filter, not just this page",
-        )
+        failed_jobs_csv_link(job_filter, "Every failed job matching the filter, not just this page")
 
     frame = failed_frame(page.rows)
     edited = st.data_editor(

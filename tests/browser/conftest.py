@@ -27,7 +27,7 @@ import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
-MAIN_SCRIPT = REPO / "app" / "main.py"
+MAIN_SCRIPT = REPO / "app" / "server.py"
 STARTUP_TIMEOUT_S = 60
 IDLE_SELECTOR = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
