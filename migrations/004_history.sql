@@ -52,42 +52,10 @@ CREATE TABLE jobdash_history_hour (LIKE jobdash_history_minute INCLUDING ALL);
 -- The same per (minute|hour, queue), summed over tasks: what charts read when no task filter is
 -- set, so their cost grows with the number of queues, not of (queue, task) series. Recomputed
 -- with the per-task rows, in the same transaction.
-CREATE TABLE jobdash_history_queue_minute (
-    bucket timestamptz NOT NULL,
-    queue_name text NOT NULL,
-    started integer NOT NULL DEFAULT 0,
-    succeeded integer NOT NULL DEFAULT 0,
-    failed integer NOT NULL DEFAULT 0,
-    retried integer NOT NULL DEFAULT 0,
-    cancelled integer NOT NULL DEFAULT 0,
-    aborted integer NOT NULL DEFAULT 0,
-    duration_count integer NOT NULL DEFAULT 0,
-    duration_sum_ms double precision NOT NULL DEFAULT 0,
-    duration_max_ms double precision,
-    duration_bin_00 integer NOT NULL DEFAULT 0,
-    duration_bin_01 integer NOT NULL DEFAULT 0,
-    duration_bin_02 integer NOT NULL DEFAULT 0,
-    duration_bin_03 integer NOT NULL DEFAULT 0,
-    duration_bin_04 integer NOT NULL DEFAULT 0,
-    duration_bin_05 integer NOT NULL DEFAULT 0,
-    duration_bin_06 integer NOT NULL DEFAULT 0,
-    duration_bin_07 integer NOT NULL DEFAULT 0,
-    duration_bin_08 integer NOT NULL DEFAULT 0,
-    duration_bin_09 integer NOT NULL DEFAULT 0,
-    duration_bin_10 integer NOT NULL DEFAULT 0,
-    duration_bin_11 integer NOT NULL DEFAULT 0,
-    duration_bin_12 integer NOT NULL DEFAULT 0,
-    duration_bin_13 integer NOT NULL DEFAULT 0,
-    duration_bin_14 integer NOT NULL DEFAULT 0,
-    duration_bin_15 integer NOT NULL DEFAULT 0,
-    duration_bin_16 integer NOT NULL DEFAULT 0,
-    duration_bin_17 integer NOT NULL DEFAULT 0,
-    duration_bin_18 integer NOT NULL DEFAULT 0,
-    duration_bin_19 integer NOT NULL DEFAULT 0,
-    duration_bin_20 integer NOT NULL DEFAULT 0,
-    duration_bin_21 integer NOT NULL DEFAULT 0,
-    PRIMARY KEY (bucket, queue_name)
-);
+CREATE TABLE jobdash_history_queue_minute (LIKE jobdash_history_minute INCLUDING DEFAULTS);
+ALTER TABLE jobdash_history_queue_minute
+    DROP COLUMN task_name,
+    ADD PRIMARY KEY (bucket, queue_name);
 CREATE TABLE jobdash_history_queue_hour (LIKE jobdash_history_queue_minute INCLUDING ALL);
 
 -- Queue depth sampled once per rollup run (one sample per minute); hours keep sums and maxima.
