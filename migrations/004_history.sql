@@ -123,6 +123,9 @@ CREATE TABLE jobdash_deleted_job_events (
 );
 CREATE INDEX jobdash_deleted_job_events_at_idx ON jobdash_deleted_job_events (at);
 
+-- Ids of the finish events we record ourselves (below): negative, never a Procrastinate id.
+CREATE SEQUENCE jobdash_synthetic_event_id_seq;
+
 CREATE FUNCTION jobdash_keep_recent_events_of_deleted_job() RETURNS trigger
     LANGUAGE plpgsql
 AS $$
@@ -133,6 +136,25 @@ BEGIN
       FROM procrastinate_events e
      WHERE e.job_id = OLD.id AND e.at >= now() - interval '1 hour'
     ON CONFLICT (event_id) DO NOTHING;
+    -- A job deleted while `doing` is Procrastinate finishing it with delete_jobs="always" or
+    -- "successful": it deletes the row instead of writing the final status, so no finish
+    -- event exists. Record the outcome it had: aborted if an abort was requested, failed if
+    -- an instrumented worker recorded an error for this attempt, else succeeded.
+    IF OLD.status = 'doing' THEN
+        INSERT INTO jobdash_deleted_job_events (event_id, job_id, queue_name, task_name, type, at)
+        VALUES (
+            -nextval('jobdash_synthetic_event_id_seq'), OLD.id, OLD.queue_name, OLD.task_name,
+            CASE
+                WHEN OLD.abort_requested THEN 'aborted'
+                WHEN EXISTS (
+                    SELECT 1 FROM jobdash_job_errors
+                     WHERE job_id = OLD.id AND attempt = OLD.attempts + 1
+                ) THEN 'failed'
+                ELSE 'succeeded'
+            END,
+            now()
+        );
+    END IF;
     RETURN OLD;
 END;
 $$;

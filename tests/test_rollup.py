@@ -162,6 +162,34 @@ def test_deleted_jobs_keep_their_counts(conn, database_url):
     assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (4,)
 
 
+def test_jobs_procrastinate_deletes_when_they_finish_keep_their_outcome(conn, database_url):
+    # delete_jobs="always"/"successful": procrastinate_finish_job_v1(..., delete_job => true)
+    # deletes the doing row and writes no finish event.
+    def finish_deleting(outcome: str, error_recorded: bool = False) -> int:
+        job_id = defer_job(conn)
+        set_status(conn, job_id, "doing")
+        if error_recorded:  # what the instrumented worker's middleware writes first
+            conn.execute(
+                "INSERT INTO jobdash_job_errors (job_id, attempt, exception_type, message,"
+                " traceback, will_retry) VALUES (%s, 1, 'builtins.ValueError', 'x', '', false)",
+                (job_id,),
+            )
+        conn.execute("SELECT procrastinate_finish_job_v1(%s, %s, true)", (job_id, outcome))
+        return job_id
+
+    finish_deleting("succeeded")
+    finish_deleting("succeeded")
+    finish_deleting("failed", error_recorded=True)
+    assert conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone() == (0,)
+    rollup(database_url)
+    assert conn.execute(
+        "SELECT sum(started), sum(succeeded), sum(failed), sum(duration_count)"
+        " FROM jobdash_history_minute"
+    ).fetchone() == (3, 2, 1, 3)
+    rollup(database_url)  # recomputing the window counts them once
+    assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (2,)
+
+
 def test_backfill_builds_history_from_old_events(conn, database_url):
     old = db_now(conn) - timedelta(days=3)
     run_job(conn, started_at=old, finished_at=old + timedelta(seconds=3))
