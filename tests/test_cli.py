@@ -62,6 +62,21 @@ def test_unreachable_database_names_host_port_and_database():
     assert "Traceback" not in result.stderr
 
 
+def test_output_cut_short_by_a_closed_pipe_is_not_an_error(database_url):
+    reader, writer = os.pipe()
+    os.close(reader)  # like `jobdash … | head -0`
+    with os.fdopen(writer, "w") as closed_pipe:
+        result = subprocess.run(
+            [sys.executable, "-m", "app.cli", "snapshot", "--json", "--database-url", database_url],
+            stdout=closed_pipe,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 141
+
+
 def test_migrate_command_reports_what_it_did(empty_database_url):
     first = _jobdash("migrate", "--database-url", empty_database_url)
     assert first.returncode == 0, first.stderr
