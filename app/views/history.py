@@ -31,6 +31,10 @@ _SETTINGS = load_settings()
 REFRESH_S = _SETTINGS.history_refresh_s
 
 
+# Every chart's tooltip starts with the bucket it shows.
+BUCKET_TOOLTIP = alt.Tooltip("bucket_start:T", title="from", format="%Y-%m-%d %H:%M UTC")
+
+
 @st.cache_data(ttl=cache_ttl(REFRESH_S), show_spinner=False)
 def _cached_history(
     database_url: str, range_name: str, queue: str | None, task: str | None
@@ -116,7 +120,7 @@ def throughput_chart(data: HistoryData) -> alt.Chart:
                 scale=alt.Scale(domain=["succeeded", "failed"], range=["#4c9a2a", "#d62728"]),
             ),
             tooltip=[
-                alt.Tooltip("bucket_start:T", title="from", format="%Y-%m-%d %H:%M UTC"),
+                BUCKET_TOOLTIP,
                 "outcome:N",
                 "jobs:Q",
             ],
@@ -132,7 +136,7 @@ def failure_rate_chart(data: HistoryData) -> alt.Chart:
             x=_time_axis(data),
             y=alt.Y("failure_rate:Q", title="failure rate", axis=alt.Axis(format="%")),
             tooltip=[
-                alt.Tooltip("bucket_start:T", title="from", format="%Y-%m-%d %H:%M UTC"),
+                BUCKET_TOOLTIP,
                 alt.Tooltip("failure_rate:Q", format=".2%"),
                 "failed:Q",
                 "succeeded:Q",
@@ -154,7 +158,7 @@ def duration_chart(data: HistoryData) -> alt.Chart:
             y=alt.Y("ms:Q", title="duration (ms)"),
             color="percentile:N",
             tooltip=[
-                alt.Tooltip("bucket_start:T", title="from", format="%Y-%m-%d %H:%M UTC"),
+                BUCKET_TOOLTIP,
                 "percentile:N",
                 alt.Tooltip("ms:Q", format=",.1f"),
             ],
@@ -176,7 +180,7 @@ def depth_chart(data: HistoryData) -> alt.Chart:
             color="queue:N",
             strokeDash="state:N",
             tooltip=[
-                alt.Tooltip("bucket_start:T", title="from", format="%Y-%m-%d %H:%M UTC"),
+                BUCKET_TOOLTIP,
                 "queue:N",
                 "state:N",
                 alt.Tooltip("jobs:Q", format=",.1f"),
@@ -194,7 +198,7 @@ def latency_chart(data: HistoryData) -> alt.Chart:
             y=alt.Y("latency_s:Q", title="oldest ready job (s)"),
             color="queue:N",
             tooltip=[
-                alt.Tooltip("bucket_start:T", title="from", format="%Y-%m-%d %H:%M UTC"),
+                BUCKET_TOOLTIP,
                 "queue:N",
                 alt.Tooltip("latency_s:Q", format=",.1f", title="latency (s)"),
             ],
