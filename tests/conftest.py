@@ -6,8 +6,10 @@ else the embedded server (in a temporary folder).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,6 +47,9 @@ def server_url() -> str:
     from jobs.embedded import start_embedded_server
 
     folder = Path(tempfile.mkdtemp(prefix="jobdash-test-pg-"))
+    # Registered before the server starts, so it runs after the server's own exit hook has
+    # stopped it (atexit is last-in, first-out).
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return start_embedded_server(folder / "pgdata")
 
 
