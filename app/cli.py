@@ -68,4 +68,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m app.cli`: run the imported module's main, so that the CommandError the
+    # subcommands raise (imported from `app.cli`) is the class this main catches.
+    from app.cli import main as imported_main
+
+    sys.exit(imported_main())

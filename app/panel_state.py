@@ -87,6 +87,8 @@ def describe_failure(exc: BaseException) -> str:
     """One line for the stale notice and the log, without credentials or tracebacks."""
     if isinstance(exc, db.DatabaseUnavailable | db.DatabaseNotConfigured):
         return one_line(str(exc))
+    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction):
+        return f"Jobdash's tables are missing or old ({one_line(str(exc))}): run `jobdash migrate`"
     if isinstance(exc, psycopg.errors.QueryCanceled):
         return "query cancelled: it ran longer than the statement timeout"
     if isinstance(exc, psycopg.OperationalError):

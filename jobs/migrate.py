@@ -53,6 +53,23 @@ def _missing_procrastinate_migrations(conn: psycopg.Connection) -> list[str]:
     return missing
 
 
+def pending_migrations(conninfo: str) -> list[str]:
+    """What `migrate` would still apply ("procrastinate schema" first when it is absent)."""
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute(
+            "select to_regclass('procrastinate_jobs') is not null,"
+            " to_regclass('jobdash_schema_migrations') is not null"
+        ).fetchone()
+        has_procrastinate, has_ours = row if row else (False, False)
+        applied = (
+            {r[0] for r in conn.execute("select name from jobdash_schema_migrations")}
+            if has_ours
+            else set()
+        )
+    pending = [] if has_procrastinate else ["procrastinate schema"]
+    return pending + [name for name, _ in migration_files() if name not in applied]
+
+
 def migrate(conninfo: str) -> MigrationReport:
     report = MigrationReport()
     with psycopg.connect(conninfo, autocommit=True) as conn:

@@ -77,6 +77,14 @@ def test_output_cut_short_by_a_closed_pipe_is_not_an_error(database_url):
     assert result.returncode == 141
 
 
+def test_serve_refuses_an_unmigrated_database(empty_database_url):
+    result = _jobdash("serve", "--database-url", empty_database_url, "--port", "9")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "not migrated (procrastinate schema, 001_instrumentation.sql" in result.stderr
+    assert "run `jobdash migrate` first" in result.stderr
+
+
 def test_migrate_command_reports_what_it_did(empty_database_url):
     first = _jobdash("migrate", "--database-url", empty_database_url)
     assert first.returncode == 0, first.stderr

@@ -5,7 +5,7 @@ import threading
 import psycopg
 import pytest
 
-from jobs.migrate import MigrationError, migrate, migration_files
+from jobs.migrate import MigrationError, migrate, migration_files, pending_migrations
 
 
 def _tables(url: str) -> set[str]:
@@ -22,6 +22,12 @@ def test_migrate_empty_database_applies_procrastinate_and_ours(empty_database_ur
     assert report.applied == [name for name, _ in migration_files()]
     tables = _tables(empty_database_url)
     assert {"procrastinate_jobs", "jobdash_job_errors", "jobdash_workers"} <= tables
+
+
+def test_pending_migrations_name_what_migrate_would_apply(empty_database_url, database_url):
+    ours = [name for name, _ in migration_files()]
+    assert pending_migrations(empty_database_url) == ["procrastinate schema", *ours]
+    assert pending_migrations(database_url) == []
 
 
 def test_migrate_again_does_nothing(database_url):

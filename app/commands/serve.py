@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from app.cli import CommandError
 from app.commands.common import add_database_argument, database_url
+from jobs.migrate import pending_migrations
 
 # The ASGI entry: main.py (the dashboard) plus the streaming CSV routes.
 ENTRY_PAGE = Path(__file__).resolve().parent.parent / "server.py"
@@ -51,6 +53,12 @@ def dashboard_environment(url: str, app_path: str | None) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     url = database_url(args)
+    pending = pending_migrations(url)
+    if pending:
+        raise CommandError(
+            f"the database is not migrated ({', '.join(pending)} pending): "
+            "run `jobdash migrate` first"
+        )
     print(f"Jobdash dashboard: http://{args.host}:{args.port}", flush=True)
     process = subprocess.Popen(
         streamlit_command(args.host, args.port), env=dashboard_environment(url, args.app)
