@@ -193,6 +193,21 @@ ON CONFLICT (bucket, queue_name) DO UPDATE SET
     oldest_ready_age_max_s = excluded.oldest_ready_age_max_s
 """
 
+def _coarser_error_groups_sql(unit: str, source: str) -> str:
+    """Error groups of `jobdash_error_groups_<source>` rows in [start, end), summed per `unit`
+    into `jobdash_error_groups_<unit>` (the example is the latest one)."""
+    return f"""
+        INSERT INTO jobdash_error_groups_{unit} ({ERROR_COLUMNS})
+        SELECT date_trunc('{unit}', bucket), queue_name, task_name, exception_type,
+               sum(failures), min(first_seen), max(last_seen),
+               (array_agg(example_message ORDER BY last_seen DESC))[1],
+               (array_agg(example_job_id ORDER BY last_seen DESC))[1]
+          FROM jobdash_error_groups_{source}
+         WHERE bucket >= %(start)s AND bucket < %(end)s
+         GROUP BY 1, 2, 3, 4
+    """
+
+
 # Hour rows recomputed from the minute rows of whole hours in [start, end).
 HOUR_FROM_MINUTES_SQL = {
     "history": f"""
@@ -218,30 +233,12 @@ HOUR_FROM_MINUTES_SQL = {
          WHERE bucket >= %(start)s AND bucket < %(end)s
          GROUP BY 1, 2
     """,
-    "error_groups": f"""
-        INSERT INTO jobdash_error_groups_hour ({ERROR_COLUMNS})
-        SELECT date_trunc('hour', bucket), queue_name, task_name, exception_type,
-               sum(failures), min(first_seen), max(last_seen),
-               (array_agg(example_message ORDER BY last_seen DESC))[1],
-               (array_agg(example_job_id ORDER BY last_seen DESC))[1]
-          FROM jobdash_error_groups_minute
-         WHERE bucket >= %(start)s AND bucket < %(end)s
-         GROUP BY 1, 2, 3, 4
-    """,
+    "error_groups": _coarser_error_groups_sql("hour", "minute"),
 }
 BUCKET_TABLES = ("history", "history_queue", "queue_depth", "error_groups")
 # Error groups also have day rows (summed over whole ranges, see migration 004), recomputed
 # from the hour rows of whole days in [start, end).
-ERROR_DAYS_FROM_HOURS_SQL = f"""
-    INSERT INTO jobdash_error_groups_day ({ERROR_COLUMNS})
-    SELECT date_trunc('day', bucket), queue_name, task_name, exception_type,
-           sum(failures), min(first_seen), max(last_seen),
-           (array_agg(example_message ORDER BY last_seen DESC))[1],
-           (array_agg(example_job_id ORDER BY last_seen DESC))[1]
-      FROM jobdash_error_groups_hour
-     WHERE bucket >= %(start)s AND bucket < %(end)s
-     GROUP BY 1, 2, 3, 4
-"""
+ERROR_DAYS_FROM_HOURS_SQL = _coarser_error_groups_sql("day", "hour")
 
 WINDOW_INPUTS_SQL = """
 SELECT now(),

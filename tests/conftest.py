@@ -22,6 +22,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobs.migrate import migrate
 
+# The `dashboard` fixture (AppTest against a test database).
+pytest_plugins = ["tests.dashboard_app"]
+
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 PREFIX = "jobdash_t"
 _counter = itertools.count()

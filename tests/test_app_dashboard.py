@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import db
-from app.panel_state import MEMORY, clear_panel_caches
+from app.panel_state import clear_panel_caches
+from tests.dashboard_app import reset_state, run_app
 from tests.dashboard_data import add_error, add_job, add_periodic, add_worker
 from tests.hostile import HOSTILE
-
-MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
 
 PANEL_TITLES = ["Queue Statistics", "Worker Health", "Scheduled Tasks Timeline", "Failed Jobs"]
 SCRIPT_TAG = "<script>alert(1)</script>"
@@ -22,23 +17,10 @@ IMG_TAG = "<img src=x onerror=alert(1)>"
 MD_LINK = "[click](javascript:alert(1))"
 
 
-def _reset_state() -> None:
-    clear_panel_caches()
-    MEMORY.reset()
-    db.close_pools()
 
 
-@pytest.fixture
-def dashboard(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
-    """Environment pointing the dashboard at this test's database; caches cleared around it."""
-    monkeypatch.setenv("JOBDASH_DATABASE_URL", database_url)
-    _reset_state()
-    yield database_url
-    _reset_state()
 
 
-def run_app() -> AppTest:
-    return AppTest.from_file(str(MAIN), default_timeout=60).run()
 
 
 def metric_values(at: AppTest) -> dict[str, str]:
@@ -177,11 +159,11 @@ def test_with_the_database_down_every_panel_says_so_without_traceback(
 ) -> None:
     # Nothing listens on port 1: connections are refused at once.
     monkeypatch.setenv("JOBDASH_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/nothing")
-    _reset_state()
+    reset_state()
     try:
         at = run_app()
     finally:
-        _reset_state()
+        reset_state()
     assert not at.exception
     errors = [e.value.replace("\\", "") for e in at.error]
     assert len(errors) == 4

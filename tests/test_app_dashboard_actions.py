@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import db
 from app.csv_export import CsvSource, csv_bytes, iter_csv
 from app.failed_queries import EXPORT_FAILED_HEADER, FailedJobFilter, export_failed_jobs_rows
 from app.models import QueueRow
-from app.panel_state import MEMORY, clear_panel_caches
+from app.panel_state import clear_panel_caches
 from app.panels.exports import records_source
 from tests.actions_helpers import job_status, make_failed_jobs
+from tests.dashboard_app import run_app
 from tests.dashboard_data import add_job, add_periodic, add_worker
 
-MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
 CSV_KEYS = {
     "csv-queue-statistics",
     "csv-workers",
@@ -29,23 +26,10 @@ CSV_KEYS = {
 }
 
 
-def _reset_state() -> None:
-    clear_panel_caches()
-    MEMORY.reset()
-    db.close_pools()
 
 
-@pytest.fixture
-def dashboard(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
-    monkeypatch.setenv("JOBDASH_DATABASE_URL", database_url)
-    monkeypatch.delenv("JOBDASH_READ_ONLY", raising=False)
-    _reset_state()
-    yield database_url
-    _reset_state()
 
 
-def run_app() -> AppTest:
-    return AppTest.from_file(str(MAIN), default_timeout=60).run()
 
 
 def button_keys(at: AppTest) -> set[str]:

@@ -25,33 +25,27 @@ from app.failed_queries import (
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    retry = subparsers.add_parser(
-        "retry",
-        help="retry failed jobs (by id, or all failed matching --queue/--task)",
-        description="Retry failed jobs: failed → todo, to run now. Jobs no longer failed are "
-        "skipped and reported. Recorded in the audit log with your OS user as actor.",
-    )
-    retry.add_argument("ids", nargs="*", metavar="ID", help="job ids")
-    retry.add_argument(
-        "--all-failed", action="store_true", help="every failed job matching the filters"
-    )
-    _add_filter_arguments(retry)
-    add_database_argument(retry)
-    retry.set_defaults(func=run, action="retry")
-
-    delete = subparsers.add_parser(
-        "delete",
-        help="archive then delete failed jobs (restorable with `jobdash restore`)",
-        description="Delete failed jobs; each is archived first (row, events, errors) and can "
-        "be restored until the archive retention purges it.",
-    )
-    delete.add_argument("ids", nargs="*", metavar="ID", help="job ids")
-    delete.add_argument(
-        "--all-failed", action="store_true", help="every failed job matching the filters"
-    )
-    _add_filter_arguments(delete)
-    add_database_argument(delete)
-    delete.set_defaults(func=run, action="delete")
+    bulk_commands = {
+        "retry": (
+            "retry failed jobs (by id, or all failed matching --queue/--task)",
+            "Retry failed jobs: failed → todo, to run now. Jobs no longer failed are "
+            "skipped and reported. Recorded in the audit log with your OS user as actor.",
+        ),
+        "delete": (
+            "archive then delete failed jobs (restorable with `jobdash restore`)",
+            "Delete failed jobs; each is archived first (row, events, errors) and can "
+            "be restored until the archive retention purges it.",
+        ),
+    }
+    for action, (help_text, description) in bulk_commands.items():
+        parser = subparsers.add_parser(action, help=help_text, description=description)
+        parser.add_argument("ids", nargs="*", metavar="ID", help="job ids")
+        parser.add_argument(
+            "--all-failed", action="store_true", help="every failed job matching the filters"
+        )
+        _add_filter_arguments(parser)
+        add_database_argument(parser)
+        parser.set_defaults(func=run, action=action)
 
     restore = subparsers.add_parser(
         "restore",
