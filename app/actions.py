@@ -20,9 +20,14 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from app.failed_queries import FailedJobFilter, count_failed_jobs, failed_ids_batch, max_failed_id
-from jobs.archive import archive_and_delete_failed, restore_archived
-from jobs.settings import load_settings
+from jobdash.app.failed_queries import (
+    FailedJobFilter,
+    count_failed_jobs,
+    failed_ids_batch,
+    max_failed_id,
+)
+from jobdash.jobs.archive import archive_and_delete_failed, restore_archived
+from jobdash.jobs.settings import load_settings
 
 DEFAULT_BATCH_SIZE = 1000
 # Procrastinate's own default for "stalled" (seconds without a worker heartbeat).

@@ -9,19 +9,19 @@ import os
 import signal
 import sys
 
-from jobs.database import DatabaseError
-from jobs.settings import ConfigError
+from jobdash.jobs.database import DatabaseError
+from jobdash.jobs.settings import ConfigError
 
 # Each module defines `register(subparsers)`, which adds its parser(s) with `func=run`.
 COMMAND_MODULES = [
-    "app.commands.migrate",
-    "app.commands.serve",
-    "app.commands.worker",
-    "app.commands.demo",
-    "app.commands.snapshot",
-    "app.commands.actions",
-    "app.commands.history",
-    "app.commands.seed",
+    "jobdash.app.commands.migrate",
+    "jobdash.app.commands.serve",
+    "jobdash.app.commands.worker",
+    "jobdash.app.commands.demo",
+    "jobdash.app.commands.snapshot",
+    "jobdash.app.commands.actions",
+    "jobdash.app.commands.history",
+    "jobdash.app.commands.seed",
 ]
 
 
@@ -66,10 +66,3 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
 
-
-if __name__ == "__main__":
-    # `python -m app.cli`: run the imported module's main, so that the CommandError the
-    # subcommands raise (imported from `app.cli`) is the class this main catches.
-    from app.cli import main as imported_main
-
-    sys.exit(imported_main())

@@ -16,8 +16,8 @@ import psycopg
 import streamlit as st
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from jobs.database import DatabaseError, check_connection, describe
-from jobs.settings import load_settings
+from jobdash.jobs.database import DatabaseError, check_connection, describe
+from jobdash.jobs.settings import load_settings
 
 CONNECT_TIMEOUT_S = 3
 # How long a page waits for a pooled connection before giving up (database down, pool busy).

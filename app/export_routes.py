@@ -13,10 +13,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app.csv_export import CsvSource, csv_file_name, iter_csv
-from app.db import DatabaseNotConfigured, configured_database_url
-from app.failed_queries import EXPORT_FAILED_HEADER, FailedJobFilter, export_failed_jobs_rows
-from jobs.database import DatabaseError, check_connection
+from jobdash.app.csv_export import CsvSource, csv_file_name, iter_csv
+from jobdash.app.db import DatabaseNotConfigured, configured_database_url
+from jobdash.app.failed_queries import (
+    EXPORT_FAILED_HEADER,
+    FailedJobFilter,
+    export_failed_jobs_rows,
+)
+from jobdash.jobs.database import DatabaseError, check_connection
 
 FAILED_JOBS_CSV_PATH = "export/failed-jobs.csv"
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import psycopg
 
-from jobs.rollup import EVENT_BUCKETS_SQL, histogram_array_sql, percentile_from_histogram
+from jobdash.jobs.rollup import EVENT_BUCKETS_SQL, histogram_array_sql, percentile_from_histogram
 
 
 @dataclass(frozen=True)

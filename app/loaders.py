@@ -12,9 +12,9 @@ from typing import Any
 
 import psycopg
 
-from app import dashboard_sql as sql
-from app import rules
-from app.models import (
+from jobdash.app import dashboard_sql as sql
+from jobdash.app import rules
+from jobdash.app.models import (
     FailedJobRow,
     FailedJobs,
     PeriodicDefinition,

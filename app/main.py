@@ -1,17 +1,17 @@
 """Streamlit entry script (`jobdash serve` runs `streamlit run app/main.py`).
 
 Reads the database URL from JOBDASH_DATABASE_URL (and JOBDASH_APP, optional) through
-`jobs.settings.load_settings()`, then hands over to the page navigation.
+`jobdash.jobs.settings.load_settings()`, then hands over to the page navigation.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app.db import DatabaseNotConfigured, configured_database_url
-from app.navigation import build_navigation
-from app.ui_text import escape_markdown
-from jobs.settings import ConfigError
+from jobdash.app.db import DatabaseNotConfigured, configured_database_url
+from jobdash.app.navigation import build_navigation
+from jobdash.app.ui_text import escape_markdown
+from jobdash.jobs.settings import ConfigError
 
 
 def main() -> None:

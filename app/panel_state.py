@@ -21,9 +21,9 @@ from typing import Any
 import psycopg
 import streamlit as st
 
-from app import db
-from app.ui_text import clock_utc, one_line
-from jobs.settings import ConfigError, load_settings
+from jobdash.app import db
+from jobdash.app.ui_text import clock_utc, one_line
+from jobdash.jobs.settings import ConfigError, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def _ttl(panel: str) -> float:
 
 def _loaders() -> Any:
     # Imported when first used, so the page can start while the loaders module is absent/broken.
-    from app import loaders
+    from jobdash.app import loaders
 
     return loaders
 

@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.export_routes import ROUTES
+from jobdash.app.export_routes import ROUTES
 
 app = st.App("main.py", routes=ROUTES)

@@ -20,7 +20,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jobs.migrate import migrate  # noqa: E402
+from jobdash.jobs.migrate import migrate  # noqa: E402
 
 DB = "jobdash_bench_failed_counts"
 TRIGGERS = ["jobdash_count_failed_insert", "jobdash_count_failed_update"]

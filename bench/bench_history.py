@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from app.history_loaders import (
+from jobdash.app.history_loaders import (
     RANGES,
     load_error_groups,
     load_queue_depth,
@@ -29,8 +29,13 @@ from app.history_loaders import (
     resolution,
     throughput_source,
 )
-from jobs.migrate import migrate
-from jobs.rollup import ERROR_DAYS_FROM_HOURS_SQL, HISTOGRAM_COLUMNS, METRIC_SUMS, run_rollup
+from jobdash.jobs.migrate import migrate
+from jobdash.jobs.rollup import (
+    ERROR_DAYS_FROM_HOURS_SQL,
+    HISTOGRAM_COLUMNS,
+    METRIC_SUMS,
+    run_rollup,
+)
 
 QUEUES = 4
 TASKS_PER_QUEUE = 3

@@ -3,9 +3,9 @@
     python bench/bench_loaders.py [--server URL] [--runs 30] [--reuse] [--keep]
 
 Creates throwaway databases `jobdash_bench_100000` / `jobdash_bench_1000000` on the server
-(default: 127.0.0.1:5432 as postgres), migrates and seeds them with `jobs.seed` (same shape at
-both sizes: 7 days, 1,000 jobs/min in the last hour), then times each loader. --reuse keeps
-databases that already hold the right number of jobs; --keep leaves them for the next run.
+(default: 127.0.0.1:5432 as postgres), migrates and seeds them with `jobdash.jobs.seed` (same
+shape at both sizes: 7 days, 1,000 jobs/min in the last hour), then times each loader. --reuse
+keeps databases that already hold the right number of jobs; --keep leaves them for the next run.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import loaders  # noqa: E402
-from jobs.migrate import migrate  # noqa: E402
-from jobs.seed import seed  # noqa: E402
+from jobdash.app import loaders  # noqa: E402
+from jobdash.jobs.migrate import migrate  # noqa: E402
+from jobdash.jobs.seed import seed  # noqa: E402
 
 SIZES = [100_000, 1_000_000]
 LOADERS: dict[str, Callable[[psycopg.Connection], object]] = {

@@ -7,7 +7,7 @@ import re
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from jobs.settings import Settings
+from jobdash.jobs.settings import Settings
 
 
 class DatabaseError(Exception):
@@ -61,6 +61,6 @@ def resolve_database_url(settings: Settings) -> str:
     """The configured URL, or the embedded server's (started on demand) when none is set."""
     if settings.database_url:
         return validate_url(settings.database_url)
-    from jobs.embedded import start_embedded_server
+    from jobdash.jobs.embedded import start_embedded_server
 
     return start_embedded_server(settings.data_dir / "pgdata")

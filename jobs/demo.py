@@ -5,7 +5,7 @@ failures of several kinds. Permanent failures follow the arguments (like a payme
 provider's test cards), transient ones are random and usually cured by a retry.
 Long tasks are async so that a stopping worker can abort them at once.
 
-`jobdash worker` runs this App by default (`--app jobs.demo:app`).
+`jobdash worker` runs this App by default (`--app jobdash.jobs.demo:app`).
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ class LazyPsycopgConnector(PsycopgConnector):
 
     def _resolve_conninfo(self) -> None:
         if "conninfo" not in self._pool_args:
-            from jobs.database import resolve_database_url
-            from jobs.settings import load_settings
+            from jobdash.jobs.database import resolve_database_url
+            from jobdash.jobs.settings import load_settings
 
             self._pool_args["conninfo"] = resolve_database_url(load_settings())
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from jobs.database import DatabaseError
+from jobdash.jobs.database import DatabaseError
 
 logger = logging.getLogger(__name__)
 

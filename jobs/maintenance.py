@@ -13,9 +13,9 @@ import psycopg
 from procrastinate import Blueprint, JobContext
 from psycopg.conninfo import make_conninfo
 
-from jobs.failed_counts import compact_quietly
-from jobs.rollup import RollupReport, run_maintenance, run_rollup
-from jobs.settings import load_settings
+from jobdash.jobs.failed_counts import compact_quietly
+from jobdash.jobs.rollup import RollupReport, run_maintenance, run_rollup
+from jobdash.jobs.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -36,16 +36,16 @@ def _connection_string(context: JobContext) -> str:
         }
         if conninfo or kwargs:
             return make_conninfo(conninfo, **kwargs)
-    from jobs.database import resolve_database_url
+    from jobdash.jobs.database import resolve_database_url
 
     return resolve_database_url(load_settings())
 
 
 def _purge_archived_jobs(conn: psycopg.Connection, retention_days: float) -> int | None:
     try:
-        from jobs.archive import purge_archived_jobs  # engineer D's module, may be absent
+        from jobdash.jobs.archive import purge_archived_jobs  # engineer D's module, may be absent
     except ImportError:
-        logger.info("jobs.archive not available: archived jobs are not purged")
+        logger.info("jobdash.jobs.archive not available: archived jobs are not purged")
         return None
     return purge_archived_jobs(conn, retention_days)
 

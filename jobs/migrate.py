@@ -34,7 +34,7 @@ class MigrationReport:
 
 def migration_files() -> list[tuple[str, str]]:
     """(name, sql) of our migrations, in the order their numbers give."""
-    folder = importlib.resources.files("migrations")
+    folder = importlib.resources.files("jobdash.migrations")
     files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
     return [(f.name, f.read_text(encoding="utf-8")) for f in files]
 

@@ -1,6 +1,6 @@
 """A steady, varied stream of demo jobs: a few per second, bounded, stoppable.
 
-    workload = Workload(app)           # an open jobs.demo App (sync)
+    workload = Workload(app)           # an open jobdash.jobs.demo App (sync)
     workload.run(stop_event)           # until stop_event is set
 
 Choosing a job is a pure function of a random generator (`choose_job`), so it is tested
@@ -19,7 +19,7 @@ from procrastinate import App
 
 logger = logging.getLogger(__name__)
 
-DEMO = "jobs.demo"
+DEMO = "jobdash.jobs.demo"
 
 # Ready jobs above which the generator pauses: the demo never buries its own worker.
 MAX_PENDING_JOBS = 300

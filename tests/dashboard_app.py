@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import db
-from app.panel_state import MEMORY, clear_panel_caches
+from jobdash.app import db
+from jobdash.app.panel_state import MEMORY, clear_panel_caches
 
 MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
 

@@ -7,8 +7,8 @@ import threading
 import psycopg
 import pytest
 
-from app import actions
-from app.actions import (
+from jobdash.app import actions
+from jobdash.app.actions import (
     ActionError,
     ReadOnlyError,
     delete_all_matching,
@@ -20,7 +20,7 @@ from app.actions import (
     retry_stalled_jobs,
     summarize,
 )
-from app.failed_queries import FailedJobFilter
+from jobdash.app.failed_queries import FailedJobFilter
 from tests.actions_helpers import job_status, make_failed_jobs, snapshot_job
 
 

@@ -19,8 +19,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from streamlit.testing.v1 import AppTest
 
-from app import db
-from app.panel_state import MEMORY, clear_panel_caches
+from jobdash.app import db
+from jobdash.app.panel_state import MEMORY, clear_panel_caches
 from tests.dashboard_data import add_job
 
 MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from app.models import UpcomingTask
-from app.panels.scheduler import (
+from jobdash.app.models import UpcomingTask
+from jobdash.app.panels.scheduler import (
     due_first,
     next_occurrences,
     schedule_text,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.actions import delete_jobs
-from app.failed_queries import (
+from jobdash.app.actions import delete_jobs
+from jobdash.app.failed_queries import (
     FailedJobFilter,
     count_failed_jobs,
     export_failed_jobs_rows,
@@ -15,7 +15,7 @@ from app.failed_queries import (
     load_job_detail,
     parse_utc,
 )
-from jobs.archive import purge_archived_jobs
+from jobdash.jobs.archive import purge_archived_jobs
 from tests.actions_helpers import make_failed_jobs
 
 

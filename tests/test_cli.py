@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from app.cli import build_parser
+from jobdash.app.cli import build_parser
 
 
 def _jobdash(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "jobdash", *args],
         capture_output=True,
         text=True,
         timeout=60,
@@ -67,7 +67,7 @@ def test_output_cut_short_by_a_closed_pipe_is_not_an_error(database_url):
     os.close(reader)  # like `jobdash … | head -0`
     with os.fdopen(writer, "w") as closed_pipe:
         result = subprocess.run(
-            [sys.executable, "-m", "app.cli", "snapshot", "--json", "--database-url", database_url],
+            [sys.executable, "-m", "jobdash", "snapshot", "--json", "--database-url", database_url],
             stdout=closed_pipe,
             stderr=subprocess.PIPE,
             text=True,

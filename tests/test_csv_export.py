@@ -10,7 +10,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 
-from app.csv_export import CsvSource, cell_text, csv_bytes, csv_file, csv_file_name, neutralise
+from jobdash.app.csv_export import (
+    CsvSource,
+    cell_text,
+    csv_bytes,
+    csv_file,
+    csv_file_name,
+    neutralise,
+)
 from tests.hostile import HOSTILE
 
 
@@ -73,7 +80,7 @@ def test_shapes_and_hostile_strings_round_trip():
 
 
 def test_streams_100k_rows_without_holding_them(monkeypatch):
-    monkeypatch.setattr("app.csv_export.SPOOL_MAX_BYTES", 256 * 1024)  # spill to disk early
+    monkeypatch.setattr("jobdash.app.csv_export.SPOOL_MAX_BYTES", 256 * 1024)  # spill to disk early
 
     def rows():
         for i in range(100_000):

@@ -103,7 +103,7 @@ def test_detail_without_tracebacks_says_so(page_env, conn):
 
 
 def test_recently_deleted_restore(page_env, conn):
-    from app.actions import delete_jobs
+    from jobdash.app.actions import delete_jobs
 
     [job_id] = make_failed_jobs(conn, 1)
     delete_jobs(conn, [job_id], "x")
@@ -120,7 +120,7 @@ def test_recently_deleted_restore(page_env, conn):
 
 
 def test_audit_page_filters(page_env, conn):
-    from app.actions import retry_jobs
+    from jobdash.app.actions import retry_jobs
 
     [a, b] = make_failed_jobs(conn, 2)
     retry_jobs(conn, [a], "alice")

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.cli import main
-from app.csv_export import csv_bytes
-from app.history_loaders import RANGES, load_history, resolution
-from jobs.rollup import HISTOGRAM_BOUNDS_MS, histogram_bin, percentile_from_histogram
+from jobdash.app.cli import main
+from jobdash.app.csv_export import csv_bytes
+from jobdash.app.history_loaders import RANGES, load_history, resolution
+from jobdash.jobs.rollup import HISTOGRAM_BOUNDS_MS, histogram_bin, percentile_from_histogram
 from tests.history_helpers import db_now, rollup, run_job
 from tests.hostile import HOSTILE
 

@@ -10,7 +10,7 @@ import socket
 import pytest
 from procrastinate import App, JobContext, RetryStrategy
 
-from jobs.instrumentation.errors import (
+from jobdash.jobs.instrumentation.errors import (
     MAX_TEXT_BYTES,
     qualified_name,
     storable_text,
@@ -164,7 +164,7 @@ def test_a_broken_error_table_never_changes_a_jobs_outcome(app, database_url, co
 
     conn.execute("drop table jobdash_job_errors")
     instrumented_ids = _defer_mix(app)
-    with caplog.at_level(logging.DEBUG, logger="jobs.instrumentation"):
+    with caplog.at_level(logging.DEBUG, logger="jobdash.jobs.instrumentation"):
         run_worker_until(app, all_finished(database_url, instrumented_ids))
 
     assert _outcomes(database_url, instrumented_ids) == baseline
@@ -258,10 +258,10 @@ def test_truncate_middle_keeps_both_ends():
 
 
 def test_repeated_recording_failures_warn_once_a_minute(caplog, monkeypatch):
-    from jobs.instrumentation import warnings
+    from jobdash.jobs.instrumentation import warnings
 
     monkeypatch.setattr(warnings, "_last_warned", {})
-    log = logging.getLogger("jobs.instrumentation.test")
+    log = logging.getLogger("jobdash.jobs.instrumentation.test")
     with caplog.at_level(logging.DEBUG, logger=log.name):
         for _ in range(3):
             try:

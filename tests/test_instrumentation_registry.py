@@ -8,9 +8,13 @@ import socket
 import pytest
 from procrastinate import App
 
-from jobs.instrumentation import InstrumentedWorker, add_maintenance_tasks, publish_periodic_tasks
-from jobs.instrumentation.runner import worker_queues
-from jobs.instrumentation.schedules import periodic_definitions
+from jobdash.jobs.instrumentation import (
+    InstrumentedWorker,
+    add_maintenance_tasks,
+    publish_periodic_tasks,
+)
+from jobdash.jobs.instrumentation.runner import worker_queues
+from jobdash.jobs.instrumentation.schedules import periodic_definitions
 from tests.test_instrumentation_support import (
     make_app,
     query_all,
@@ -191,7 +195,7 @@ def test_publishing_without_the_table_is_logged_not_raised(database_url, conn):
 
 
 def test_maintenance_tasks_join_the_app_once_and_their_queue_is_listened_to(database_url):
-    pytest.importorskip("jobs.maintenance")
+    pytest.importorskip("jobdash.jobs.maintenance")
     app = make_app(database_url)
     queue = add_maintenance_tasks(app)
     assert queue is not None

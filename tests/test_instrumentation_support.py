@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import psycopg
 from procrastinate import App, PsycopgConnector
 
-from jobs.instrumentation import InstrumentedWorker
+from jobdash.jobs.instrumentation import InstrumentedWorker
 
 POLL_S = 0.05
 T = TypeVar("T")

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import psycopg
 
-from app import actions
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from app.csv_export import write_csv
-from app.failed_queries import (
+from jobdash.app import actions
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.app.csv_export import write_csv
+from jobdash.app.failed_queries import (
     EXPORT_FAILED_HEADER,
     FailedJobFilter,
     export_failed_jobs_rows,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.database import check_connection, resolve_database_url
-from jobs.settings import load_settings
+from jobdash.jobs.database import check_connection, resolve_database_url
+from jobdash.jobs.settings import load_settings
 
 
 def add_database_argument(parser: argparse.ArgumentParser) -> None:

@@ -19,14 +19,14 @@ from typing import IO
 
 from procrastinate import PsycopgConnector
 
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from app.commands.serve import dashboard_environment, streamlit_command
-from app.commands.worker import positive_float, positive_int
-from jobs.migrate import MigrationError, migrate
-from jobs.settings import load_settings
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.app.commands.serve import dashboard_environment, streamlit_command
+from jobdash.app.commands.worker import positive_float, positive_int
+from jobdash.jobs.migrate import MigrationError, migrate
+from jobdash.jobs.settings import load_settings
 
-DEMO_APP = "jobs.demo:app"
+DEMO_APP = "jobdash.jobs.demo:app"
 # Seconds a child gets to exit after SIGTERM before it is killed.
 STOP_GRACE_S = 6.0
 # The worker aborts jobs still running this long after being asked to stop.
@@ -58,7 +58,7 @@ def worker_command(concurrency: int) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "app.cli",
+        "jobdash",
         "worker",
         "--app",
         DEMO_APP,
@@ -121,8 +121,8 @@ class Children:
 
 @contextlib.contextmanager
 def workload_running(url: str, rate: float) -> Iterator[threading.Thread]:
-    from jobs.demo import app as demo_app
-    from jobs.workload import Workload
+    from jobdash.jobs.demo import app as demo_app
+    from jobdash.jobs.workload import Workload
 
     stop = threading.Event()
 

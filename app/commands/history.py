@@ -10,12 +10,12 @@ from typing import Any
 
 import psycopg
 
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from app.history_loaders import RANGES, history_rows, load_history
-from jobs.maintenance import maintain
-from jobs.rollup import run_rollup
-from jobs.settings import load_settings
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.app.history_loaders import RANGES, history_rows, load_history
+from jobdash.jobs.maintenance import maintain
+from jobdash.jobs.rollup import run_rollup
+from jobdash.jobs.settings import load_settings
 
 HISTORY_FIELDS = [
     "bucket_start", "queue", "succeeded", "failed", "retried", "p50_ms", "p95_ms",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from jobs.migrate import MigrationError, migrate
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.jobs.migrate import MigrationError, migrate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

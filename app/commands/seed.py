@@ -6,9 +6,9 @@ import argparse
 
 import psycopg
 
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from jobs.seed import seed
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.jobs.seed import seed
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from jobs.migrate import pending_migrations
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.jobs.migrate import pending_migrations
 
 # The ASGI entry: main.py (the dashboard) plus the streaming CSV routes.
 ENTRY_PAGE = Path(__file__).resolve().parent.parent / "server.py"

@@ -7,11 +7,11 @@ import json
 
 import psycopg
 
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from app.loaders import load_snapshot, periodic_definitions_from_app
-from app.models import PeriodicDefinition, Snapshot, to_jsonable
-from jobs.settings import load_settings
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.app.loaders import load_snapshot, periodic_definitions_from_app
+from jobdash.app.models import PeriodicDefinition, Snapshot, to_jsonable
+from jobdash.jobs.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -9,13 +9,13 @@ import sys
 import psycopg
 from procrastinate import PsycopgConnector
 
-from app.cli import CommandError
-from app.commands.common import add_database_argument, database_url
-from jobs.database import describe
-from jobs.instrumentation import run_instrumented_worker
-from jobs.loading import AppLoadError, load_app
+from jobdash.app.cli import CommandError
+from jobdash.app.commands.common import add_database_argument, database_url
+from jobdash.jobs.database import describe
+from jobdash.jobs.instrumentation import run_instrumented_worker
+from jobdash.jobs.loading import AppLoadError, load_app
 
-DEFAULT_APP = "jobs.demo:app"
+DEFAULT_APP = "jobdash.jobs.demo:app"
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import streamlit as st
 
-from app.csv_export import CsvSource
-from app.export_routes import failed_jobs_csv_url
-from app.failed_queries import FailedJobFilter
+from jobdash.app.csv_export import CsvSource
+from jobdash.app.export_routes import failed_jobs_csv_url
+from jobdash.app.failed_queries import FailedJobFilter
 
 
 def records_source(record_type: type, records: Sequence[Any]) -> Callable[[], CsvSource]:

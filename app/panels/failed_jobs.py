@@ -5,11 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.failed_queries import FailedJobFilter
-from app.models import FailedJobs
-from app.navigation import page_file
-from app.panels.exports import failed_jobs_csv_link
-from app.ui_text import format_count
+from jobdash.app.failed_queries import FailedJobFilter
+from jobdash.app.models import FailedJobs
+from jobdash.app.navigation import page_file
+from jobdash.app.panels.exports import failed_jobs_csv_link
+from jobdash.app.ui_text import format_count
 
 TITLE = "Failed Jobs"
 MANAGE_PAGE = "failed_jobs"

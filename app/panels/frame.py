@@ -13,13 +13,13 @@ from typing import Any
 
 import streamlit as st
 
-from app.panel_state import (
+from jobdash.app.panel_state import (
     PanelResult,
     describe_failure,
     fetch_panel,
     refresh_interval,
 )
-from app.ui_text import clock_utc, escape_markdown, format_interval, freshness_caption
+from jobdash.app.ui_text import clock_utc, escape_markdown, format_interval, freshness_caption
 
 logger = logging.getLogger(__name__)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app.csv_export import csv_download_button
-from app.models import QueueRow, QueueStats
-from app.panels.exports import records_source
-from app.ui_text import (
+from jobdash.app.csv_export import csv_download_button
+from jobdash.app.models import QueueRow, QueueStats
+from jobdash.app.panels.exports import records_source
+from jobdash.app.ui_text import (
     format_count,
     format_duration,
     format_milliseconds,

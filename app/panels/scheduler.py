@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 from croniter import croniter
 
-from app.csv_export import csv_download_button
-from app.models import Scheduler, UpcomingTask
-from app.panels.exports import records_source
-from app.ui_text import clock_utc
+from jobdash.app.csv_export import csv_download_button
+from jobdash.app.models import Scheduler, UpcomingTask
+from jobdash.app.panels.exports import records_source
+from jobdash.app.ui_text import clock_utc
 
 TITLE = "Scheduled Tasks Timeline"
 TIMELINE_HOURS = 6

@@ -11,13 +11,13 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
-from app import actions, db
-from app.csv_export import csv_download_button
-from app.models import StalledJob, WorkerHealth, WorkerRow
-from app.panel_state import clear_panel_caches
-from app.panels.exports import records_source
-from app.ui_text import escape_markdown, format_duration, format_timestamp, one_line
-from jobs.settings import load_settings
+from jobdash.app import actions, db
+from jobdash.app.csv_export import csv_download_button
+from jobdash.app.models import StalledJob, WorkerHealth, WorkerRow
+from jobdash.app.panel_state import clear_panel_caches
+from jobdash.app.panels.exports import records_source
+from jobdash.app.ui_text import escape_markdown, format_duration, format_timestamp, one_line
+from jobdash.jobs.settings import load_settings
 
 TITLE = "Worker Health"
 # Beyond this many workers the cards would bury the page: the rest go in a table.

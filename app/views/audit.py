@@ -6,10 +6,10 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
-from app.csv_export import csv_download_button
-from app.db import DatabaseNotConfigured, DatabaseUnavailable, connection
-from app.failed_queries import AUDIT_HEADER, list_audit_log
-from app.ui_text import escape_markdown
+from jobdash.app.csv_export import csv_download_button
+from jobdash.app.db import DatabaseNotConfigured, DatabaseUnavailable, connection
+from jobdash.app.failed_queries import AUDIT_HEADER, list_audit_log
+from jobdash.app.ui_text import escape_markdown
 
 ACTIONS = ["(all)", "retry", "delete", "restore", "retry_stalled"]
 LIMIT = 500

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.panel_state import (
+from jobdash.app.panel_state import (
     FAILED_JOBS,
     QUEUE_STATS,
     SCHEDULER,
@@ -12,10 +12,10 @@ from app.panel_state import (
     app_periodic_definitions,
     refresh_interval,
 )
-from app.panels import failed_jobs, queue_stats, scheduler, worker_health
-from app.panels.frame import show_panel
-from app.ui_text import format_interval
-from jobs.settings import load_settings
+from jobdash.app.panels import failed_jobs, queue_stats, scheduler, worker_health
+from jobdash.app.panels.frame import show_panel
+from jobdash.app.ui_text import format_interval
+from jobdash.jobs.settings import load_settings
 
 
 def _render_scheduler(data: object) -> None:

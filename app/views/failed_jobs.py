@@ -17,10 +17,15 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
-from app import actions
-from app.csv_export import csv_download_button
-from app.db import DatabaseNotConfigured, DatabaseUnavailable, configured_database_url, connection
-from app.failed_queries import (
+from jobdash.app import actions
+from jobdash.app.csv_export import csv_download_button
+from jobdash.app.db import (
+    DatabaseNotConfigured,
+    DatabaseUnavailable,
+    configured_database_url,
+    connection,
+)
+from jobdash.app.failed_queries import (
     DELETED_HEADER,
     PAGE_SIZES,
     FailedJobFilter,
@@ -32,9 +37,9 @@ from app.failed_queries import (
     list_failed_jobs,
     load_job_detail,
 )
-from app.panels.exports import failed_jobs_csv_link
-from app.ui_text import escape_markdown, format_duration, format_timestamp
-from jobs.settings import load_settings
+from jobdash.app.panels.exports import failed_jobs_csv_link
+from jobdash.app.ui_text import escape_markdown, format_duration, format_timestamp
+from jobdash.jobs.settings import load_settings
 
 ACTOR = "dashboard"
 FLASH = "failed_jobs_flash"
@@ -46,7 +51,7 @@ SAMPLE_IDS = 10
 
 def clear_dashboard_caches() -> None:
     try:
-        from app.panel_state import clear_panel_caches
+        from jobdash.app.panel_state import clear_panel_caches
 
         clear_panel_caches()
     except Exception:  # the dashboard's caches are a courtesy; the action itself succeeded

@@ -13,18 +13,18 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from app import db
-from app.csv_export import csv_download_button
-from app.history_loaders import (
+from jobdash.app import db
+from jobdash.app.csv_export import csv_download_button
+from jobdash.app.history_loaders import (
     DEFAULT_RANGE,
     RANGES,
     HistoryData,
     load_filter_options,
     load_history,
 )
-from app.panel_state import cache_ttl, describe_failure
-from app.ui_text import escape_markdown, format_interval
-from jobs.settings import load_settings
+from jobdash.app.panel_state import cache_ttl, describe_failure
+from jobdash.app.ui_text import escape_markdown, format_interval
+from jobdash.jobs.settings import load_settings
 
 ALL = "(all)"
 _SETTINGS = load_settings()

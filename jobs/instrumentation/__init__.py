@@ -2,24 +2,24 @@
 
 Everything at once::
 
-    from jobs.instrumentation import run_instrumented_worker
+    from jobdash.instrumentation import run_instrumented_worker
     run_instrumented_worker(app, queues=["default"], concurrency=4)
 
 or the pieces, for a worker you compose yourself::
 
-    from jobs.instrumentation import record_job_errors, publish_periodic_tasks, WorkerRegistry
+    from jobdash.instrumentation import record_job_errors, publish_periodic_tasks
     await app.run_worker_async(worker_middleware=[record_job_errors])
 """
 
-from jobs.instrumentation.errors import record_job_errors
-from jobs.instrumentation.registry import WorkerRegistry
-from jobs.instrumentation.runner import (
+from jobdash.jobs.instrumentation.errors import record_job_errors
+from jobdash.jobs.instrumentation.registry import WorkerRegistry
+from jobdash.jobs.instrumentation.runner import (
     InstrumentedWorker,
     add_maintenance_tasks,
     run_instrumented_worker,
     run_instrumented_worker_async,
 )
-from jobs.instrumentation.schedules import publish_periodic_tasks
+from jobdash.jobs.instrumentation.schedules import publish_periodic_tasks
 
 __all__ = [
     "InstrumentedWorker",

@@ -19,8 +19,8 @@ from typing import Any
 from procrastinate import exceptions as procrastinate_exceptions
 from procrastinate import job_context, jobs, worker
 
-from jobs.instrumentation import queries
-from jobs.instrumentation.warnings import warn_throttled
+from jobdash.jobs.instrumentation import queries
+from jobdash.jobs.instrumentation.warnings import warn_throttled
 
 logger = logging.getLogger(__name__)
 

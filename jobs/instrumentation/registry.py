@@ -21,8 +21,8 @@ import psutil
 from procrastinate import connector as connector_module
 from procrastinate import worker as worker_module
 
-from jobs.instrumentation import queries
-from jobs.instrumentation.warnings import warn_throttled
+from jobdash.jobs.instrumentation import queries
+from jobdash.jobs.instrumentation.warnings import warn_throttled
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 from procrastinate import App
 from procrastinate import worker as worker_module
 
-from jobs.instrumentation.errors import record_job_errors
-from jobs.instrumentation.registry import WorkerRegistry
-from jobs.instrumentation.schedules import publish_periodic_tasks
+from jobdash.jobs.instrumentation.errors import record_job_errors
+from jobdash.jobs.instrumentation.registry import WorkerRegistry
+from jobdash.jobs.instrumentation.schedules import publish_periodic_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def add_maintenance_tasks(app: App) -> str | None:
 
     Safe to call twice on the same App. Returns None when they cannot be added (logged)."""
     try:
-        from jobs import maintenance
+        from jobdash.jobs import maintenance
     except Exception:
         logger.warning("jobdash: maintenance tasks unavailable", exc_info=True)
         return None

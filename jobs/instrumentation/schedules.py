@@ -12,7 +12,7 @@ from typing import Any
 
 from procrastinate import App, jobs
 
-from jobs.instrumentation import queries
+from jobdash.jobs.instrumentation import queries
 
 logger = logging.getLogger(__name__)
 
