@@ -12,15 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobdash.jobs.migrate import migrate  # noqa: E402
+from jobdash.core.migrate import migrate
 
 DB = "jobdash_bench_failed_counts"
 TRIGGERS = ["jobdash_count_failed_insert", "jobdash_count_failed_update"]

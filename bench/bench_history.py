@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from jobdash.app.history_loaders import (
+from jobdash.app.read.history import (
     RANGES,
     load_error_groups,
     load_queue_depth,
@@ -29,8 +29,8 @@ from jobdash.app.history_loaders import (
     resolution,
     throughput_source,
 )
-from jobdash.jobs.migrate import migrate
-from jobdash.jobs.rollup import (
+from jobdash.core.migrate import migrate
+from jobdash.jobs.maintenance.rollup import (
     ERROR_DAYS_FROM_HOURS_SQL,
     HISTOGRAM_COLUMNS,
     METRIC_SUMS,

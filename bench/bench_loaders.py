@@ -3,7 +3,7 @@
     python bench/bench_loaders.py [--server URL] [--runs 30] [--reuse] [--keep]
 
 Creates throwaway databases `jobdash_bench_100000` / `jobdash_bench_1000000` on the server
-(default: 127.0.0.1:5432 as postgres), migrates and seeds them with `jobdash.jobs.seed` (same
+(default: 127.0.0.1:5432 as postgres), migrates and seeds them with `jobdash.jobs.demo.seed` (same
 shape at both sizes: 7 days, 1,000 jobs/min in the last hour), then times each loader. --reuse
 keeps databases that already hold the right number of jobs; --keep leaves them for the next run.
 """
@@ -15,17 +15,14 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from jobdash.app import loaders  # noqa: E402
-from jobdash.jobs.migrate import migrate  # noqa: E402
-from jobdash.jobs.seed import seed  # noqa: E402
+from jobdash.app import loaders
+from jobdash.core.migrate import migrate
+from jobdash.jobs.demo.seed import seed
 
 SIZES = [100_000, 1_000_000]
 LOADERS: dict[str, Callable[[psycopg.Connection], object]] = {

@@ -2,6 +2,6 @@
 
 import sys
 
-from jobdash.app.cli import main
+from jobdash.app.cli.main import main
 
 sys.exit(main())

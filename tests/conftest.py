@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from jobdash.jobs.migrate import migrate
+from jobdash.core.migrate import migrate
 
 # The `dashboard` fixture (AppTest against a test database).
 pytest_plugins = ["tests.dashboard_app"]
@@ -47,7 +47,7 @@ def server_url() -> str:
         return url
     if _answers(LOCAL_SERVER):
         return LOCAL_SERVER
-    from jobdash.jobs.embedded import start_embedded_server
+    from jobdash.core.embedded import start_embedded_server
 
     folder = Path(tempfile.mkdtemp(prefix="jobdash-test-pg-"))
     # Registered before the server starts, so it runs after the server's own exit hook has

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app import db
-from jobdash.app.panel_state import MEMORY, clear_panel_caches
+from jobdash.app.ui.data import MEMORY, clear_panel_caches
+from jobdash.app.ui.navigation import MAIN_SCRIPT
+from jobdash.core import pool as db
 
-MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
+MAIN = MAIN_SCRIPT
 
 
 def reset_state() -> None:

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import psycopg
 
-from jobdash.jobs.rollup import run_rollup
+from jobdash.jobs.maintenance.rollup import run_rollup
 
 # Outcome -> the status updates that produce its events (after todo -> doing).
 FINAL_STATUS = {"succeeded": "succeeded", "failed": "failed", "aborted": "aborted"}

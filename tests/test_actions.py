@@ -7,8 +7,8 @@ import threading
 import psycopg
 import pytest
 
-from jobdash.app import actions
-from jobdash.app.actions import (
+from jobdash.app.actions import jobs as actions
+from jobdash.app.actions.jobs import (
     ActionError,
     ReadOnlyError,
     delete_all_matching,
@@ -20,7 +20,7 @@ from jobdash.app.actions import (
     retry_stalled_jobs,
     summarize,
 )
-from jobdash.app.failed_queries import FailedJobFilter
+from jobdash.app.read.failed_jobs import FailedJobFilter
 from tests.actions_helpers import job_status, make_failed_jobs, snapshot_job
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 
-from jobdash.app.cli import main
+from jobdash.app.cli.main import main
 from tests.actions_helpers import job_status, make_failed_jobs
 
 

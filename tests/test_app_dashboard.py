@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.panel_state import clear_panel_caches
+from jobdash.app.ui.data import clear_panel_caches
 from tests.dashboard_app import reset_state, run_app
 from tests.dashboard_data import add_error, add_job, add_periodic, add_worker
 from tests.hostile import HOSTILE
@@ -97,9 +97,9 @@ def test_a_failing_loader_shows_its_notice_while_the_others_render(
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("scheduler query exploded")
 
-    import jobdash.app.loaders
+    import jobdash.app.read.dashboard
 
-    monkeypatch.setattr(jobdash.app.loaders, "load_scheduler", explode)
+    monkeypatch.setattr(jobdash.app.read.dashboard, "load_scheduler", explode)
     at = run_app()
 
     assert not at.exception
@@ -125,9 +125,9 @@ def test_a_panel_keeps_its_last_good_data_when_loading_fails(
     def timeout(*args: object, **kwargs: object) -> None:
         raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
 
-    import jobdash.app.loaders
+    import jobdash.app.read.dashboard
 
-    monkeypatch.setattr(jobdash.app.loaders, "load_queue_stats", timeout)
+    monkeypatch.setattr(jobdash.app.read.dashboard, "load_queue_stats", timeout)
     clear_panel_caches("queue_stats")
     at.run()
 

@@ -9,15 +9,15 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.csv_export import CsvSource, csv_bytes, iter_csv
-from jobdash.app.failed_queries import (
+from jobdash.app.read.failed_jobs import (
     EXPORT_FAILED_HEADER,
     FailedJobFilter,
     export_failed_jobs_rows,
 )
-from jobdash.app.models import QueueRow
-from jobdash.app.panel_state import clear_panel_caches
-from jobdash.app.panels.exports import records_source
+from jobdash.app.read.models import QueueRow
+from jobdash.app.rules.csv_format import CsvSource, csv_bytes, iter_csv
+from jobdash.app.ui.data import clear_panel_caches
+from jobdash.app.ui.widgets.downloads import records_source
 from tests.actions_helpers import job_status, make_failed_jobs
 from tests.dashboard_app import run_app
 from tests.dashboard_data import add_job, add_periodic, add_worker

@@ -7,8 +7,7 @@ import logging
 import psycopg
 import pytest
 
-from jobdash.app import db
-from jobdash.app.panel_state import (
+from jobdash.app.ui.data import (
     Loaded,
     PanelMemory,
     PanelResult,
@@ -17,6 +16,7 @@ from jobdash.app.panel_state import (
     describe_failure,
     stale_notice,
 )
+from jobdash.core import pool as db
 
 
 class Clock:
@@ -56,7 +56,7 @@ def test_failure_keeps_last_good_data_with_stale_notice_then_recovers(caplog) ->
 
     clock.now += 5
     load.failing = db.DatabaseUnavailable("cannot connect to db:5432/x (no connection within 4 s)")
-    with caplog.at_level(logging.WARNING, logger="jobdash.app.panel_state"):
+    with caplog.at_level(logging.WARNING, logger="jobdash.app.ui.data"):
         stale = memory.fetch(KEY, load, retry_after_s=4)
     failed_at = clock.now
     assert stale.data == 1 and stale.loaded_at == failed_at - 5
@@ -157,7 +157,7 @@ def test_clear_panel_caches_rejects_unknown_names() -> None:
 
 
 def test_a_bad_jobdash_app_path_is_a_warning_not_a_failure() -> None:
-    from jobdash.app.panel_state import app_periodic_definitions
+    from jobdash.app.ui.data import app_periodic_definitions
 
     definitions, warning = app_periodic_definitions("no_such_module_xyz:app")
     assert definitions == []

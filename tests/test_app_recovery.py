@@ -12,18 +12,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app import db
-from jobdash.app.panel_state import MEMORY, clear_panel_caches
+from jobdash.app.ui.data import MEMORY, clear_panel_caches
+from jobdash.app.ui.navigation import MAIN_SCRIPT
+from jobdash.core import pool as db
 from tests.dashboard_data import add_job
 
-MAIN = Path(__file__).resolve().parents[1] / "app" / "main.py"
+MAIN = MAIN_SCRIPT
 PANEL_TITLES = ["Queue Statistics", "Worker Health", "Scheduled Tasks Timeline", "Failed Jobs"]
 
 

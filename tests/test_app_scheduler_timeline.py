@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from jobdash.app.models import UpcomingTask
-from jobdash.app.panels.scheduler import (
+from jobdash.app.read.models import UpcomingTask
+from jobdash.app.ui.panels.scheduler import (
     due_first,
     next_occurrences,
     schedule_text,

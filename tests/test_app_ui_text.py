@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobdash.app.ui_text import (
+from jobdash.app.rules.text import (
     clock_utc,
     escape_markdown,
     format_count,

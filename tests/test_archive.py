@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from jobdash.app.actions import delete_jobs
-from jobdash.app.failed_queries import (
+from jobdash.app.actions.archive import purge_archived_jobs
+from jobdash.app.actions.jobs import delete_jobs
+from jobdash.app.read.failed_jobs import (
     FailedJobFilter,
     count_failed_jobs,
     export_failed_jobs_rows,
@@ -15,7 +16,6 @@ from jobdash.app.failed_queries import (
     load_job_detail,
     parse_utc,
 )
-from jobdash.jobs.archive import purge_archived_jobs
 from tests.actions_helpers import make_failed_jobs
 
 

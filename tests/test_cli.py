@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from jobdash.app.cli import build_parser
+from jobdash.app.cli.main import build_parser
 
 
 def _jobdash(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

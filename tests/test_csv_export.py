@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 
-from jobdash.app.csv_export import (
+from jobdash.app.rules.csv_format import (
     CsvSource,
     cell_text,
     csv_bytes,
@@ -80,7 +80,8 @@ def test_shapes_and_hostile_strings_round_trip():
 
 
 def test_streams_100k_rows_without_holding_them(monkeypatch):
-    monkeypatch.setattr("jobdash.app.csv_export.SPOOL_MAX_BYTES", 256 * 1024)  # spill to disk early
+    # spill to disk early
+    monkeypatch.setattr("jobdash.app.rules.csv_format.SPOOL_MAX_BYTES", 256 * 1024)
 
     def rows():
         for i in range(100_000):

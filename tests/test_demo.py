@@ -18,8 +18,8 @@ import psutil
 import pytest
 from croniter import croniter
 
-from jobdash.jobs import demo
-from jobdash.jobs.workload import Workload, choose_job, first_jobs
+from jobdash.jobs.demo import app as demo
+from jobdash.jobs.demo.workload import Workload, choose_job, first_jobs
 from tests.test_instrumentation_support import make_app, query_all, query_one
 
 DEMO_PORTS = range(8613, 8620)  # this area's share of the project's Streamlit ports
@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def test_demo_app_has_queues_retries_and_periodic_tasks():
-    prefix = "jobdash.jobs.demo."
+    prefix = "jobdash.jobs.demo.app."
     tasks = {name: task for name, task in demo.app.tasks.items() if name.startswith(prefix)}
     assert {task.queue for task in tasks.values()} == set(demo.QUEUES)
     assert sum(task.retry_strategy is not None for task in tasks.values()) >= 5

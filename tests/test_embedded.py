@@ -12,13 +12,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from jobdash.jobs.embedded import prune_dead_handles
+from jobdash.core.embedded import prune_dead_handles
 
 # A process that starts (or joins) the server, prints its URL, and holds it until stdin closes.
 HOLDER = """
 import sys
 from pathlib import Path
-from jobdash.jobs.embedded import start_embedded_server
+from jobdash.core.embedded import start_embedded_server
 print(start_embedded_server(Path(sys.argv[1])), flush=True)
 sys.stdin.read()
 """

@@ -8,9 +8,9 @@ import random
 import psycopg
 import pytest
 
-from jobdash.app.actions import delete_jobs, restore_jobs, retry_jobs
-from jobdash.app.loaders import load_failed_jobs, load_queue_stats
-from jobdash.jobs.failed_counts import compact_failed_counts, recount_failed
+from jobdash.app.actions.jobs import delete_jobs, restore_jobs, retry_jobs
+from jobdash.app.read.dashboard import load_failed_jobs, load_queue_stats
+from jobdash.jobs.maintenance.failed_counts import compact_failed_counts, recount_failed
 from tests.actions_helpers import make_failed_jobs
 from tests.loader_helpers import defer, set_status
 
@@ -242,7 +242,7 @@ def test_recount_refuses_repeatable_read(database_url: str) -> None:
 
 
 def test_maintenance_task_compacts_the_ledger(conn: psycopg.Connection, database_url: str) -> None:
-    from jobdash.jobs.maintenance import maintain
+    from jobdash.jobs.maintenance.task import maintain
 
     for queue in ("a", "a", "b"):
         make_failed_jobs(conn, 2, queue=queue)

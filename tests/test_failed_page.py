@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from jobdash.app.ui.navigation import page_file
 from tests.actions_helpers import job_status, make_failed_jobs
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app" / "views" / "failed_jobs.py")
+PAGE = str(page_file("failed_jobs"))
 
 
 @pytest.fixture
@@ -103,7 +104,7 @@ def test_detail_without_tracebacks_says_so(page_env, conn):
 
 
 def test_recently_deleted_restore(page_env, conn):
-    from jobdash.app.actions import delete_jobs
+    from jobdash.app.actions.jobs import delete_jobs
 
     [job_id] = make_failed_jobs(conn, 1)
     delete_jobs(conn, [job_id], "x")
@@ -120,7 +121,7 @@ def test_recently_deleted_restore(page_env, conn):
 
 
 def test_audit_page_filters(page_env, conn):
-    from jobdash.app.actions import retry_jobs
+    from jobdash.app.actions.jobs import retry_jobs
 
     [a, b] = make_failed_jobs(conn, 2)
     retry_jobs(conn, [a], "alice")

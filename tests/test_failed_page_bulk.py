@@ -8,15 +8,15 @@ released: the second batch completes and the run stops before the third.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from jobdash.app.ui.navigation import page_file
 from tests.actions_helpers import make_failed_jobs
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app" / "views" / "failed_jobs.py")
+PAGE = str(page_file("failed_jobs"))
 BULK = "failed_jobs_bulk"
 JOBS = 3000
 WAIT_S = 60

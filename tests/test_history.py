@@ -7,19 +7,23 @@ import io
 import json
 import math
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.cli import main
-from jobdash.app.csv_export import csv_bytes
-from jobdash.app.history_loaders import RANGES, load_history, resolution
-from jobdash.jobs.rollup import HISTOGRAM_BOUNDS_MS, histogram_bin, percentile_from_histogram
+from jobdash.app.cli.main import main
+from jobdash.app.read.history import RANGES, load_history, resolution
+from jobdash.app.rules.csv_format import csv_bytes
+from jobdash.app.ui.navigation import page_file
+from jobdash.jobs.maintenance.rollup import (
+    HISTOGRAM_BOUNDS_MS,
+    histogram_bin,
+    percentile_from_histogram,
+)
 from tests.history_helpers import db_now, rollup, run_job
 from tests.hostile import HOSTILE
 
-PAGE = Path(__file__).resolve().parent.parent / "app" / "views" / "history.py"
+PAGE = str(page_file("history"))
 
 
 def _strings(value) -> list[str]:

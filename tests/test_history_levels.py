@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobdash.app.history_loaders import (
+from jobdash.app.read.history import (
     RANGES,
     error_group_split,
     load_error_groups,
@@ -22,7 +22,7 @@ from jobdash.app.history_loaders import (
     query_params,
     throughput_source,
 )
-from jobdash.jobs.rollup import HISTOGRAM_COLUMNS, covering_days, run_maintenance
+from jobdash.jobs.maintenance.rollup import HISTOGRAM_COLUMNS, covering_days, run_maintenance
 from tests.history_helpers import db_now, defer_job, rollup, run_job
 
 METRICS = (

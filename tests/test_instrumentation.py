@@ -10,7 +10,7 @@ import socket
 import pytest
 from procrastinate import App, JobContext, RetryStrategy
 
-from jobdash.jobs.instrumentation.errors import (
+from jobdash.jobs.instrumentation.middleware import (
     MAX_TEXT_BYTES,
     qualified_name,
     storable_text,
@@ -258,8 +258,7 @@ def test_truncate_middle_keeps_both_ends():
 
 
 def test_repeated_recording_failures_warn_once_a_minute(caplog, monkeypatch):
-    from jobdash.jobs.instrumentation import warnings
-
+    from jobdash.jobs.instrumentation import log_throttle as warnings
     monkeypatch.setattr(warnings, "_last_warned", {})
     log = logging.getLogger("jobdash.jobs.instrumentation.test")
     with caplog.at_level(logging.DEBUG, logger=log.name):

@@ -195,7 +195,7 @@ def test_publishing_without_the_table_is_logged_not_raised(database_url, conn):
 
 
 def test_maintenance_tasks_join_the_app_once_and_their_queue_is_listened_to(database_url):
-    pytest.importorskip("jobdash.jobs.maintenance")
+    pytest.importorskip("jobdash.jobs.maintenance.task")
     app = make_app(database_url)
     queue = add_maintenance_tasks(app)
     assert queue is not None

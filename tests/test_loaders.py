@@ -11,7 +11,7 @@ import pytest
 from procrastinate import App
 from procrastinate.testing import InMemoryConnector
 
-from jobdash.app.loaders import (
+from jobdash.app.read.dashboard import (
     load_failed_jobs,
     load_queue_stats,
     load_scheduler,
@@ -19,8 +19,8 @@ from jobdash.app.loaders import (
     load_worker_health,
     periodic_definitions_from_app,
 )
-from jobdash.app.models import PeriodicDefinition, to_jsonable
-from jobdash.app.rules import latest_tick
+from jobdash.app.read.models import PeriodicDefinition, to_jsonable
+from jobdash.app.rules.schedules import latest_tick
 from tests.hostile import HOSTILE
 from tests.loader_helpers import (
     add_worker,

@@ -5,7 +5,7 @@ import threading
 import psycopg
 import pytest
 
-from jobdash.jobs.migrate import MigrationError, migrate, migration_files, pending_migrations
+from jobdash.core.migrate import MigrationError, migrate, migration_files, pending_migrations
 
 
 def _tables(url: str) -> set[str]:
@@ -63,7 +63,7 @@ def test_old_procrastinate_schema_is_refused_with_the_migration_to_apply(databas
 
 
 def test_migration_failure_leaves_no_partial_state(empty_database_url, monkeypatch):
-    import jobdash.jobs.migrate as m
+    import jobdash.core.migrate as m
 
     good = migration_files()
     broken = ("999_broken.sql", "create table jobdash_x (a int); select 1/0;")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import jobdash.jobs.rollup as rollup_module
-from jobdash.jobs.rollup import HISTOGRAM_COLUMNS, ROLLUP_LOCK_KEY, run_maintenance
+import jobdash.jobs.maintenance.rollup as rollup_module
+from jobdash.jobs.maintenance.rollup import HISTOGRAM_COLUMNS, ROLLUP_LOCK_KEY, run_maintenance
 from tests.history_helpers import (
     db_now,
     defer_job,
@@ -290,7 +290,7 @@ def test_property_totals_equal_raw_counts(conn, database_url, jobs):
 def test_blueprint_registers_periodic_rollup_and_maintain_runs(conn, database_url):
     from procrastinate import App, PsycopgConnector
 
-    from jobdash.jobs.maintenance import MAINTENANCE_QUEUE, build_blueprint, maintain
+    from jobdash.jobs.maintenance.task import MAINTENANCE_QUEUE, build_blueprint, maintain
 
     app = App(connector=PsycopgConnector(conninfo=database_url))
     app.add_tasks_from(build_blueprint(), namespace="jobdash")

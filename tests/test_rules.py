@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobdash.app import rules
+from jobdash.app.rules import schedules as rules
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 

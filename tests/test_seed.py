@@ -5,9 +5,9 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from jobdash.app.cli import main
-from jobdash.app.loaders import load_snapshot
-from jobdash.jobs.seed import seed
+from jobdash.app.cli.main import main
+from jobdash.app.read.dashboard import load_snapshot
+from jobdash.jobs.demo.seed import seed
 
 
 def test_seed_shape(database_url: str, conn: psycopg.Connection) -> None:

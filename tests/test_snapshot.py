@@ -7,7 +7,7 @@ import json
 import psycopg
 import pytest
 
-from jobdash.app.cli import main
+from jobdash.app.cli.main import main
 from tests.loader_helpers import add_worker, defer, finish_in_past, record_error
 
 

@@ -11,8 +11,8 @@ import time
 import psutil
 import pytest
 
-from jobdash.app.cli import main
-from jobdash.jobs.loading import AppLoadError, load_app, split_app_path
+from jobdash.app.cli.main import main
+from jobdash.core.app_loader import AppLoadError, load_app, split_app_path
 from tests.test_instrumentation_support import defer, make_app, query_one
 
 
@@ -20,13 +20,16 @@ from tests.test_instrumentation_support import defer, make_app, query_one
     ("path", "expected"),
     [
         ("nosuch.module:app", "module 'nosuch.module' not found"),
-        ("jobdash.jobs.demo:nosuch", "module 'jobdash.jobs.demo' has no attribute 'nosuch'"),
         (
-            "jobdash.jobs.demo:QUEUES",
-            "jobdash.jobs.demo:QUEUES is a tuple, not a procrastinate App",
+            "jobdash.jobs.demo.app:nosuch",
+            "module 'jobdash.jobs.demo.app' has no attribute 'nosuch'",
+        ),
+        (
+            "jobdash.jobs.demo.app:QUEUES",
+            "jobdash.jobs.demo.app:QUEUES is a tuple, not a procrastinate App",
         ),
         ("not a path", "'not a path' is not of the form dotted.module:app"),
-        ("jobdash.jobs.demo:", "is not of the form dotted.module:app"),
+        ("jobdash.jobs.demo.app:", "is not of the form dotted.module:app"),
     ],
 )
 def test_bad_app_paths_give_one_clear_line(path, expected):
@@ -37,10 +40,10 @@ def test_bad_app_paths_give_one_clear_line(path, expected):
 
 
 def test_app_paths_in_both_notations():
-    from jobdash.jobs.demo import app
+    from jobdash.jobs.demo.app import app
 
-    assert load_app("jobdash.jobs.demo:app") is app
-    assert load_app("jobdash.jobs.demo.app") is app
+    assert load_app("jobdash.jobs.demo.app:app") is app
+    assert load_app("jobdash.jobs.demo.app.app") is app
     assert split_app_path("a.b:c.d") == ("a.b", "c.d")
 
 
@@ -91,8 +94,8 @@ def test_worker_runs_the_demo_app_instrumented_and_stops_on_sigterm(database_url
     )
     try:
         app = make_app(database_url)  # defers by task name, as any client of the queue does
-        ok = defer(app, "jobdash.jobs.demo.resize_image", image_id=1, width=64)
-        bad = defer(app, "jobdash.jobs.demo.resize_image", image_id=2, width=64, fmt="bmp")
+        ok = defer(app, "jobdash.jobs.demo.app.resize_image", image_id=1, width=64)
+        bad = defer(app, "jobdash.jobs.demo.app.resize_image", image_id=2, width=64, fmt="bmp")
 
         def settled() -> bool:
             (done,) = query_one(
@@ -137,7 +140,8 @@ def test_worker_runs_the_demo_app_instrumented_and_stops_on_sigterm(database_url
     assert queues == ["default", "jobdash"]  # the maintenance queue is added
     (published,) = query_one(
         database_url,
-        "select count(*) from jobdash_periodic_tasks where task_name like 'jobdash.jobs.demo.%%'",
+        "select count(*) from jobdash_periodic_tasks"
+        " where task_name like 'jobdash.jobs.demo.app.%%'",
     )
     assert published == 5
     assert not psutil.pid_exists(process.pid) or psutil.Process(process.pid).status() == "zombie"

@@ -11,7 +11,7 @@ or the pieces, for a worker you compose yourself::
     await app.run_worker_async(worker_middleware=[record_job_errors])
 """
 
-from jobdash.jobs.instrumentation.errors import record_job_errors
+from jobdash.jobs.instrumentation.middleware import record_job_errors
 from jobdash.jobs.instrumentation.registry import WorkerRegistry
 from jobdash.jobs.instrumentation.runner import (
     InstrumentedWorker,

@@ -22,7 +22,7 @@ from procrastinate import connector as connector_module
 from procrastinate import worker as worker_module
 
 from jobdash.jobs.instrumentation import queries
-from jobdash.jobs.instrumentation.warnings import warn_throttled
+from jobdash.jobs.instrumentation.log_throttle import warn_throttled
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from typing import Any
 from procrastinate import App
 from procrastinate import worker as worker_module
 
-from jobdash.jobs.instrumentation.errors import record_job_errors
+from jobdash.jobs.instrumentation.middleware import record_job_errors
 from jobdash.jobs.instrumentation.registry import WorkerRegistry
 from jobdash.jobs.instrumentation.schedules import publish_periodic_tasks
 
@@ -25,7 +25,7 @@ def add_maintenance_tasks(app: App) -> str | None:
 
     Safe to call twice on the same App. Returns None when they cannot be added (logged)."""
     try:
-        from jobdash.jobs import maintenance
+        from jobdash.jobs.maintenance import task as maintenance
     except Exception:
         logger.warning("jobdash: maintenance tasks unavailable", exc_info=True)
         return None

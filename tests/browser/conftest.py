@@ -2,7 +2,7 @@
 
 Reuse them from any browser test:
 - `streamlit_server(database_url, env=None, script=None) -> base_url` starts
-  `streamlit run app/main.py` (or `script`) on a free port with
+  `streamlit run` of the dashboard server (or `script`) on a free port with
   JOBDASH_DATABASE_URL set (plus `env`), waits for /_stcore/health == "ok" and stops the
   server after the test.
 - `wait_for_script_idle(page)` waits until the app's current run has finished.
@@ -25,9 +25,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from jobdash.app.web import SERVER_SCRIPT
+
 CHROMIUM = Path("/usr/bin/chromium")
 REPO = Path(__file__).resolve().parents[2]
-MAIN_SCRIPT = REPO / "app" / "server.py"
+
 STARTUP_TIMEOUT_S = 60
 IDLE_SELECTOR = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
@@ -119,7 +121,7 @@ def streamlit_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
             "-m",
             "streamlit",
             "run",
-            str(script or MAIN_SCRIPT),
+            str(script or SERVER_SCRIPT),
             f"--server.port={port}",
             "--server.address=127.0.0.1",
             "--server.headless=true",

@@ -1,0 +1,440 @@
+"""Operator actions on jobs: retry, delete (archive first), restore, retry stalled — one job,
+a list of ids, or every failed job matching a filter in batches.
+
+Every action is conditional on the state the operator saw and lets the database settle races:
+the rows are locked in id order (no deadlock between two operators), re-checked after the
+lock (`status = 'failed'` in READ COMMITTED re-reads a row changed meanwhile), then changed;
+so each job is acted on exactly once and the others are reported as skipped with a reason.
+The audit row is written in the same transaction as the change. The UI, the CLI and the
+worker-health panel all call these functions (actor: "dashboard", the OS user, ...).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from jobdash.app.actions.archive import archive_and_delete_failed, restore_archived
+from jobdash.app.read.failed_jobs import (
+    FailedJobFilter,
+    count_failed_jobs,
+    failed_ids_batch,
+    max_failed_id,
+)
+from jobdash.core.settings import load_settings
+
+DEFAULT_BATCH_SIZE = 1000
+# Procrastinate's own default for "stalled" (seconds without a worker heartbeat).
+STALLED_AFTER_S = 30
+
+ProgressCallback = Callable[["ActionResult"], None]
+
+# Failed jobs among the ids, locked in id order; `blocked` when retrying would break the
+# unique queueing lock (another job with the same queueing_lock is already waiting).
+LOCK_FAILED = """
+SELECT j.id,
+       j.queueing_lock IS NOT NULL AND EXISTS (
+           SELECT 1 FROM procrastinate_jobs o
+           WHERE o.queueing_lock = j.queueing_lock AND o.status = 'todo' AND o.id <> j.id
+       ) AS blocked
+FROM procrastinate_jobs j
+WHERE j.id = ANY(%(ids)s) AND j.status = 'failed'
+ORDER BY j.id
+FOR UPDATE OF j
+"""
+
+# procrastinate_retry_job_v2 semantics (failed → todo, attempts + 1, a `retried` event from
+# Procrastinate's trigger), to run now: scheduled_at NULL is "as soon as a worker is free".
+RETRY_FAILED = """
+UPDATE procrastinate_jobs
+SET status = 'todo', attempts = attempts + 1, scheduled_at = NULL
+WHERE id = ANY(%(ids)s) AND status = 'failed'
+RETURNING id
+"""
+
+# Doing jobs whose worker is gone or silent (Procrastinate's select_stalled_jobs_by_heartbeat).
+LOCK_STALLED = """
+SELECT j.id, j.abort_requested,
+       j.queueing_lock IS NOT NULL AND EXISTS (
+           SELECT 1 FROM procrastinate_jobs o
+           WHERE o.queueing_lock = j.queueing_lock AND o.status = 'todo' AND o.id <> j.id
+       ) AS blocked
+FROM procrastinate_jobs j
+LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
+WHERE j.status = 'doing'
+  AND (%(ids)s::bigint[] IS NULL OR j.id = ANY(%(ids)s))
+  AND (j.worker_id IS NULL
+       OR w.id IS NULL
+       OR w.last_heartbeat < now() - make_interval(secs => %(stalled_after_s)s))
+ORDER BY j.id
+FOR UPDATE OF j
+"""
+
+# doing → todo writes Procrastinate's `deferred_for_retry` event.
+RETRY_STALLED = """
+UPDATE procrastinate_jobs
+SET status = 'todo', attempts = attempts + 1, scheduled_at = NULL, worker_id = NULL
+WHERE id = ANY(%(ids)s) AND status = 'doing' AND NOT abort_requested
+RETURNING id
+"""
+
+# As procrastinate_retry_job_v2 does for a doing job whose abort was requested.
+FAIL_ABORT_REQUESTED = """
+UPDATE procrastinate_jobs SET status = 'failed'
+WHERE id = ANY(%(ids)s) AND status = 'doing' AND abort_requested
+RETURNING id
+"""
+
+CURRENT_STATUS = "SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(%(ids)s)"
+LIVE_ARCHIVED = (
+    "SELECT job_id FROM jobdash_deleted_jobs WHERE job_id = ANY(%(ids)s) AND restored_at IS NULL"
+)
+
+INSERT_AUDIT = """
+INSERT INTO jobdash_audit_log (actor, action, job_ids, filter, done, skipped, details)
+VALUES (%(actor)s, %(action)s, %(job_ids)s, %(filter)s, %(done)s, %(skipped)s, %(details)s)
+"""
+
+# At most this many per-job skip reasons are kept in one audit row (the counts are exact).
+AUDIT_SKIPPED_SAMPLE = 200
+
+VERBS = {
+    "retry": "Retried",
+    "delete": "Deleted",
+    "restore": "Restored",
+    "retry_stalled": "Retried stalled",
+}
+
+
+class ReadOnlyError(Exception):
+    """Actions are disabled (JOBDASH_READ_ONLY=1)."""
+
+
+class ActionError(Exception):
+    """An action could not run (bad ids, connection in a transaction); one line for the user."""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did: ids done, ids skipped with the reason, and whether it was stopped."""
+
+    action: str
+    done: tuple[int, ...] = ()
+    skipped: Mapping[int, str] = field(default_factory=dict)
+    stopped: bool = False
+    total: int | None = None  # "all matching": how many matched when the run started
+
+    @property
+    def done_count(self) -> int:
+        return len(self.done)
+
+    @property
+    def skipped_count(self) -> int:
+        return len(self.skipped)
+
+    @property
+    def processed(self) -> int:
+        return self.done_count + self.skipped_count
+
+    def skipped_by_reason(self) -> dict[str, int]:
+        return dict(Counter(self.skipped.values()).most_common())
+
+    def summary(self) -> str:
+        """One line: "Retried 3 jobs; skipped 2 (no longer failed (now todo): 1, not found: 1)"."""
+        return summarize(
+            self.action, self.done_count, self.skipped_by_reason(), self.stopped, self.total
+        )
+
+    def merged(self, other: ActionResult) -> ActionResult:
+        return ActionResult(
+            self.action,
+            self.done + other.done,
+            {**self.skipped, **other.skipped},
+            self.stopped or other.stopped,
+            self.total,
+        )
+
+
+def summarize(
+    action: str,
+    done: int,
+    skipped_by_reason: Mapping[str, int],
+    stopped: bool = False,
+    total: int | None = None,
+) -> str:
+    verb = VERBS.get(action, action)
+    noun = "job" if done == 1 else "jobs"
+    text = f"{verb} {done:,} {noun}"
+    skipped = sum(skipped_by_reason.values())
+    if skipped:
+        reasons = ", ".join(f"{reason}: {count:,}" for reason, count in skipped_by_reason.items())
+        text += f"; skipped {skipped:,} ({reasons})"
+    if stopped:
+        text = "Stopped midway. " + text
+        if total is not None:
+            text += f"; {max(0, total - done - skipped):,} of {total:,} matching not processed"
+    return text
+
+
+def parse_job_ids(values: Iterable[object]) -> list[int]:
+    """Distinct positive job ids in first-seen order; ActionError names the first bad one."""
+    ids: list[int] = []
+    seen: set[int] = set()
+    for value in values:
+        text = str(value).strip()
+        try:
+            job_id = int(text)
+        except ValueError:
+            raise ActionError(f"not a job id: {text[:40]!r}") from None
+        if job_id <= 0 or job_id >= 2**63:
+            raise ActionError(f"not a job id: {text[:40]!r}")
+        if job_id not in seen:
+            seen.add(job_id)
+            ids.append(job_id)
+    return ids
+
+
+def ensure_writable() -> None:
+    if load_settings().read_only:
+        raise ReadOnlyError("read-only mode (JOBDASH_READ_ONLY=1): actions are disabled")
+
+
+def _ensure_idle(conn: psycopg.Connection) -> None:
+    # Each action commits its own transaction(s): inside a caller's transaction they would
+    # become savepoints and commit only when the caller does.
+    if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+        raise ActionError("the connection is inside a transaction; actions commit their own")
+
+
+def _reasons_for_skipped(
+    conn: psycopg.Connection, action: str, ids: list[int], known: Mapping[int, str]
+) -> dict[int, str]:
+    """Why each id of `ids` was not acted on, from its current state."""
+    if not ids:
+        return {}
+    status = dict(conn.execute(CURRENT_STATUS, {"ids": ids}).fetchall())
+    archived = {row[0] for row in conn.execute(LIVE_ARCHIVED, {"ids": ids}).fetchall()}
+    reasons: dict[int, str] = {}
+    for job_id in ids:
+        if job_id in known:
+            reasons[job_id] = known[job_id]
+        elif job_id in status:
+            expected = "doing" if action == "retry_stalled" else "failed"
+            if status[job_id] == expected and action == "retry_stalled":
+                reasons[job_id] = "not stalled (its worker is alive)"
+            else:
+                reasons[job_id] = f"no longer {expected} (now {status[job_id]})"
+        elif job_id in archived:
+            reasons[job_id] = "already deleted"
+        else:
+            reasons[job_id] = "not found"
+    return reasons
+
+
+def _write_audit(
+    conn: psycopg.Connection,
+    actor: str,
+    action: str,
+    job_ids: list[int],
+    done: int,
+    skipped: Mapping[int, str],
+    job_filter: FailedJobFilter | None,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    sample = dict(list(skipped.items())[:AUDIT_SKIPPED_SAMPLE])
+    details = {
+        "skipped_by_reason": dict(Counter(skipped.values())),
+        "skipped_ids": {str(k): v for k, v in sample.items()},
+        **(extra or {}),
+    }
+    conn.execute(
+        INSERT_AUDIT,
+        {
+            "actor": actor,
+            "action": action,
+            "job_ids": job_ids,
+            "filter": Jsonb(job_filter.describe()) if job_filter is not None else None,
+            "done": done,
+            "skipped": len(skipped),
+            "details": Jsonb(details),
+        },
+    )
+
+
+def _retry_in_transaction(
+    conn: psycopg.Connection, ids: list[int]
+) -> tuple[list[int], dict[int, str]]:
+    locked = conn.execute(LOCK_FAILED, {"ids": ids}).fetchall()
+    blocked = {row[0]: "another job with its queueing lock is waiting" for row in locked if row[1]}
+    eligible = [row[0] for row in locked if not row[1]]
+    done = (
+        sorted(row[0] for row in conn.execute(RETRY_FAILED, {"ids": eligible}).fetchall())
+        if eligible
+        else []
+    )
+    return done, blocked
+
+
+def _delete_in_transaction(
+    conn: psycopg.Connection, ids: list[int], actor: str
+) -> tuple[list[int], dict[int, str]]:
+    locked = [row[0] for row in conn.execute(LOCK_FAILED, {"ids": ids}).fetchall()]
+    return archive_and_delete_failed(conn, locked, actor), {}
+
+
+def _act(
+    conn: psycopg.Connection,
+    action: str,
+    ids: list[int],
+    actor: str,
+    job_filter: FailedJobFilter | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> ActionResult:
+    """One transaction: lock, change, explain the skipped, audit."""
+    with conn.transaction():
+        if action == "retry":
+            done, known = _retry_in_transaction(conn, ids)
+        elif action == "delete":
+            done, known = _delete_in_transaction(conn, ids, actor)
+        elif action == "restore":
+            outcome = restore_archived(conn, ids, actor)
+            done, known = outcome.restored, outcome.skipped
+        else:
+            raise ValueError(f"unknown action {action!r}")
+        done_set = set(done)
+        skipped = _reasons_for_skipped(conn, action, [i for i in ids if i not in done_set], known)
+        _write_audit(conn, actor, action, ids, len(done), skipped, job_filter, audit_extra)
+    return ActionResult(action, tuple(done), skipped)
+
+
+def _act_on_ids(
+    conn: psycopg.Connection, action: str, ids: Iterable[object], actor: str
+) -> ActionResult:
+    ensure_writable()
+    job_ids = parse_job_ids(ids)
+    if not job_ids:
+        return ActionResult(action)
+    _ensure_idle(conn)
+    return _act(conn, action, job_ids, actor)
+
+
+def retry_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
+    """Retry the failed jobs among `ids` (failed → todo, to run now)."""
+    return _act_on_ids(conn, "retry", ids, actor)
+
+
+def delete_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
+    """Archive, then delete, the failed jobs among `ids`."""
+    return _act_on_ids(conn, "delete", ids, actor)
+
+
+def restore_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
+    """Put deleted jobs back from the archive, with their events and errors, ids preserved."""
+    return _act_on_ids(conn, "restore", ids, actor)
+
+
+def _all_matching(
+    conn: psycopg.Connection,
+    action: str,
+    job_filter: FailedJobFilter,
+    actor: str,
+    batch_size: int,
+    should_stop: Callable[[], bool] | None,
+    progress: ProgressCallback | None,
+) -> ActionResult:
+    ensure_writable()
+    _ensure_idle(conn)
+    if batch_size < 1:
+        raise ActionError("batch size must be at least 1")
+    max_id = max_failed_id(conn)
+    total = count_failed_jobs(conn, job_filter)
+    run_id = uuid.uuid4().hex[:12]
+    result = ActionResult(action, total=total)
+    after_id = 0
+    batch = 0
+    while True:
+        if should_stop is not None and should_stop():
+            result = ActionResult(action, result.done, result.skipped, True, total)
+            break
+        ids = failed_ids_batch(conn, job_filter, after_id, max_id, batch_size)
+        if not ids:
+            break
+        batch += 1
+        after_id = ids[-1]
+        extra = {"run": run_id, "batch": batch, "all_matching": True}
+        result = result.merged(_act(conn, action, ids, actor, job_filter, extra))
+        if progress is not None:
+            progress(result)
+    return result
+
+
+def retry_all_matching(
+    conn: psycopg.Connection,
+    job_filter: FailedJobFilter,
+    actor: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressCallback | None = None,
+) -> ActionResult:
+    """Retry every failed job matching the filter, `batch_size` per transaction.
+
+    `should_stop` is asked before each batch; what was done stays done and is reported
+    (`stopped=True`). `progress(result_so_far)` is called after each batch.
+    """
+    return _all_matching(conn, "retry", job_filter, actor, batch_size, should_stop, progress)
+
+
+def delete_all_matching(
+    conn: psycopg.Connection,
+    job_filter: FailedJobFilter,
+    actor: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressCallback | None = None,
+) -> ActionResult:
+    """Archive and delete every failed job matching the filter (see retry_all_matching)."""
+    return _all_matching(conn, "delete", job_filter, actor, batch_size, should_stop, progress)
+
+
+def retry_stalled_jobs(
+    conn: psycopg.Connection,
+    actor: str,
+    ids: Iterable[object] | None = None,
+    stalled_after_s: float = STALLED_AFTER_S,
+) -> ActionResult:
+    """Retry doing jobs whose worker is gone or has not sent a heartbeat for `stalled_after_s`.
+
+    `ids=None`: every stalled job. A stalled job whose abort was requested is marked failed
+    instead, as Procrastinate does, and reported as skipped.
+    """
+    ensure_writable()
+    _ensure_idle(conn)
+    job_ids = parse_job_ids(ids) if ids is not None else None
+    if job_ids == []:
+        return ActionResult("retry_stalled")
+    with conn.transaction():
+        locked = conn.execute(
+            LOCK_STALLED, {"ids": job_ids, "stalled_after_s": float(stalled_after_s)}
+        ).fetchall()
+        known = {
+            row[0]: "another job with its queueing lock is waiting" for row in locked if row[2]
+        }
+        eligible = [row[0] for row in locked if not row[2]]
+        done: list[int] = []
+        if eligible:
+            done = sorted(r[0] for r in conn.execute(RETRY_STALLED, {"ids": eligible}).fetchall())
+            for row in conn.execute(FAIL_ABORT_REQUESTED, {"ids": eligible}).fetchall():
+                known[row[0]] = "abort was requested: marked failed instead"
+        considered = job_ids if job_ids is not None else [row[0] for row in locked]
+        done_set = set(done)
+        skipped = _reasons_for_skipped(
+            conn, "retry_stalled", [i for i in considered if i not in done_set], known
+        )
+        _write_audit(conn, actor, "retry_stalled", considered, len(done), skipped, None)
+    return ActionResult("retry_stalled", tuple(done), skipped)

