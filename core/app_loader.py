@@ -6,9 +6,7 @@ import importlib
 
 from procrastinate import App
 
-
-class AppLoadError(Exception):
-    """The path does not lead to a Procrastinate App; the message is one line for the user."""
+from jobdash.core.errors import AppLoadError, one_line
 
 
 def split_app_path(path: str) -> tuple[str, str]:
@@ -34,9 +32,8 @@ def load_app(path: str) -> App:
             raise AppLoadError(f"module {module_name!r} not found") from None
         raise AppLoadError(f"importing module {module_name!r} failed: {exc}") from None
     except Exception as exc:
-        first_line = (str(exc).splitlines() or [""])[0]
         raise AppLoadError(
-            f"importing module {module_name!r} failed: {type(exc).__name__}: {first_line}"
+            f"importing module {module_name!r} failed: {type(exc).__name__}: {one_line(exc)}"
         ) from None
     value: object = module
     for part in attribute.split("."):

@@ -17,7 +17,7 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from jobdash.core.database import DatabaseError
+from jobdash.core.errors import DatabaseError
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 import psycopg
 from procrastinate.schema import SchemaManager
 
+from jobdash.core.database import connect
+from jobdash.core.errors import MigrationError
+
 # Arbitrary, fixed: serialises concurrent `jobdash migrate` runs.
 MIGRATION_LOCK_KEY = 0x6A6F6264  # "jobd"
 
@@ -21,9 +24,6 @@ REQUIRED_PROCRASTINATE_OBJECTS = [
     ),
 ]
 
-
-class MigrationError(Exception):
-    """The database cannot be migrated as it is; the message says what to do."""
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _missing_procrastinate_migrations(conn: psycopg.Connection) -> list[str]:
 
 def pending_migrations(conninfo: str) -> list[str]:
     """What `migrate` would still apply ("procrastinate schema" first when it is absent)."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo, application_name="jobdash-migrate") as conn:
         row = conn.execute(
             "select to_regclass('procrastinate_jobs') is not null,"
             " to_regclass('jobdash_schema_migrations') is not null"
@@ -72,7 +72,7 @@ def pending_migrations(conninfo: str) -> list[str]:
 
 def migrate(conninfo: str) -> MigrationReport:
     report = MigrationReport()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with connect(conninfo, application_name="jobdash-migrate") as conn:
         conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
             _ensure_procrastinate_schema(conn, report)

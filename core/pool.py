@@ -1,8 +1,15 @@
-"""The dashboard's database access: one connection pool per process, shared by every session.
+"""The dashboard's connections: one bounded pool per database per process, shared by every
+session and every route of the process.
 
-Connections are autocommit (dashboard reads never hold a transaction open), read times in
-UTC and carry a statement timeout so one slow query cannot pin a panel or the database.
-Pages get a connection with `with connection() as conn:`.
+The pools live in this module, not in a Streamlit cache: anything a browser can clear (a
+`clear_cache` message) would drop a pool without closing it and leak its connections. So the
+number of connections a dashboard process holds is at most JOBDASH_POOL_SIZE, whatever clients
+send. Connections are autocommit (reads never hold a transaction open), read times in UTC and
+carry the statement timeout, so one slow query cannot pin a panel or the database.
+
+When the pool has no connection to give, one direct attempt tells why (unreachable, refused,
+authentication, or busy). A database that answers again while the pool is still backing off
+from its failed reconnects gets a fresh pool at once, so panels recover on their next tick.
 """
 
 from __future__ import annotations
@@ -13,28 +20,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-import streamlit as st
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from jobdash.core.database import DatabaseError, check_connection, describe
+from jobdash.core.database import check_connection, connection_kwargs, describe
+from jobdash.core.errors import DatabaseError, DatabaseNotConfigured, DatabaseUnavailable
 from jobdash.core.settings import load_settings
 
 CONNECT_TIMEOUT_S = 3
-# How long a page waits for a pooled connection before giving up (database down, pool busy).
+# How long a caller waits for a pooled connection before giving up (database down, pool busy).
 POOL_WAIT_S = 3.0
-POOL_MAX_SIZE = 4
-
-
-class DatabaseNotConfigured(Exception):
-    """No database URL was given to the dashboard."""
-
-
-class DatabaseUnavailable(Exception):
-    """The database did not answer in time; the message is one line, without credentials."""
+# Server-side bound on a connection left idle inside a transaction (a stalled CSV download).
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+APPLICATION_NAME = "jobdash-dashboard"
 
 
 class _Unreachable:
-    """When each database last failed to give a connection, so other panels fail fast.
+    """When each database last failed to give a connection, so other callers fail fast.
 
     Without it, every panel of a page would wait POOL_WAIT_S in turn while the database is
     down (panels of one session run one after another).
@@ -55,64 +56,80 @@ class _Unreachable:
         with self._lock:
             self._since[url] = (time.monotonic(), reason)
 
-    def clear(self, url: str) -> None:
+    def clear(self, url: str | None = None) -> None:
         with self._lock:
-            self._since.pop(url, None)
-
-    def clear_all(self) -> None:
-        with self._lock:
-            self._since.clear()
+            if url is None:
+                self._since.clear()
+            else:
+                self._since.pop(url, None)
 
 
 UNREACHABLE = _Unreachable()
+_LOCK = threading.Lock()
+_POOLS: dict[tuple[str, int, int], ConnectionPool] = {}
 
 
-def connection_options(statement_timeout_ms: int) -> str:
-    return f"-c statement_timeout={int(statement_timeout_ms)} -c timezone=UTC"
-
-
-_OPEN_POOLS: list[ConnectionPool] = []
-
-
-@st.cache_resource(show_spinner=False)
-def _pool(database_url: str, statement_timeout_ms: int) -> ConnectionPool:
+def _new_pool(url: str, statement_timeout_ms: int, max_size: int) -> ConnectionPool:
+    kwargs = connection_kwargs(
+        statement_timeout_ms=statement_timeout_ms,
+        application_name=APPLICATION_NAME,
+        connect_timeout_s=CONNECT_TIMEOUT_S,
+    )
+    kwargs["options"] += f" -c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"
     # open=True without wait: a database that is down at start must not block or break the
-    # page; the pool keeps trying in the background and panels report "unavailable".
-    pool = ConnectionPool(
-        database_url,
+    # page; the pool keeps trying in the background and callers report "unavailable".
+    return ConnectionPool(
+        url,
         min_size=1,
-        max_size=POOL_MAX_SIZE,
-        kwargs={
-            "autocommit": True,
-            "connect_timeout": CONNECT_TIMEOUT_S,
-            "options": connection_options(statement_timeout_ms),
-            "application_name": "jobdash-dashboard",
-        },
+        max_size=max_size,
+        kwargs=kwargs,
         # After a database restart pooled connections are dead: check before handing one out.
         check=ConnectionPool.check_connection,
         timeout=POOL_WAIT_S,
         reconnect_timeout=60,
-        name="jobdash-dashboard",
+        name=APPLICATION_NAME,
         open=True,
     )
-    _OPEN_POOLS.append(pool)
-    return pool
+
+
+def _key(url: str) -> tuple[str, int, int]:
+    settings = load_settings()
+    return (url, settings.statement_timeout_ms, settings.pool_size)
+
+
+def get_pool(database_url: str | None = None) -> ConnectionPool:
+    """The process's pool for this database (created on first use)."""
+    key = _key(database_url or configured_database_url())
+    with _LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = _new_pool(*key)
+        return pool
+
+
+def _replace_pool(key: tuple[str, int, int], stale: ConnectionPool) -> None:
+    """Swap in a fresh pool (the old one is closed: connections in use close when returned)."""
+    with _LOCK:
+        if _POOLS.get(key) is stale:
+            _POOLS[key] = _new_pool(*key)
+    stale.close(timeout=0)
 
 
 def close_pools() -> None:
     """Close every pool of this process (tests, whose databases are dropped after each test)."""
-    _pool.clear()
-    while _OPEN_POOLS:
-        _OPEN_POOLS.pop().close()
+    with _LOCK:
+        pools = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in pools:
+        pool.close()
+    UNREACHABLE.clear()
 
 
-def _why_no_connection(url: str) -> str:
-    """The pool only says "timeout": one direct attempt tells refused, unknown host, auth..."""
-    try:
-        check_connection(url, timeout_s=CONNECT_TIMEOUT_S)
-    except DatabaseError as exc:
-        return str(exc)
-    return f"no free connection to {describe(url)} within {POOL_WAIT_S:g} s (pool busy)"
+def pool_connection_count() -> int:
+    """Connections the process's pools hold now (for tests and the health route)."""
+    with _LOCK:
+        pools = list(_POOLS.values())
+    return sum(pool.get_stats().get("pool_size", 0) for pool in pools)
 
 
 def configured_database_url() -> str:
@@ -125,10 +142,19 @@ def configured_database_url() -> str:
     return url
 
 
-def get_pool(database_url: str | None = None) -> ConnectionPool:
-    settings = load_settings()
-    url = database_url or configured_database_url()
-    return _pool(url, settings.statement_timeout_ms)
+def _why_no_connection(url: str, pool: ConnectionPool) -> tuple[str, bool]:
+    """Why the pool gave nothing (it only says "timeout"), from one direct attempt; and
+    whether callers should back off for a moment (False once a fresh pool is in place)."""
+    try:
+        check_connection(url, timeout_s=CONNECT_TIMEOUT_S)
+    except DatabaseError as exc:
+        return f"database unreachable ({exc})", True
+    stats = pool.get_stats()
+    if stats.get("pool_size", 0) >= pool.max_size and stats.get("pool_available", 0) == 0:
+        return f"all {pool.max_size} connections to {describe(url)} are busy", True
+    # It answers, yet the pool has nothing: it is still backing off after an outage.
+    _replace_pool(_key(url), pool)
+    return f"database {describe(url)} is answering again: reconnecting", False
 
 
 @contextmanager
@@ -145,8 +171,9 @@ def connection(database_url: str | None = None) -> Iterator[psycopg.Connection]:
     try:
         conn = pool.getconn()
     except PoolTimeout:
-        reason = _why_no_connection(url)
-        UNREACHABLE.record(url, reason)
+        reason, back_off = _why_no_connection(url, pool)
+        if back_off:
+            UNREACHABLE.record(url, reason)
         raise DatabaseUnavailable(reason) from None
     UNREACHABLE.clear(url)
     try:

@@ -6,9 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class ConfigError(Exception):
-    """A setting has a value we cannot use; the message is one line for the user."""
+from jobdash.core.errors import ConfigError
 
 
 def _number(name: str, default: float) -> float:
@@ -44,6 +42,8 @@ class Settings:
     archive_retention_days: float
     minute_retention_days: float
     hour_retention_days: float
+    pool_size: int
+    max_concurrent_exports: int
 
 
 def load_settings() -> Settings:
@@ -64,4 +64,6 @@ def load_settings() -> Settings:
         archive_retention_days=_number("JOBDASH_ARCHIVE_RETENTION_DAYS", 30),
         minute_retention_days=_number("JOBDASH_MINUTE_RETENTION_DAYS", 14),
         hour_retention_days=_number("JOBDASH_HOUR_RETENTION_DAYS", 400),
+        pool_size=int(_number("JOBDASH_POOL_SIZE", 6)),
+        max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
     )

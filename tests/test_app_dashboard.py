@@ -168,7 +168,9 @@ def test_with_the_database_down_every_panel_says_so_without_traceback(
     errors = [e.value.replace("\\", "") for e in at.error]
     assert len(errors) == 4
     for title, error in zip(PANEL_TITLES, errors, strict=True):
-        assert error.startswith(f"{title} unavailable — cannot connect to 127.0.0.1:1/nothing")
+        assert error.startswith(
+            f"{title} unavailable — database unreachable (cannot connect to 127.0.0.1:1/nothing"
+        )
 
 
 def test_a_bad_setting_is_one_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:

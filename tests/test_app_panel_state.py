@@ -13,10 +13,9 @@ from jobdash.app.ui.data import (
     PanelResult,
     cache_ttl,
     clear_panel_caches,
-    describe_failure,
     stale_notice,
 )
-from jobdash.core import pool as db
+from jobdash.core.errors import DatabaseUnavailable, describe_error
 
 
 class Clock:
@@ -55,7 +54,7 @@ def test_failure_keeps_last_good_data_with_stale_notice_then_recovers(caplog) ->
     assert not first.is_stale
 
     clock.now += 5
-    load.failing = db.DatabaseUnavailable("cannot connect to db:5432/x (no connection within 4 s)")
+    load.failing = DatabaseUnavailable("cannot connect to db:5432/x (no connection within 4 s)")
     with caplog.at_level(logging.WARNING, logger="jobdash.app.ui.data"):
         stale = memory.fetch(KEY, load, retry_after_s=4)
     failed_at = clock.now
@@ -139,8 +138,8 @@ def test_panels_are_independent() -> None:
         (KeyError("k"), "KeyError: 'k'"),
     ],
 )
-def test_describe_failure(exc: Exception, expected: str) -> None:
-    assert describe_failure(exc) == expected
+def test_describe_error(exc: Exception, expected: str) -> None:
+    assert describe_error(exc) == expected
 
 
 def test_cache_ttl_is_just_below_the_interval() -> None:

@@ -14,8 +14,8 @@ from jobdash.app.rules.text import (
     format_percent,
     format_window,
     freshness_caption,
-    one_line,
 )
+from jobdash.core.errors import one_line
 from tests.hostile import HOSTILE
 
 

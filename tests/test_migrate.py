@@ -5,7 +5,8 @@ import threading
 import psycopg
 import pytest
 
-from jobdash.core.migrate import MigrationError, migrate, migration_files, pending_migrations
+from jobdash.core.errors import MigrationError
+from jobdash.core.migrate import migrate, migration_files, pending_migrations
 
 
 def _tables(url: str) -> set[str]:

@@ -12,7 +12,8 @@ import psutil
 import pytest
 
 from jobdash.app.cli.main import main
-from jobdash.core.app_loader import AppLoadError, load_app, split_app_path
+from jobdash.core.app_loader import load_app, split_app_path
+from jobdash.core.errors import AppLoadError
 from tests.test_instrumentation_support import defer, make_app, query_one
 
 

@@ -27,6 +27,7 @@ from jobdash.app.read.failed_jobs import (
     failed_ids_batch,
     max_failed_id,
 )
+from jobdash.core.errors import ActionError, ReadOnlyError
 from jobdash.core.settings import load_settings
 
 DEFAULT_BATCH_SIZE = 1000
@@ -110,14 +111,6 @@ VERBS = {
     "restore": "Restored",
     "retry_stalled": "Retried stalled",
 }
-
-
-class ReadOnlyError(Exception):
-    """Actions are disabled (JOBDASH_READ_ONLY=1)."""
-
-
-class ActionError(Exception):
-    """An action could not run (bad ids, connection in a transaction); one line for the user."""
 
 
 @dataclass(frozen=True)

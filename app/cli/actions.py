@@ -10,11 +10,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import psycopg
-
 from jobdash.app.actions import jobs as actions
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
 from jobdash.app.read.failed_jobs import (
     EXPORT_FAILED_HEADER,
     FailedJobFilter,
@@ -22,6 +19,8 @@ from jobdash.app.read.failed_jobs import (
     parse_utc,
 )
 from jobdash.app.rules.csv_format import write_csv
+from jobdash.core.database import connect
+from jobdash.core.errors import ActionError, CommandError, ReadOnlyError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     bulk = getattr(args, "all_failed", False)
     try:
         ids = actions.parse_job_ids(args.ids)
-    except actions.ActionError as exc:
+    except ActionError as exc:
         raise CommandError(str(exc)) from None
     if bulk and ids:
         raise CommandError("give job ids or --all-failed, not both")
@@ -127,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     url = database_url(args)
     actor = current_actor()
     try:
-        with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
+        with connect(url) as conn:
             if bulk:
                 bulk_action = (
                     actions.retry_all_matching
@@ -150,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                     "restore": actions.restore_jobs,
                 }[args.action]
                 result = func(conn, ids, actor)
-    except (actions.ReadOnlyError, actions.ActionError) as exc:
+    except (ReadOnlyError, ActionError) as exc:
         raise CommandError(str(exc)) from None
     print(result.summary())
     for job_id, reason in sorted(result.skipped.items())[:50]:

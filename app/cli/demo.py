@@ -20,10 +20,10 @@ from typing import IO
 from procrastinate import PsycopgConnector
 
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
 from jobdash.app.cli.serve import dashboard_environment, streamlit_command
 from jobdash.app.cli.worker import positive_float, positive_int
-from jobdash.core.migrate import MigrationError, migrate
+from jobdash.core.errors import CommandError, MigrationError
+from jobdash.core.migrate import migrate
 from jobdash.core.settings import load_settings
 
 DEMO_APP = "jobdash.jobs.demo.app:app"

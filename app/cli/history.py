@@ -8,11 +8,10 @@ import json
 import sys
 from typing import Any
 
-import psycopg
-
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
 from jobdash.app.read.history import RANGES, history_rows, load_history
+from jobdash.core.database import connect
+from jobdash.core.errors import CommandError
 from jobdash.core.settings import load_settings
 from jobdash.jobs.maintenance.rollup import run_rollup
 from jobdash.jobs.maintenance.task import maintain
@@ -56,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_rollup_command(args: argparse.Namespace) -> int:
     url = database_url(args)
     if args.backfill:
-        with psycopg.connect(url, autocommit=True) as conn:
+        with connect(url) as conn:
             report = run_rollup(conn, backfill=True)
     else:
         report = maintain(url)
@@ -71,7 +70,7 @@ def run_history_command(args: argparse.Namespace) -> int:
     if args.range not in RANGES:
         raise CommandError(f"unknown range {args.range!r}; use one of {', '.join(RANGES)}")
     url = database_url(args)
-    with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
+    with connect(url) as conn:
         data = load_history(
             conn,
             args.range,

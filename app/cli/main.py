@@ -9,8 +9,7 @@ import os
 import signal
 import sys
 
-from jobdash.core.database import DatabaseError
-from jobdash.core.settings import ConfigError
+from jobdash.core.errors import JobdashError
 
 # Each module defines `register(subparsers)`, which adds its parser(s) with `func=run`.
 COMMAND_MODULES = [
@@ -23,10 +22,6 @@ COMMAND_MODULES = [
     "jobdash.app.cli.history",
     "jobdash.app.cli.seed",
 ]
-
-
-class CommandError(Exception):
-    """A command cannot do what was asked; the message is one line for the user."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         return int(args.func(args) or 0)
-    except (DatabaseError, ConfigError, CommandError) as exc:
+    except JobdashError as exc:
         print(f"jobdash {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

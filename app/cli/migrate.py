@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
-from jobdash.core.migrate import MigrationError, migrate
+from jobdash.core.errors import CommandError, MigrationError
+from jobdash.core.migrate import migrate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

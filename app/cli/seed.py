@@ -7,7 +7,7 @@ import argparse
 import psycopg
 
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
+from jobdash.core.errors import CommandError
 from jobdash.jobs.demo.seed import seed
 
 

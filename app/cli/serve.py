@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
 from jobdash.app.web import SERVER_SCRIPT
+from jobdash.core.errors import CommandError
 from jobdash.core.migrate import pending_migrations
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import psycopg
-
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
 from jobdash.app.read.dashboard import load_snapshot, periodic_definitions_from_app
 from jobdash.app.read.models import PeriodicDefinition, Snapshot, to_jsonable
+from jobdash.core.database import connect
+from jobdash.core.errors import CommandError, describe_error
 from jobdash.core.settings import load_settings
 
 
@@ -47,7 +46,7 @@ def _app_periodic(app_path: str) -> list[PeriodicDefinition]:
         app = load_from_path(app_path.replace(":", "."), App)
         return periodic_definitions_from_app(app)
     except Exception as exc:
-        raise CommandError(f"cannot load --app {app_path}: {exc}".splitlines()[0]) from None
+        raise CommandError(f"cannot load --app {app_path}: {describe_error(exc)}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
     app_path = args.app or settings.app_path
     extra = _app_periodic(app_path) if app_path else None
     url = database_url(args)
-    with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
-        conn.execute(
-            "select set_config('statement_timeout', %s, false)",
-            (str(settings.statement_timeout_ms),),
-        )
+    with connect(url, statement_timeout_ms=settings.statement_timeout_ms) as conn:
         snapshot = load_snapshot(
             conn,
             window_seconds=args.window,

@@ -6,13 +6,12 @@ import argparse
 import logging
 import sys
 
-import psycopg
 from procrastinate import PsycopgConnector
 
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.main import CommandError
-from jobdash.core.app_loader import AppLoadError, load_app
-from jobdash.core.database import describe
+from jobdash.core.app_loader import load_app
+from jobdash.core.database import connect, describe
+from jobdash.core.errors import AppLoadError, CommandError
 from jobdash.jobs.instrumentation import run_instrumented_worker
 
 DEFAULT_APP = "jobdash.jobs.demo.app:app"
@@ -95,7 +94,7 @@ INSTRUMENTATION_TABLES = ["jobdash_job_errors", "jobdash_workers", "jobdash_peri
 def check_schema(url: str) -> None:
     """Refuse a database without Procrastinate's schema; warn when ours is missing (the
     worker still runs, uninstrumented parts log their failures)."""
-    with psycopg.connect(url, autocommit=True) as conn:
+    with connect(url) as conn:
         tables = ["procrastinate_jobs", *INSTRUMENTATION_TABLES]
         missing = [row[0] for row in conn.execute(MISSING_TABLES_SQL, (tables,))]
     if "procrastinate_jobs" in missing:

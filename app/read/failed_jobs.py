@@ -17,6 +17,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from jobdash.core.database import connect
+
 PAGE_SIZES = (50, 100, 500)
 PREVIEW_CHARS = 300
 
@@ -310,7 +312,7 @@ def iter_server_side(
     Own connection: an export runs on Streamlit's download thread, outside any session.
     """
     with (
-        psycopg.connect(conninfo, options="-c timezone=UTC") as conn,
+        connect(conninfo, autocommit=False) as conn,
         conn.transaction(),
         conn.cursor(name="jobdash_export") as cur,
     ):

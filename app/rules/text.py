@@ -21,13 +21,6 @@ def escape_markdown(text: str) -> str:
     return _MARKUP.sub(r"\\\1", one_line)
 
 
-def one_line(text: str, limit: int = 300) -> str:
-    """First non-empty line of `text`, cut to `limit` characters (for notices)."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    return first if len(first) <= limit else first[: limit - 1] + "…"
-
-
 def format_duration(seconds: float | None) -> str:
     """Compact duration: "0.4 s", "12 s", "3 min 5 s", "2 h 7 min", "3 d 4 h"; "—" if unknown."""
     if seconds is None:

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
 import streamlit as st
 
-from jobdash.app.rules.text import clock_utc, one_line
+from jobdash.app.rules.text import clock_utc
 from jobdash.core import pool as db
-from jobdash.core.settings import ConfigError, load_settings
+from jobdash.core.errors import ConfigError, describe_error
+from jobdash.core.settings import load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -83,20 +83,6 @@ def cache_ttl(interval_s: float) -> float:
     return max(interval_s * 0.5, interval_s - 0.5)
 
 
-def describe_failure(exc: BaseException) -> str:
-    """One line for the stale notice and the log, without credentials or tracebacks."""
-    if isinstance(exc, db.DatabaseUnavailable | db.DatabaseNotConfigured):
-        return one_line(str(exc))
-    if isinstance(exc, psycopg.errors.UndefinedTable | psycopg.errors.UndefinedFunction):
-        return f"Jobdash's tables are missing or old ({one_line(str(exc))}): run `jobdash migrate`"
-    if isinstance(exc, psycopg.errors.QueryCanceled):
-        return "query cancelled: it ran longer than the statement timeout"
-    if isinstance(exc, psycopg.OperationalError):
-        return f"database error: {one_line(str(exc)) or type(exc).__name__}"
-    text = one_line(str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def stale_notice(result: PanelResult) -> str | None:
     """ "stale since HH:MM:SS — <reason>" (UTC clock), or None when the data is fresh."""
     if not result.is_stale:
@@ -124,7 +110,7 @@ class PanelMemory:
         try:
             loaded = load()
         except Exception as exc:
-            reason = describe_failure(exc)
+            reason = describe_error(exc)
             failure = _Failure(failure.since if failure else now, now, reason)
             with self._lock:
                 self._failing[key] = failure
@@ -235,7 +221,7 @@ def app_periodic_definitions(app_path: str) -> tuple[list, str | None]:
     try:
         return _periodic_from_app(app_path), None
     except Exception as exc:
-        return [], f"periodic tasks of {app_path} not shown: {describe_failure(exc)}"
+        return [], f"periodic tasks of {app_path} not shown: {describe_error(exc)}"
 
 
 def fetch_panel(panel: str) -> PanelResult:
@@ -267,4 +253,4 @@ def clear_panel_caches(*names: str) -> None:
     for name in selected:
         _CACHED[name].clear()
     MEMORY.forget_failures(tuple(selected))
-    db.UNREACHABLE.clear_all()
+    db.UNREACHABLE.clear()

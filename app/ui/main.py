@@ -10,8 +10,8 @@ import streamlit as st
 
 from jobdash.app.rules.text import escape_markdown
 from jobdash.app.ui.navigation import build_navigation
-from jobdash.core.pool import DatabaseNotConfigured, configured_database_url
-from jobdash.core.settings import ConfigError
+from jobdash.core.errors import ConfigError, DatabaseNotConfigured
+from jobdash.core.pool import configured_database_url
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ from jobdash.app.read.failed_jobs import (
     export_failed_jobs_rows,
 )
 from jobdash.app.rules.csv_format import CsvSource, csv_file_name, iter_csv
-from jobdash.core.database import DatabaseError, check_connection
-from jobdash.core.pool import DatabaseNotConfigured, configured_database_url
+from jobdash.core.database import check_connection
+from jobdash.core.errors import DatabaseError, DatabaseNotConfigured
+from jobdash.core.pool import configured_database_url
 
 FAILED_JOBS_CSV_PATH = "export/failed-jobs.csv"
 

@@ -16,10 +16,10 @@ import streamlit as st
 from jobdash.app.rules.text import clock_utc, escape_markdown, format_interval, freshness_caption
 from jobdash.app.ui.data import (
     PanelResult,
-    describe_failure,
     fetch_panel,
     refresh_interval,
 )
+from jobdash.core.errors import describe_error
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def show_panel(panel: str, title: str, render: Callable[[Any], None]) -> None:
             render(result.data)
         except Exception as exc:
             logger.exception("panel %s could not be drawn", panel)
-            st.error(f"{title} could not be shown — {escape_markdown(describe_failure(exc))}")
+            st.error(f"{title} could not be shown — {escape_markdown(describe_error(exc))}")
 
 
 def stale_text(result: PanelResult) -> str:

@@ -14,10 +14,11 @@ import streamlit as st
 from jobdash.app.actions import jobs as actions
 from jobdash.app.read.models import StalledJob, WorkerHealth, WorkerRow
 from jobdash.app.rules.csv_format import csv_download_button
-from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp, one_line
+from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.ui.data import clear_panel_caches
 from jobdash.app.ui.widgets.downloads import records_source
 from jobdash.core import pool as db
+from jobdash.core.errors import ActionError, DatabaseUnavailable, ReadOnlyError, describe_error
 from jobdash.core.settings import load_settings
 
 TITLE = "Worker Health"
@@ -198,11 +199,11 @@ def retry_stalled(ids: list[int]) -> tuple[str, str]:
     try:
         with db.connection() as conn:
             result = actions.retry_stalled_jobs(conn, actor=ACTOR, ids=ids)
-    except actions.ReadOnlyError as exc:
+    except ReadOnlyError as exc:
         return str(exc), ":material/block:"
-    except (actions.ActionError, db.DatabaseUnavailable, psycopg.Error) as exc:
+    except (ActionError, DatabaseUnavailable, psycopg.Error) as exc:
         return (
-            f"Retry stalled failed: {one_line(str(exc)) or type(exc).__name__}",
+            f"Retry stalled failed: {describe_error(exc)}",
             ":material/error:",
         )
     clear_panel_caches()

@@ -9,7 +9,8 @@ import streamlit as st
 from jobdash.app.read.failed_jobs import AUDIT_HEADER, list_audit_log
 from jobdash.app.rules.csv_format import csv_download_button
 from jobdash.app.rules.text import escape_markdown
-from jobdash.core.pool import DatabaseNotConfigured, DatabaseUnavailable, connection
+from jobdash.core.errors import DatabaseNotConfigured, DatabaseUnavailable, describe_error
+from jobdash.core.pool import connection
 
 ACTIONS = ["(all)", "retry", "delete", "restore", "retry_stalled"]
 LIMIT = 500
@@ -55,7 +56,7 @@ def main() -> None:
                 limit=LIMIT,
             )
     except (DatabaseUnavailable, DatabaseNotConfigured, psycopg.Error) as exc:
-        st.error(escape_markdown(str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+        st.error(escape_markdown(describe_error(exc)))
         return
     st.text(f"{len(rows):,} actions (newest first, up to {LIMIT})")
     frame = pd.DataFrame(

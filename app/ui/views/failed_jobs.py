@@ -33,6 +33,8 @@ from jobdash.app.read.failed_jobs import (
 from jobdash.app.rules.csv_format import csv_download_button
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.ui.widgets.downloads import failed_jobs_csv_link
+from jobdash.core.database import connect
+from jobdash.core.errors import ReadOnlyError, describe_error
 from jobdash.core.pool import (
     DatabaseNotConfigured,
     DatabaseUnavailable,
@@ -85,12 +87,12 @@ def run_action(action: str, ids: list[int]) -> None:
     try:
         with connection() as conn:
             result = func(conn, ids, ACTOR)
-    except actions.ReadOnlyError as exc:
+    except ReadOnlyError as exc:
         flash(str(exc), ":material/block:")
         return
     except (DatabaseUnavailable, psycopg.Error) as exc:
         flash(
-            f"{action} failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+            f"{action} failed: {describe_error(exc)}",
             ":material/error:",
         )
         return
@@ -161,7 +163,7 @@ class BulkRun:
     def _run(self, database_url: str) -> None:
         func = actions.retry_all_matching if self.action == "retry" else actions.delete_all_matching
         try:
-            with psycopg.connect(database_url, autocommit=True, options="-c timezone=UTC") as conn:
+            with connect(database_url) as conn:
                 self.result = func(
                     conn,
                     self.job_filter,
@@ -170,7 +172,7 @@ class BulkRun:
                     progress=lambda r: setattr(self, "progress", r),
                 )
         except Exception as exc:  # reported on the page; what was done stays done
-            self.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            self.error = describe_error(exc)
         finally:
             clear_dashboard_caches()
 
@@ -566,7 +568,7 @@ def main() -> None:
             confirmation_dialog()
     except (DatabaseUnavailable, DatabaseNotConfigured, psycopg.Error) as exc:
         st.error(
-            escape_markdown(str(exc).splitlines()[0] if str(exc) else type(exc).__name__),
+            escape_markdown(describe_error(exc)),
             icon=":material/error:",
         )
 

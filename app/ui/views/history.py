@@ -22,8 +22,9 @@ from jobdash.app.read.history import (
 )
 from jobdash.app.rules.csv_format import csv_download_button
 from jobdash.app.rules.text import escape_markdown, format_interval
-from jobdash.app.ui.data import cache_ttl, describe_failure
+from jobdash.app.ui.data import cache_ttl
 from jobdash.core import pool as db
+from jobdash.core.errors import DatabaseNotConfigured, describe_error
 from jobdash.core.settings import load_settings
 
 ALL = "(all)"
@@ -281,7 +282,7 @@ def _history_fragment(database_url: str, range_name: str, queue: str | None, tas
     except Exception as exc:  # a panel never takes the page down
         data = st.session_state.get(key)
         st.error(
-            escape_markdown(f"History could not be loaded: {describe_failure(exc)}"),
+            escape_markdown(f"History could not be loaded: {describe_error(exc)}"),
             icon=":material/error:",
         )
         if data is None:
@@ -294,7 +295,7 @@ def main() -> None:
     st.title("Throughput history")
     try:
         database_url = db.configured_database_url()
-    except db.DatabaseNotConfigured as exc:
+    except DatabaseNotConfigured as exc:
         st.error(escape_markdown(str(exc)))
         return
     range_name, queue, task = _controls(database_url)
