@@ -37,6 +37,10 @@ class AppLoadError(JobdashError):
     """A dotted path does not lead to a Procrastinate App."""
 
 
+class FilterError(JobdashError):
+    """A filter value (URL, form, command line) cannot be used; it never widens a result."""
+
+
 class ActionError(JobdashError):
     """An action could not run (bad ids, a connection inside a transaction, ...)."""
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.ui.data import MEMORY, clear_panel_caches
+from jobdash.app.ui import data
 from jobdash.app.ui.navigation import MAIN_SCRIPT
 from jobdash.core import pool as db
 
@@ -16,8 +16,7 @@ MAIN = MAIN_SCRIPT
 
 def reset_state() -> None:
     """Forget process-wide caches, last good data and pools, as a fresh server would."""
-    clear_panel_caches()
-    MEMORY.reset()
+    data.invalidate()
     db.close_pools()
 
 

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.ui.data import clear_panel_caches
+from jobdash.app.ui import data
 from tests.dashboard_app import reset_state, run_app
 from tests.dashboard_data import add_error, add_job, add_periodic, add_worker
 from tests.hostile import HOSTILE
@@ -128,7 +128,7 @@ def test_a_panel_keeps_its_last_good_data_when_loading_fails(
     import jobdash.app.read.dashboard
 
     monkeypatch.setattr(jobdash.app.read.dashboard, "load_queue_stats", timeout)
-    clear_panel_caches("queue_stats")
+    data.invalidate(data.QUEUE_STATS)
     at.run()
 
     assert not at.exception
@@ -140,7 +140,7 @@ def test_a_panel_keeps_its_last_good_data_when_loading_fails(
 
     monkeypatch.undo()
     monkeypatch.setenv("JOBDASH_DATABASE_URL", dashboard)
-    clear_panel_caches("queue_stats")
+    data.invalidate(data.QUEUE_STATS)
     at.run()
     assert not at.warning
     assert metric_values(at)["Current queue size"] == "2"

@@ -16,7 +16,7 @@ from jobdash.app.read.failed_jobs import (
 )
 from jobdash.app.read.models import QueueRow
 from jobdash.app.rules.csv_format import CsvSource, csv_bytes, iter_csv
-from jobdash.app.ui.data import clear_panel_caches
+from jobdash.app.ui import data
 from jobdash.app.ui.widgets.downloads import records_source
 from tests.actions_helpers import job_status, make_failed_jobs
 from tests.dashboard_app import run_app
@@ -110,7 +110,7 @@ def test_retry_stalled_acts_on_the_ids_captured_when_the_dialog_opened(
     assert f"Retry exactly 2 stalled jobs: {first}, {second}." in shown
 
     later = add_job(conn, final_status="doing")  # appears after the dialog opened
-    clear_panel_caches()
+    data.invalidate()
     at.run()  # a tick: the dialog still names the same jobs
     assert f"Retry exactly 2 stalled jobs: {first}, {second}." in " ".join(t.value for t in at.text)
 

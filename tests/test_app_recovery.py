@@ -18,7 +18,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.ui.data import MEMORY, clear_panel_caches
+from jobdash.app.ui import data
 from jobdash.app.ui.navigation import MAIN_SCRIPT
 from jobdash.core import pool as db
 from tests.dashboard_data import add_job
@@ -98,13 +98,11 @@ def proxied_url(
     proxy.restore()
     url = make_conninfo(**{**params, "host": "127.0.0.1", "port": str(proxy.port)})
     monkeypatch.setenv("JOBDASH_DATABASE_URL", url)
-    clear_panel_caches()
-    MEMORY.reset()
+    data.invalidate()
     yield url, proxy
     db.close_pools()
     proxy.cut()
-    clear_panel_caches()
-    MEMORY.reset()
+    data.invalidate()
 
 
 def queue_size(at: AppTest) -> str:
@@ -121,7 +119,7 @@ def test_panels_go_stale_while_the_database_is_away_and_recover(
 
     proxy.cut()
     add_job(conn)  # the real database changes meanwhile
-    clear_panel_caches()  # as if every cache entry had expired
+    data.invalidate()  # as if every cache entry had expired
     at.run()
 
     assert not at.exception
@@ -134,7 +132,7 @@ def test_panels_go_stale_while_the_database_is_away_and_recover(
     proxy.restore()
     deadline = time.monotonic() + 20
     while True:  # the pool reconnects in the background: poll until the panels recover
-        clear_panel_caches()
+        data.invalidate()
         at.run()
         if not at.warning or time.monotonic() > deadline:
             break

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+
+import pytest
 
 from jobdash.app.actions.archive import purge_archived_jobs
 from jobdash.app.actions.jobs import delete_jobs
+from jobdash.app.read.audit import AuditFilter, list_audit_log
 from jobdash.app.read.failed_jobs import (
     FailedJobFilter,
     count_failed_jobs,
     export_failed_jobs_rows,
-    list_audit_log,
     list_deleted_jobs,
     list_failed_jobs,
     load_job_detail,
     parse_utc,
 )
+from jobdash.core.errors import FilterError
 from tests.actions_helpers import make_failed_jobs
 
 
@@ -82,10 +86,34 @@ def test_filter_round_trips_through_query_params():
         "failed_since": "2024-05-01T10:00:00+00:00",
     }
     assert FailedJobFilter.from_query_params(params) == f
-    assert (
-        FailedJobFilter.from_query_params({"failed_since": "garbage", "queue": " "})
-        == FailedJobFilter()
+    assert FailedJobFilter.from_query_params({"queue": " "}) == FailedJobFilter()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"failed_since": "garbage"}, "failed_since: not an ISO 8601 date or time: 'garbage'"),
+        ({"queue": "a\x00b"}, "queue: contains a NUL character"),
+        ({"task": "x" * 501}, "task: longer than 500 characters"),
+    ],
+)
+def test_a_bad_filter_value_is_an_error_never_every_job(params, message):
+    with pytest.raises(FilterError, match=re.escape(message)):
+        FailedJobFilter.from_query_params(params)
+
+
+def test_an_unknown_filter_is_an_error_where_only_filters_are_expected():
+    with pytest.raises(FilterError, match="unknown filter 'queeu'"):
+        FailedJobFilter.from_query_params({"queeu": "x"}, only_filter_keys=True)
+    assert FailedJobFilter.from_query_params({"page_size": "50"}) == FailedJobFilter()
+
+
+def test_a_date_alone_means_the_whole_day():
+    f = FailedJobFilter.from_query_params(
+        {"failed_since": "2024-05-01", "failed_until": "2024-05-01"}
     )
+    assert f.failed_since == parse_utc("2024-05-01T00:00:00Z")
+    assert f.failed_until == parse_utc("2024-05-02T00:00:00Z")
 
 
 def test_export_streams_all_matching_rows(database_url, conn):
@@ -109,6 +137,6 @@ def test_detail_of_live_deleted_and_unknown_job(conn):
     assert archived.events[0]["at"].utcoffset() == timedelta(0)
     assert load_job_detail(conn, 987_654) is None
     assert [r["job_id"] for r in list_deleted_jobs(conn)] == [job_id]
-    assert list_audit_log(conn, action="delete")[0]["job_ids"] == [job_id]
-    assert list_audit_log(conn, job_id=job_id)[0]["actor"] == "a"
-    assert list_audit_log(conn, actor="nobody") == []
+    assert list_audit_log(conn, AuditFilter(action="delete"))[0]["job_ids"] == [job_id]
+    assert list_audit_log(conn, AuditFilter(job_id=job_id))[0]["actor"] == "a"
+    assert list_audit_log(conn, AuditFilter(actor="nobody")) == []

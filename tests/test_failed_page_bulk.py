@@ -17,7 +17,7 @@ from jobdash.app.ui.navigation import page_file
 from tests.actions_helpers import make_failed_jobs
 
 PAGE = str(page_file("failed_jobs"))
-BULK = "failed_jobs_bulk"
+BULK = "jobdash_bulk_run"
 JOBS = 3000
 WAIT_S = 60
 

@@ -8,13 +8,13 @@ import socket
 import pytest
 from procrastinate import App
 
+from jobdash.core.periodic import periodic_definitions
 from jobdash.jobs.instrumentation import (
     InstrumentedWorker,
     add_maintenance_tasks,
     publish_periodic_tasks,
 )
 from jobdash.jobs.instrumentation.runner import worker_queues
-from jobdash.jobs.instrumentation.schedules import periodic_definitions
 from tests.test_instrumentation_support import (
     make_app,
     query_all,
@@ -137,7 +137,7 @@ def periodic_app(database_url: str) -> App:
 
 def test_periodic_definitions_are_read_from_the_registry(database_url):
     definitions = periodic_definitions(periodic_app(database_url))
-    assert [(d.task_name, d.periodic_id, d.cron, d.queue_name) for d in definitions] == [
+    assert [(d.task_name, d.periodic_id, d.cron, d.queue) for d in definitions] == [
         ("invoice", "nightly", "0 3 * * *", "default"),
         ("invoice", "weekly", "30 4 * * 1", "billing"),
         ("tick", "", "* * * * * */15", "reports"),

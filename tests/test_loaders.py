@@ -17,10 +17,10 @@ from jobdash.app.read.dashboard import (
     load_scheduler,
     load_snapshot,
     load_worker_health,
-    periodic_definitions_from_app,
 )
-from jobdash.app.read.models import PeriodicDefinition, to_jsonable
+from jobdash.app.read.models import to_jsonable
 from jobdash.app.rules.schedules import latest_tick
+from jobdash.core.periodic import PeriodicDefinition, periodic_definitions
 from tests.hostile import HOSTILE
 from tests.loader_helpers import (
     add_worker,
@@ -339,7 +339,7 @@ def test_periodic_definitions_from_app() -> None:
     @app.task(name="report")
     def report(timestamp: int) -> None: ...
 
-    assert periodic_definitions_from_app(app) == [
+    assert periodic_definitions(app) == [
         PeriodicDefinition("report", "nightly", "0 3 * * *", "default"),
         PeriodicDefinition("send_digest", "", "*/5 * * * *", "mail"),
     ]

@@ -6,10 +6,12 @@ import argparse
 import json
 
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.read.dashboard import load_snapshot, periodic_definitions_from_app
-from jobdash.app.read.models import PeriodicDefinition, Snapshot, to_jsonable
+from jobdash.app.read.dashboard import load_snapshot
+from jobdash.app.read.models import Snapshot, to_jsonable
+from jobdash.core.app_loader import load_app
 from jobdash.core.database import connect
 from jobdash.core.errors import CommandError, describe_error
+from jobdash.core.periodic import PeriodicDefinition, periodic_definitions
 from jobdash.core.settings import load_settings
 
 
@@ -39,13 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _app_periodic(app_path: str) -> list[PeriodicDefinition]:
-    from procrastinate import App
-    from procrastinate.utils import load_from_path
-
     try:
-        app = load_from_path(app_path.replace(":", "."), App)
-        return periodic_definitions_from_app(app)
-    except Exception as exc:
+        return periodic_definitions(load_app(app_path))
+    except Exception as exc:  # importing a team's module can raise anything
         raise CommandError(f"cannot load --app {app_path}: {describe_error(exc)}") from None
 
 

@@ -16,7 +16,6 @@ from jobdash.app.read import dashboard_sql as sql
 from jobdash.app.read.models import (
     FailedJobRow,
     FailedJobs,
-    PeriodicDefinition,
     QueueRow,
     QueueStats,
     Scheduler,
@@ -27,6 +26,7 @@ from jobdash.app.read.models import (
     WorkerRow,
 )
 from jobdash.app.rules import schedules as rules
+from jobdash.core.periodic import PeriodicDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +36,11 @@ MAX_ARGS_BYTES = 16_384
 MAX_ERROR_CHARS = 2_000
 
 __all__ = [
-    "PeriodicDefinition",
     "load_failed_jobs",
     "load_queue_stats",
     "load_scheduler",
     "load_snapshot",
     "load_worker_health",
-    "periodic_definitions_from_app",
 ]
 
 
@@ -166,23 +164,6 @@ def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs
     return FailedJobs(total_failed_jobs=total, jobs=jobs)
 
 
-def periodic_definitions_from_app(app: Any) -> list[PeriodicDefinition]:
-    """The periodic tasks registered on a Procrastinate App (import paths imported first)."""
-    app.perform_import_paths()
-    definitions = []
-    for periodic_task in app.periodic_registry.periodic_tasks.values():
-        kwargs = dict(periodic_task.configure_kwargs or {})
-        definitions.append(
-            PeriodicDefinition(
-                task_name=periodic_task.task.name,
-                periodic_id=periodic_task.periodic_id or "",
-                cron=periodic_task.cron,
-                queue=kwargs.get("queue") or periodic_task.task.queue,
-            )
-        )
-    return sorted(definitions, key=lambda d: (d.task_name, d.periodic_id))
-
-
 def _periodic_id(definition: PeriodicDefinition) -> str:
     if definition.periodic_id:
         return f"{definition.task_name}[{definition.periodic_id}]"
@@ -231,7 +212,10 @@ def load_scheduler(
     for kind, at, task_name, periodic_id, cron, queue, job_id, n, since in rows[1:]:
         if kind == "periodic":
             key = (task_name, periodic_id)
-            definitions[key] = PeriodicDefinition(task_name, periodic_id, cron, queue, since)
+            definitions[key] = PeriodicDefinition(
+                task_name=task_name, periodic_id=periodic_id, cron=cron, queue=queue,
+                known_since=since,
+            )  # fmt: skip
             last_runs[key] = at
         elif kind == "onetime_counts":
             onetime_due, onetime_total = int(job_id), int(n)

@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from jobdash.core.database import connect
+from jobdash.core.errors import FilterError
 
 PAGE_SIZES = (50, 100, 500)
+MAX_FILTER_CHARS = 500
 PREVIEW_CHARS = 300
 
 # The filter, over aliases j (job), f (its latest failure event: at) and err (latest error).
@@ -158,18 +160,6 @@ LIMIT %(limit)s
 """
 DELETED_HEADER = ["job_id", "queue", "task", "status", "deleted_at", "deleted_by", "errors", "args"]
 
-LIST_AUDIT_LOG = """
-SELECT id, at, actor, action, done, skipped, job_ids, filter, details
-FROM jobdash_audit_log
-WHERE (%(actor)s::text IS NULL OR actor = %(actor)s)
-  AND (%(action)s::text IS NULL OR action = %(action)s)
-  AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)
-  AND (%(job_id)s::bigint IS NULL OR %(job_id)s = ANY(job_ids))
-  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
-ORDER BY at DESC, id DESC
-LIMIT %(limit)s
-"""
-AUDIT_HEADER = ["id", "at", "actor", "action", "done", "skipped", "job_ids", "filter", "details"]
 
 
 @dataclass(frozen=True)
@@ -212,21 +202,52 @@ class FailedJobFilter:
         return self.to_query_params()
 
     @classmethod
-    def from_query_params(cls, params: Mapping[str, str]) -> FailedJobFilter:
-        """Read back a URL's filter; malformed or empty values are ignored, never an error."""
-
-        def text(name: str) -> str | None:
-            value = str(params.get(name) or "").strip()
-            return value[:500] or None
-
+    def from_query_params(
+        cls, params: Mapping[str, str], *, only_filter_keys: bool = False
+    ) -> FailedJobFilter:
+        """A filter from URL parameters (or the CLI's options). A value that cannot be used
+        raises FilterError naming it: a bad value never widens the result to every job.
+        `only_filter_keys`: an unknown parameter (a typo) is an error too."""
+        names = {f.name for f in fields(cls)}
+        if only_filter_keys:
+            unknown = sorted(set(params) - names)
+            if unknown:
+                raise FilterError(f"unknown filter {unknown[0]!r}; use {', '.join(sorted(names))}")
+        text = {name: filter_text(name, params.get(name)) for name in names}
         return cls(
-            queue=text("queue"),
-            task=text("task"),
-            error_contains=text("error_contains"),
-            exception_type=text("exception_type"),
-            failed_since=parse_utc(params.get("failed_since")),
-            failed_until=parse_utc(params.get("failed_until")),
+            queue=text["queue"],
+            task=text["task"],
+            error_contains=text["error_contains"],
+            exception_type=text["exception_type"],
+            failed_since=filter_time("failed_since", text["failed_since"], end_of_day=False),
+            failed_until=filter_time("failed_until", text["failed_until"], end_of_day=True),
         )
+
+
+def filter_text(name: str, raw: object) -> str | None:
+    """A filter's text: stripped, None when empty; FilterError when PostgreSQL could not take
+    it (NUL) or it is absurdly long."""
+    if raw is None:
+        return None
+    value = str(raw).strip()
+    if "\x00" in value:
+        raise FilterError(f"{name}: contains a NUL character")
+    if len(value) > MAX_FILTER_CHARS:
+        raise FilterError(f"{name}: longer than {MAX_FILTER_CHARS} characters")
+    return value or None
+
+
+def filter_time(name: str, value: str | None, *, end_of_day: bool) -> datetime | None:
+    """An ISO 8601 time (UTC unless it says otherwise). A date alone means the whole day:
+    from its start for a lower bound, up to the next day's start for an upper bound."""
+    if value is None:
+        return None
+    parsed = parse_utc(value)
+    if parsed is None:
+        raise FilterError(f"{name}: not an ISO 8601 date or time: {value[:40]!r}")
+    if end_of_day and len(value.strip()) == len("2024-05-01"):
+        parsed += timedelta(days=1)
+    return parsed
 
 
 def like_pattern(text: str) -> str:
@@ -257,6 +278,7 @@ class PageCursor:
 class FailedPage:
     rows: list[dict[str, Any]]
     next_cursor: PageCursor | None
+    total: int | None = None  # how many match the filter (load_failed_page)
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -283,6 +305,17 @@ def list_failed_jobs(
     rows = rows[:limit]
     cursor = PageCursor(rows[-1]["failed_at"], rows[-1]["failure_event_id"]) if has_more else None
     return FailedPage(rows, cursor)
+
+
+def load_failed_page(
+    conn: psycopg.Connection,
+    job_filter: FailedJobFilter,
+    limit: int = 50,
+    before: PageCursor | None = None,
+) -> FailedPage:
+    """One page of the failed-jobs list with the number of jobs matching the filter."""
+    page = list_failed_jobs(conn, job_filter, limit, before)
+    return FailedPage(page.rows, page.next_cursor, count_failed_jobs(conn, job_filter))
 
 
 def count_failed_jobs(conn: psycopg.Connection, job_filter: FailedJobFilter) -> int:
@@ -391,28 +424,4 @@ def list_deleted_jobs(
         rows = cur.execute(LIST_DELETED_JOBS, params).fetchall()
     for row in rows:
         row["deleted_at"] = _utc(row["deleted_at"])
-    return rows
-
-
-def list_audit_log(
-    conn: psycopg.Connection,
-    actor: str | None = None,
-    action: str | None = None,
-    since: datetime | None = None,
-    job_id: int | None = None,
-    limit: int = 200,
-    before_id: int | None = None,
-) -> list[dict[str, Any]]:
-    params = {
-        "actor": actor,
-        "action": action,
-        "since": since,
-        "job_id": job_id,
-        "limit": limit,
-        "before_id": before_id,
-    }
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(LIST_AUDIT_LOG, params).fetchall()
-    for row in rows:
-        row["at"] = _utc(row["at"])
     return rows

@@ -100,18 +100,6 @@ class UpcomingTask:
 
 
 @dataclass(frozen=True)
-class PeriodicDefinition:
-    """A periodic task's schedule, from jobdash_periodic_tasks or an App's registry."""
-
-    task_name: str
-    periodic_id: str
-    cron: str
-    queue: str | None = None
-    # When a worker first published it; ticks before then are not missed runs.
-    known_since: datetime | None = None
-
-
-@dataclass(frozen=True)
 class Scheduler:
     total_scheduled_tasks: int
     due_tasks: int

@@ -1,10 +1,8 @@
-"""CSV export for every table: safe cells, ISO 8601 UTC times, streamed into a file.
+"""The one CSV writer of every export (download buttons, the streaming route, the CLI): safe
+cells, ISO 8601 UTC times, written row by row so memory stays bounded.
 
-`csv_download_button(label, data, table_name)` is the one call a panel needs. `data` may be a
-DataFrame, a list of dicts or dataclasses, a `CsvSource` (header + row iterator, e.g. from a
-server-side cursor), or a zero-argument callable returning any of those — a callable runs
-only when the operator clicks, on Streamlit's download thread, so a large export neither
-blocks the page nor runs on every refresh.
+Tables come as a DataFrame, a list of dicts or dataclasses, a `CsvSource` (header + row
+iterator, e.g. from a server-side cursor), or a zero-argument callable returning one of those.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import io
 import json
 import math
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any
@@ -136,38 +134,3 @@ def csv_file(data: CsvData) -> IO[bytes]:
 def csv_bytes(data: CsvData) -> bytes:
     with csv_file(data) as f:
         return f.read()
-
-
-def csv_download_button(
-    label: str,
-    data: CsvData | Callable[[], CsvData],
-    table_name: str,
-    key: str | None = None,
-    disabled: bool = False,
-    help: str | None = None,
-) -> None:
-    """A "Download CSV" button; `data` as in `to_source`, a callable runs only on click."""
-    import streamlit as st
-
-    payload: Callable[[], bytes] | bytes
-    if callable(data) and not isinstance(data, CsvSource):
-        producer = data
-
-        # Streamlit 1.67 takes only bytes, str or BytesIO from a deferred callable (a file
-        # object fails the download): the rows still stream from the database into a spooled
-        # file, and the finished file is handed over as bytes.
-        def payload() -> bytes:
-            return csv_bytes(producer)
-    else:
-        payload = csv_bytes(data)
-    st.download_button(
-        label,
-        data=payload,
-        file_name=csv_file_name(table_name),
-        mime="text/csv",
-        key=key or f"csv-{table_name}",
-        on_click="ignore",
-        disabled=disabled,
-        help=help,
-        icon=":material/download:",
-    )

@@ -7,8 +7,6 @@ keeps memory flat and never touches a session's script thread.
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -19,17 +17,10 @@ from jobdash.app.read.failed_jobs import (
     export_failed_jobs_rows,
 )
 from jobdash.app.rules.csv_format import CsvSource, csv_file_name, iter_csv
+from jobdash.app.web.paths import FAILED_JOBS_CSV_PATH
 from jobdash.core.database import check_connection
 from jobdash.core.errors import DatabaseError, DatabaseNotConfigured
 from jobdash.core.pool import configured_database_url
-
-FAILED_JOBS_CSV_PATH = "export/failed-jobs.csv"
-
-
-def failed_jobs_csv_url(job_filter: FailedJobFilter) -> str:
-    """Relative link to the streamed CSV of every failed job matching `job_filter`."""
-    query = urlencode(job_filter.to_query_params())
-    return FAILED_JOBS_CSV_PATH + (f"?{query}" if query else "")
 
 
 def failed_jobs_csv(request: Request) -> Response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
-from jobdash.app.ui.navigation import MAIN_SCRIPT
 from jobdash.app.web.routes import ROUTES
 
-app = st.App(MAIN_SCRIPT, routes=ROUTES)
+# The dashboard script; a literal `app = st.App(...)` is what `streamlit run` looks for.
+app = st.App(Path(__file__).resolve().parents[1] / "ui" / "main.py", routes=ROUTES)

@@ -8,22 +8,17 @@ import streamlit as st
 from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.app.read.models import FailedJobs
 from jobdash.app.rules.text import format_count
-from jobdash.app.ui.navigation import page_file
+from jobdash.app.ui.navigation import job_url, page_file
 from jobdash.app.ui.widgets.downloads import failed_jobs_csv_link
 
 TITLE = "Failed Jobs"
 MANAGE_PAGE = "failed_jobs"
 
 
-def job_link(job_id: int) -> str:
-    """Relative link to the job's detail on the Failed jobs page (resolves under any base URL)."""
-    return f"./{MANAGE_PAGE}?job={int(job_id)}"
-
-
 def failed_table(failed: FailedJobs) -> pd.DataFrame:
     rows = [
         {
-            "Job": job_link(job.id),
+            "Job": job_url(job.id),
             "Queue": job.queue,
             "Task": job.task,
             "Error": job.error if job.error is not None else "(no error recorded)",

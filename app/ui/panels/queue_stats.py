@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from jobdash.app.read.models import QueueRow, QueueStats
-from jobdash.app.rules.csv_format import csv_download_button
 from jobdash.app.rules.text import (
     format_count,
     format_duration,
@@ -14,7 +13,7 @@ from jobdash.app.rules.text import (
     format_percent,
     format_window,
 )
-from jobdash.app.ui.widgets.downloads import records_source
+from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 
 TITLE = "Queue Statistics"
 

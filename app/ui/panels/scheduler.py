@@ -11,9 +11,8 @@ import streamlit as st
 from croniter import croniter
 
 from jobdash.app.read.models import Scheduler, UpcomingTask
-from jobdash.app.rules.csv_format import csv_download_button
 from jobdash.app.rules.text import clock_utc
-from jobdash.app.ui.widgets.downloads import records_source
+from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 
 TITLE = "Scheduled Tasks Timeline"
 TIMELINE_HOURS = 6

@@ -8,28 +8,20 @@ under lock, so a job whose worker came back meanwhile is skipped and reported.
 from __future__ import annotations
 
 import pandas as pd
-import psycopg
 import streamlit as st
 
-from jobdash.app.actions import jobs as actions
 from jobdash.app.read.models import StalledJob, WorkerHealth, WorkerRow
-from jobdash.app.rules.csv_format import csv_download_button
-from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
-from jobdash.app.ui.data import clear_panel_caches
-from jobdash.app.ui.widgets.downloads import records_source
-from jobdash.core import pool as db
-from jobdash.core.errors import ActionError, DatabaseUnavailable, ReadOnlyError, describe_error
-from jobdash.core.settings import load_settings
+from jobdash.app.rules.text import format_duration, format_timestamp
+from jobdash.app.ui import operations
+from jobdash.app.ui.widgets import confirm
+from jobdash.app.ui.widgets.confirm import describe_ids
+from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
+from jobdash.app.ui.widgets.feedback import show_flash
 
 TITLE = "Worker Health"
 # Beyond this many workers the cards would bury the page: the rest go in a table.
 MAX_CARDS = 12
 CARDS_PER_ROW = 2
-ACTOR = "dashboard"
-# Session keys: the stalled ids captured when the dialog opened; the message of the last action.
-STALLED_PENDING = "worker_health_retry_stalled_ids"
-FLASH = "worker_health_flash"
-SAMPLE_IDS = 10
 STALLED_ROWS_SHOWN = 6
 
 
@@ -47,7 +39,7 @@ def is_instrumented(worker: WorkerRow) -> bool:
 
 
 def queues_text(worker: WorkerRow) -> str:
-    queues = getattr(worker, "queues", None)
+    queues = worker.queues
     return ", ".join(queues) if queues else "all queues"
 
 
@@ -74,7 +66,7 @@ def worker_table(workers: list[WorkerRow]) -> pd.DataFrame:
             "Worker": worker_label(w),
             "Worker id": w.worker_id,
             "Healthy": w.healthy,
-            "Name": getattr(w, "worker_name", None) or "",
+            "Name": w.worker_name or "",
             "Queues": queues_text(w) if is_instrumented(w) else "",
             "Jobs": jobs_text(w),
             "CPU": cpu_text(w),
@@ -96,7 +88,7 @@ def stalled_table(health: WorkerHealth) -> pd.DataFrame:
 
 def _card(worker: WorkerRow) -> None:
     with st.container(border=True):
-        name = getattr(worker, "worker_name", None)
+        name = worker.worker_name
         st.text(f"{worker_label(worker)} ({name})" if name else worker_label(worker))
         if worker.healthy:
             st.badge("healthy", icon=":material/check_circle:", color="green")
@@ -150,36 +142,18 @@ def render(health: WorkerHealth) -> None:
             csv_download_button(
                 "Download CSV", records_source(StalledJob, health.stalled), "stalled-jobs"
             )
-        writable = not load_settings().read_only
-        if writable and right.button(
+        if not operations.read_only() and right.button(
             f"Retry stalled ({len(health.stalled):,})",
             key="retry_stalled",
             icon=":material/replay:",
             help="Put these jobs back in their queue (their worker is gone or silent)",
         ):
-            st.session_state[STALLED_PENDING] = (
-                [j.id for j in health.stalled],
-                health.stalled_jobs,
-            )
+            ids = [j.id for j in health.stalled]
+            confirm.request(retry_stalled_confirmation(ids, health.stalled_jobs))
     if workers:
         last = max(w.last_heartbeat for w in workers)
         st.caption(f"Latest heartbeat {format_timestamp(last)}")
-    if st.session_state.get(STALLED_PENDING) and not load_settings().read_only:
-        retry_stalled_dialog()
-
-
-def show_flash() -> None:
-    # Kept in the session by the dialog: a toast right before st.rerun() is never shown.
-    pending = st.session_state.pop(FLASH, None)
-    if pending:
-        message, icon = pending
-        st.toast(escape_markdown(message), icon=icon)
-
-
-def describe_ids(ids: list[int]) -> str:
-    sample = ", ".join(str(i) for i in ids[:SAMPLE_IDS])
-    more = f" and {len(ids) - SAMPLE_IDS:,} more" if len(ids) > SAMPLE_IDS else ""
-    return sample + more
+    confirm.show_pending()
 
 
 def confirmation_text(ids: list[int], stalled_total: int) -> str:
@@ -190,42 +164,14 @@ def confirmation_text(ids: list[int], stalled_total: int) -> str:
     return text
 
 
-def _forget_pending() -> None:
-    st.session_state.pop(STALLED_PENDING, None)
-
-
-def retry_stalled(ids: list[int]) -> tuple[str, str]:
-    """Run the action; the message and icon for the toast."""
-    try:
-        with db.connection() as conn:
-            result = actions.retry_stalled_jobs(conn, actor=ACTOR, ids=ids)
-    except ReadOnlyError as exc:
-        return str(exc), ":material/block:"
-    except (ActionError, DatabaseUnavailable, psycopg.Error) as exc:
-        return (
-            f"Retry stalled failed: {describe_error(exc)}",
-            ":material/error:",
-        )
-    clear_panel_caches()
-    return result.summary(), ":material/check_circle:"
-
-
-@st.dialog("Retry stalled jobs", on_dismiss=_forget_pending)
-def retry_stalled_dialog() -> None:
-    pending = st.session_state.get(STALLED_PENDING)
-    if not pending:
-        return
-    ids, stalled_total = pending
-    st.text(confirmation_text(ids, stalled_total))
-    st.caption(
-        "Each job goes back to its queue to run again (attempts + 1). A job whose worker "
-        "came back meanwhile is skipped."
+def retry_stalled_confirmation(ids: list[int], stalled_total: int) -> confirm.Confirmation:
+    return confirm.Confirmation(
+        title="Retry stalled jobs",
+        text=confirmation_text(ids, stalled_total),
+        caption="Each job goes back to its queue to run again (attempts + 1). A job whose "
+        "worker came back meanwhile is skipped.",
+        confirm_label=f"Retry {len(ids):,}",
+        run=lambda: operations.retry_stalled(ids),
+        confirm_key="confirm_retry_stalled",
+        cancel_key="cancel_retry_stalled",
     )
-    left, right = st.columns(2)
-    if left.button(f"Retry {len(ids):,}", type="primary", key="confirm_retry_stalled"):
-        _forget_pending()
-        st.session_state[FLASH] = retry_stalled(ids)
-        st.rerun()
-    if right.button("Cancel", key="cancel_retry_stalled"):
-        _forget_pending()
-        st.rerun()

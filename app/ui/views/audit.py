@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
-import psycopg
 import streamlit as st
 
-from jobdash.app.read.failed_jobs import AUDIT_HEADER, list_audit_log
-from jobdash.app.rules.csv_format import csv_download_button
-from jobdash.app.rules.text import escape_markdown
-from jobdash.core.errors import DatabaseNotConfigured, DatabaseUnavailable, describe_error
-from jobdash.core.pool import connection
+from jobdash.app.read.audit import AUDIT_HEADER, AuditFilter
+from jobdash.app.ui import data
+from jobdash.app.ui.widgets.downloads import csv_download_button
+from jobdash.app.ui.widgets.results import data_or_notice
 
 ACTIONS = ["(all)", "retry", "delete", "restore", "retry_stalled"]
 LIMIT = 500
+JOB_IDS_SHOWN = 20
 
 
-def main() -> None:
-    st.title("Recent actions", anchor=False)
+def audit_filter_from_page() -> AuditFilter:
+    """The filter widgets, seeded from the URL and written back to it."""
     params = st.query_params
     cols = st.columns([1, 1, 1])
-    actor = (
-        cols[0].text_input("Actor", value=params.get("actor", ""), key="audit_actor").strip()
-        or None
-    )
+    actor = cols[0].text_input("Actor", value=params.get("actor", ""), key="audit_actor").strip()
     current_action = params.get("action", "(all)")
     action = cols[1].selectbox(
         "Action",
@@ -35,31 +33,22 @@ def main() -> None:
     job_id = int(raw_job) if raw_job.isdigit() else None
     if raw_job and job_id is None:
         st.warning("Job id must be a number.")
-    params.from_dict(
-        {
-            k: v
-            for k, v in {
-                "actor": actor,
-                "action": None if action == "(all)" else action,
-                "job_id": raw_job if job_id else None,
-            }.items()
-            if v
-        }
-    )
-    try:
-        with connection() as conn:
-            rows = list_audit_log(
-                conn,
-                actor=actor,
-                action=None if action == "(all)" else action,
-                job_id=job_id,
-                limit=LIMIT,
-            )
-    except (DatabaseUnavailable, DatabaseNotConfigured, psycopg.Error) as exc:
-        st.error(escape_markdown(describe_error(exc)))
-        return
-    st.text(f"{len(rows):,} actions (newest first, up to {LIMIT})")
-    frame = pd.DataFrame(
+    chosen = {
+        "actor": actor or None,
+        "action": None if action == "(all)" else action,
+        "job_id": raw_job if job_id else None,
+    }
+    params.from_dict({k: v for k, v in chosen.items() if v})
+    return AuditFilter(actor=chosen["actor"], action=chosen["action"], job_id=job_id)
+
+
+def audit_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    def jobs(ids: list[int] | None) -> str:
+        ids = ids or []
+        shown = ", ".join(str(i) for i in ids[:JOB_IDS_SHOWN])
+        return shown + (" …" if len(ids) > JOB_IDS_SHOWN else "")
+
+    return pd.DataFrame(
         [
             {
                 "at": r["at"],
@@ -67,8 +56,7 @@ def main() -> None:
                 "action": r["action"],
                 "done": r["done"],
                 "skipped": r["skipped"],
-                "jobs": ", ".join(str(i) for i in (r["job_ids"] or [])[:20])
-                + (" …" if len(r["job_ids"] or []) > 20 else ""),
+                "jobs": jobs(r["job_ids"]),
                 "filter": ", ".join(f"{k}={v}" for k, v in (r["filter"] or {}).items()),
                 "skipped why": ", ".join(
                     f"{k}: {v}"
@@ -78,8 +66,17 @@ def main() -> None:
             for r in rows
         ]
     )
+
+
+def main() -> None:
+    st.title("Recent actions", anchor=False)
+    audit_filter = audit_filter_from_page()
+    rows = data_or_notice("Recent actions", data.fetch(data.AUDIT_LOG, audit_filter, LIMIT))
+    if rows is None:
+        return
+    st.text(f"{len(rows):,} actions (newest first, up to {LIMIT})")
     st.dataframe(
-        frame,
+        audit_frame(rows),
         hide_index=True,
         width="stretch",
         column_config={

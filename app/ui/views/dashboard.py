@@ -5,67 +5,57 @@ from __future__ import annotations
 import streamlit as st
 
 from jobdash.app.rules.text import format_interval
-from jobdash.app.ui.data import (
-    FAILED_JOBS,
-    QUEUE_STATS,
-    SCHEDULER,
-    WORKER_HEALTH,
-    app_periodic_definitions,
-    refresh_interval,
-)
+from jobdash.app.ui import data
 from jobdash.app.ui.panels import failed_jobs, queue_stats, scheduler, worker_health
 from jobdash.app.ui.panels.frame import show_panel
 from jobdash.core.settings import load_settings
 
 
-def _render_scheduler(data: object) -> None:
+def _render_scheduler(loaded: object) -> None:
     app_path = load_settings().app_path
-    warning = app_periodic_definitions(app_path)[1] if app_path else None
-    scheduler.render(data, app_warning=warning)
+    warning = data.app_periodic_definitions(app_path)[1] if app_path else None
+    scheduler.render(loaded, app_warning=warning)
 
 
 # Distinct functions, so each fragment has its own identity and timer.
 def _queue_stats_panel() -> None:
-    show_panel(QUEUE_STATS, queue_stats.TITLE, queue_stats.render)
+    show_panel(data.QUEUE_STATS, queue_stats.TITLE, queue_stats.render)
 
 
 def _worker_health_panel() -> None:
-    show_panel(WORKER_HEALTH, worker_health.TITLE, worker_health.render)
+    show_panel(data.WORKER_HEALTH, worker_health.TITLE, worker_health.render)
 
 
 def _scheduler_panel() -> None:
-    show_panel(SCHEDULER, scheduler.TITLE, _render_scheduler)
+    show_panel(data.SCHEDULER, scheduler.TITLE, _render_scheduler)
 
 
 def _failed_jobs_panel() -> None:
-    show_panel(FAILED_JOBS, failed_jobs.TITLE, failed_jobs.render)
+    show_panel(data.FAILED_JOBS, failed_jobs.TITLE, failed_jobs.render)
 
 
 def footer_text(intervals: dict[str, float]) -> str:
     parts = [
-        f"queue statistics every {format_interval(intervals[QUEUE_STATS])}",
-        f"worker health every {format_interval(intervals[WORKER_HEALTH])}",
-        f"scheduler every {format_interval(intervals[SCHEDULER])}",
-        f"failed jobs every {format_interval(intervals[FAILED_JOBS])}",
+        f"queue statistics every {format_interval(intervals['queue_stats'])}",
+        f"worker health every {format_interval(intervals['worker_health'])}",
+        f"scheduler every {format_interval(intervals['scheduler'])}",
+        f"failed jobs every {format_interval(intervals['failed_jobs'])}",
     ]
     return "Refresh: " + " · ".join(parts) + ". Times are UTC."
 
 
 def main() -> None:
     settings = load_settings()
-    intervals = {
-        name: refresh_interval(name, settings)
-        for name in (QUEUE_STATS, WORKER_HEALTH, SCHEDULER, FAILED_JOBS)
-    }
+    intervals = {source.name: data.refresh_interval(source, settings) for source in data.PANELS}
     st.title("Background Jobs Dashboard", anchor=False)
     st.caption("Real-time monitoring of queue, workers, and scheduler")
     left, right = st.columns(2)
     with left:
-        st.fragment(run_every=intervals[QUEUE_STATS])(_queue_stats_panel)()
+        st.fragment(run_every=intervals["queue_stats"])(_queue_stats_panel)()
     with right:
-        st.fragment(run_every=intervals[WORKER_HEALTH])(_worker_health_panel)()
-    st.fragment(run_every=intervals[SCHEDULER])(_scheduler_panel)()
-    st.fragment(run_every=intervals[FAILED_JOBS])(_failed_jobs_panel)()
+        st.fragment(run_every=intervals["worker_health"])(_worker_health_panel)()
+    st.fragment(run_every=intervals["scheduler"])(_scheduler_panel)()
+    st.fragment(run_every=intervals["failed_jobs"])(_failed_jobs_panel)()
     st.divider()
     st.caption(footer_text(intervals))
 

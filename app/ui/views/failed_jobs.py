@@ -8,228 +8,79 @@ acted on are the ones the operator saw (the confirmation names them).
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from datetime import time as dtime
 
 import pandas as pd
-import psycopg
 import streamlit as st
 
-from jobdash.app.actions import jobs as actions
 from jobdash.app.read.failed_jobs import (
     DELETED_HEADER,
     PAGE_SIZES,
     FailedJobFilter,
+    FailedPage,
+    JobDetail,
     PageCursor,
-    args_as_json_text,
-    count_failed_jobs,
-    failed_queues_and_tasks,
-    list_deleted_jobs,
-    list_failed_jobs,
-    load_job_detail,
 )
-from jobdash.app.rules.csv_format import csv_download_button
-from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
-from jobdash.app.ui.widgets.downloads import failed_jobs_csv_link
-from jobdash.core.database import connect
-from jobdash.core.errors import ReadOnlyError, describe_error
-from jobdash.core.pool import (
-    DatabaseNotConfigured,
-    DatabaseUnavailable,
-    configured_database_url,
-    connection,
-)
+from jobdash.app.rules.text import escape_markdown
+from jobdash.app.ui import data, operations
+from jobdash.app.ui.widgets import bulk_progress, confirm, job_detail
+from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
+from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
+from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
+from jobdash.app.ui.widgets.results import data_or_notice
+from jobdash.core.errors import FilterError, JobdashError, describe_error
 from jobdash.core.settings import load_settings
 
-ACTOR = "dashboard"
-FLASH = "failed_jobs_flash"
 CURSORS = "failed_jobs_cursors"
-BULK = "failed_jobs_bulk"
-PENDING = "failed_jobs_pending_confirm"
-SAMPLE_IDS = 10
+DELETED_LIMIT = 500
+LIST_COLUMNS = ["job", "failed_at", "queue", "task", "exception", "error", "attempts", "args"]
+DELETED_COLUMNS = ["job", "deleted_at", "deleted_by", "queue", "task", "errors", "args"]
+VERBS = {"retry": "Retry", "delete": "Delete"}
 
 
-def clear_dashboard_caches() -> None:
-    try:
-        from jobdash.app.ui.data import clear_panel_caches
-
-        clear_panel_caches()
-    except Exception:  # the dashboard's caches are a courtesy; the action itself succeeded
-        pass
-
-
-def flash(message: str, icon: str = ":material/check_circle:") -> None:
-    # A toast right before st.rerun() is lost: keep it for the next run.
-    st.session_state[FLASH] = (message, icon)
-
-
-def show_flash() -> None:
-    pending = st.session_state.pop(FLASH, None)
-    if pending:
-        message, icon = pending
-        st.toast(escape_markdown(message), icon=icon)
-        st.caption(escape_markdown(message))
-
-
-def read_only() -> bool:
-    return load_settings().read_only
-
-
-def run_action(action: str, ids: list[int]) -> None:
-    """Run one action on ids, keep its summary for a toast, refresh the dashboard's panels."""
-    func = {
-        "retry": actions.retry_jobs,
-        "delete": actions.delete_jobs,
-        "restore": actions.restore_jobs,
-    }[action]
-    try:
-        with connection() as conn:
-            result = func(conn, ids, ACTOR)
-    except ReadOnlyError as exc:
-        flash(str(exc), ":material/block:")
-        return
-    except (DatabaseUnavailable, psycopg.Error) as exc:
-        flash(
-            f"{action} failed: {describe_error(exc)}",
-            ":material/error:",
-        )
-        return
-    clear_dashboard_caches()
-    flash(result.summary())
-
-
-def describe_ids(ids: list[int]) -> str:
-    sample = ", ".join(str(i) for i in ids[:SAMPLE_IDS])
-    more = f" and {len(ids) - SAMPLE_IDS:,} more" if len(ids) > SAMPLE_IDS else ""
-    return f"{sample}{more}"
-
-
-def _forget_pending() -> None:
-    st.session_state.pop(PENDING, None)
-
-
-def ask_confirmation(kind: str, action: str, payload: object) -> None:
-    """Open the confirmation dialog; it stays open across reruns until confirmed or dismissed."""
-    st.session_state[PENDING] = (kind, action, payload)
-
-
-@st.dialog("Confirm", on_dismiss=_forget_pending)
-def confirmation_dialog() -> None:
-    pending = st.session_state.get(PENDING)
-    if pending is None:
-        return
-    kind, action, payload = pending
-    if kind == "ids":
-        ids_confirmation(action, payload)
-    else:
-        all_matching_confirmation(action, *payload)
-
-
-def ids_confirmation(action: str, ids: list[int]) -> None:
-    verb = {"retry": "Retry", "delete": "Delete"}[action]
+def _ids_confirmation(action: str, ids: list[int]) -> Confirmation:
+    verb = VERBS[action]
     noun = "job" if len(ids) == 1 else "jobs"
-    st.text(f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}")
-    if action == "delete":
-        st.caption("Deleted jobs are archived and can be restored from Recently deleted.")
-    left, right = st.columns(2)
-    if left.button(f"{verb} {len(ids):,} {noun}", type="primary", key="confirm_ids"):
-        _forget_pending()
-        run_action(action, ids)
-        st.rerun()
-    if right.button("Cancel", key="cancel_ids"):
-        _forget_pending()
-        st.rerun()
+    return Confirmation(
+        title=f"{verb} {noun}",
+        text=f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}",
+        caption="Deleted jobs are archived and can be restored from Recently deleted."
+        if action == "delete"
+        else None,
+        confirm_label=f"{verb} {len(ids):,} {noun}",
+        run=lambda: operations.retry(ids) if action == "retry" else operations.delete(ids),
+        confirm_key="confirm_ids",
+        cancel_key="cancel_ids",
+    )
 
 
-@dataclass
-class BulkRun:
-    """An "all matching" action running on its own thread and connection."""
-
-    action: str
-    job_filter: FailedJobFilter
-    total: int
-    stop: threading.Event = field(default_factory=threading.Event)
-    progress: actions.ActionResult | None = None
-    result: actions.ActionResult | None = None
-    error: str | None = None
-    thread: threading.Thread | None = None
-
-    def start(self, database_url: str) -> None:
-        self.thread = threading.Thread(target=self._run, args=(database_url,), daemon=True)
-        self.thread.start()
-
-    def _run(self, database_url: str) -> None:
-        func = actions.retry_all_matching if self.action == "retry" else actions.delete_all_matching
-        try:
-            with connect(database_url) as conn:
-                self.result = func(
-                    conn,
-                    self.job_filter,
-                    ACTOR,
-                    should_stop=self.stop.is_set,
-                    progress=lambda r: setattr(self, "progress", r),
-                )
-        except Exception as exc:  # reported on the page; what was done stays done
-            self.error = describe_error(exc)
-        finally:
-            clear_dashboard_caches()
-
-    @property
-    def finished(self) -> bool:
-        return self.thread is not None and not self.thread.is_alive()
-
-
-def all_matching_confirmation(action: str, job_filter: FailedJobFilter, count: int) -> None:
-    verb = {"retry": "Retry", "delete": "Delete"}[action]
+def _all_matching_confirmation(
+    action: str, job_filter: FailedJobFilter, count: int
+) -> Confirmation:
+    verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
-    st.text(f"{verb} all {count:,} failed jobs matching: {shown}")
-    st.caption("Runs in batches of 1,000; you can stop it midway (what was done stays done).")
-    left, right = st.columns(2)
-    if left.button(f"{verb} all {count:,}", type="primary", key="confirm_all"):
-        _forget_pending()
-        if read_only():
-            flash("read-only mode (JOBDASH_READ_ONLY=1): actions are disabled", ":material/block:")
-        else:
-            run = BulkRun(action, job_filter, count)
-            run.start(configured_database_url())
-            st.session_state[BULK] = run
-        st.rerun()
-    if right.button("Cancel", key="cancel_all"):
-        _forget_pending()
-        st.rerun()
+
+    def run() -> Flash | None:
+        try:
+            bulk_progress.keep(operations.start_bulk(action, job_filter, count))
+        except JobdashError as exc:
+            return Flash(describe_error(exc), REFUSED)
+        return None
+
+    return Confirmation(
+        title=f"{verb} all matching",
+        text=f"{verb} all {count:,} failed jobs matching: {shown}",
+        caption="Runs in batches of 1,000; you can stop it midway (what was done stays done).",
+        confirm_label=f"{verb} all {count:,}",
+        run=run,
+        confirm_key="confirm_all",
+        cancel_key="cancel_all",
+    )
 
 
-def bulk_progress() -> None:
-    """The running "all matching" action's progress and Stop; nothing when none runs."""
-    if st.session_state.get(BULK) is None:
-        return
-    # Ticks only while a run is going, so an idle page does not rerun every second.
-    st.fragment(run_every=1.0)(_bulk_progress_ticking)()
-
-
-def _bulk_progress_ticking() -> None:
-    run: BulkRun | None = st.session_state.get(BULK)
-    if run is None:
-        return
-    if run.finished:
-        st.session_state.pop(BULK, None)
-        if run.error:
-            done = run.progress.summary() if run.progress else "nothing done"
-            flash(f"Stopped by an error ({run.error}). {done}", ":material/error:")
-        elif run.result is not None:
-            flash(run.result.summary())
-        st.rerun(scope="app")
-        return
-    processed = run.progress.processed if run.progress else 0
-    fraction = min(1.0, processed / run.total) if run.total else 0.0
-    text = f"{run.action}: {processed:,} of {run.total:,} processed"
-    if run.stop.is_set():
-        text += " — stopping after the current batch"
-    st.progress(fraction, text=text)
-    if st.button("Stop", key="bulk_stop", icon=":material/stop:", disabled=run.stop.is_set()):
-        run.stop.set()
+def _day_start(day: date | None) -> datetime | None:
+    return datetime.combine(day, dtime(), UTC) if day else None
 
 
 def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -> None:
@@ -260,8 +111,8 @@ def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -
             task=None if task == "(all)" else task,
             error_contains=error.strip() or None,
             exception_type=exc_type.strip() or None,
-            failed_since=datetime.combine(since, dtime(), UTC) if since else None,
-            failed_until=datetime.combine(until, dtime(), UTC) if until else None,
+            failed_since=_day_start(since),
+            failed_until=_day_start(until),
         )
         set_filter_params(new)
         st.session_state.pop(CURSORS, None)
@@ -300,19 +151,38 @@ def failed_frame(rows: list[dict]) -> pd.DataFrame:
     return frame.astype({"select": bool})
 
 
-def render_list() -> None:
-    job_filter = FailedJobFilter.from_query_params(st.query_params.to_dict())
-    with connection() as conn:
-        options = failed_queues_and_tasks(conn)
-        total = count_failed_jobs(conn, job_filter)
-        cursors: list[PageCursor | None] = st.session_state.setdefault(CURSORS, [None])
-        page = list_failed_jobs(conn, job_filter, limit=page_size(), before=cursors[-1])
-    filter_form(job_filter, options)
-    writable = not read_only()
-    bulk_progress()
+def _selectable_table(frame: pd.DataFrame, key: str, check: str, columns: list[str]) -> list[int]:
+    """A data editor whose only editable column is the checkbox `check`; the ticked job ids."""
+    writable = not operations.read_only()
+    edited = st.data_editor(
+        frame,
+        key=key,
+        num_rows="fixed",
+        disabled=[c for c in frame.columns if c != check] if writable else True,
+        column_order=([check] if writable else []) + columns,
+        column_config={
+            check: st.column_config.CheckboxColumn("✓", width="small"),
+            "job": st.column_config.LinkColumn(
+                "Job", display_text=r"job=(\d+)$", help="Open the job"
+            ),
+            "failed_at": st.column_config.DatetimeColumn(
+                "Failed at (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
+            ),
+            "deleted_at": st.column_config.DatetimeColumn(
+                "Deleted at (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
+            ),
+            "args": st.column_config.TextColumn("Args"),
+        },
+        hide_index=True,
+        width="stretch",
+    )
+    return [int(i) for i in edited.index[edited[check]]] if len(edited) else []
 
+
+def _list_header(job_filter: FailedJobFilter, total: int | None) -> None:
     head = st.columns([2, 1, 1, 1])
-    head[0].text(f"{total:,} failed jobs match" + ("" if job_filter.is_empty() else " the filter"))
+    matching = "" if job_filter.is_empty() else " the filter"
+    head[0].text(f"{total or 0:,} failed jobs match{matching}")
     size = head[1].selectbox(
         "Page size", PAGE_SIZES, index=PAGE_SIZES.index(page_size()), label_visibility="collapsed"
     )
@@ -323,29 +193,8 @@ def render_list() -> None:
     with head[2]:
         failed_jobs_csv_link(job_filter, "Every failed job matching the filter, not just this page")
 
-    frame = failed_frame(page.rows)
-    edited = st.data_editor(
-        frame,
-        key=f"failed_editor_{len(cursors)}",
-        num_rows="fixed",
-        disabled=[c for c in frame.columns if c != "select"] if writable else True,
-        column_order=(["select"] if writable else [])
-        + ["job", "failed_at", "queue", "task", "exception", "error", "attempts", "args"],
-        column_config={
-            "select": st.column_config.CheckboxColumn("✓", width="small"),
-            "job": st.column_config.LinkColumn(
-                "Job", display_text=r"job=(\d+)$", help="Open the job"
-            ),
-            "failed_at": st.column_config.DatetimeColumn(
-                "Failed at (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            ),
-            "args": st.column_config.TextColumn("Args"),
-        },
-        hide_index=True,
-        width="stretch",
-    )
-    selected = [int(i) for i in edited.index[edited["select"]]] if len(edited) else []
 
+def _pager(cursors: list[PageCursor | None], page: FailedPage) -> None:
     nav = st.columns([1, 1, 4])
     if len(cursors) > 1 and nav[0].button("« Newest", key="newest"):
         st.session_state[CURSORS] = [None]
@@ -354,39 +203,65 @@ def render_list() -> None:
         cursors.append(page.next_cursor)
         st.rerun()
 
-    if not writable:
-        st.info("Read-only mode (JOBDASH_READ_ONLY=1): actions are hidden.", icon=":material/lock:")
-        return
+
+def _action_bar(job_filter: FailedJobFilter, selected: list[int], total: int) -> None:
     bar = st.columns(4)
     if bar[0].button(
         f"Retry selected ({len(selected)})", disabled=not selected, key="retry_selected"
     ):
         if len(selected) == 1:  # one job: no confirmation
-            run_action("retry", selected)
+            flash(operations.retry(selected))
             st.rerun()
-        ask_confirmation("ids", "retry", selected)
+        confirm.request(_ids_confirmation("retry", selected))
     if bar[1].button(
         f"Delete selected ({len(selected)})", disabled=not selected, key="delete_selected"
     ):
-        ask_confirmation("ids", "delete", selected)
-    busy = st.session_state.get(BULK) is not None
-    if bar[2].button(f"Retry all {total:,} matching", disabled=busy or not total, key="retry_all"):
-        ask_confirmation("all", "retry", (job_filter, total))
-    if bar[3].button(
-        f"Delete all {total:,} matching", disabled=busy or not total, key="delete_all"
-    ):
-        ask_confirmation("all", "delete", (job_filter, total))
+        confirm.request(_ids_confirmation("delete", selected))
+    busy = bulk_progress.running() is not None
+    for column, action in zip(bar[2:], ("retry", "delete"), strict=True):
+        if column.button(
+            f"{VERBS[action]} all {total:,} matching", disabled=busy or not total,
+            key=f"{action}_all",
+        ):  # fmt: skip
+            confirm.request(_all_matching_confirmation(action, job_filter, total))
 
 
-def render_deleted() -> None:
-    with connection() as conn:
-        rows = list_deleted_jobs(conn, limit=500)
-    st.text(
-        f"{len(rows):,} recently deleted jobs (newest first, up to 500); "
-        f"kept {load_settings().archive_retention_days:g} days."
+def render_list() -> None:
+    try:
+        job_filter = FailedJobFilter.from_query_params(st.query_params.to_dict())
+    except FilterError as exc:
+        st.warning(
+            f"Filter not applied — {escape_markdown(str(exc))}. Nothing is listed until the "
+            "filter is fixed.",
+            icon=":material/filter_alt_off:",
+        )
+        if st.button("Clear the filter", key="clear_filter"):
+            set_filter_params(FailedJobFilter())
+            st.rerun()
+        return
+    options = data.fetch(data.FAILED_FILTER_OPTIONS).data or []
+    filter_form(job_filter, options)
+    bulk_progress.show()
+    cursors: list[PageCursor | None] = st.session_state.setdefault(CURSORS, [None])
+    page: FailedPage | None = data_or_notice(
+        "Failed jobs", data.fetch(data.FAILED_PAGE, job_filter, page_size(), cursors[-1])
     )
-    writable = not read_only()
-    frame = pd.DataFrame(
+    if page is None:
+        return
+    total = page.total or 0
+    _list_header(job_filter, total)
+    selected = _selectable_table(
+        failed_frame(page.rows), f"failed_editor_{len(cursors)}", "select", LIST_COLUMNS
+    )
+    _pager(cursors, page)
+    if operations.read_only():
+        st.info("Read-only mode (JOBDASH_READ_ONLY=1): actions are hidden.", icon=":material/lock:")
+        return
+    _action_bar(job_filter, selected, total)
+
+
+def deleted_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "restore": [False] * len(rows),
             "job": [f"?job={r['job_id']}" for r in rows],
@@ -399,70 +274,50 @@ def render_deleted() -> None:
         },
         index=pd.Index([r["job_id"] for r in rows], name="id"),
     ).astype({"restore": bool})
-    edited = st.data_editor(
-        frame,
-        key="deleted_editor",
-        num_rows="fixed",
-        disabled=[c for c in frame.columns if c != "restore"] if writable else True,
-        column_order=(["restore"] if writable else [])
-        + ["job", "deleted_at", "deleted_by", "queue", "task", "errors", "args"],
-        column_config={
-            "restore": st.column_config.CheckboxColumn("✓", width="small"),
-            "job": st.column_config.LinkColumn("Job", display_text=r"job=(\d+)$"),
-            "deleted_at": st.column_config.DatetimeColumn(
-                "Deleted at (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            ),
-        },
-        hide_index=True,
-        width="stretch",
+
+
+DELETED_ROW_KEYS = [
+    "job_id", "queue_name", "task_name", "status", "deleted_at", "deleted_by", "errors", "args",
+]  # fmt: skip
+
+
+def render_deleted() -> None:
+    rows = data_or_notice("Recently deleted", data.fetch(data.DELETED_JOBS, DELETED_LIMIT))
+    if rows is None:
+        return
+    st.text(
+        f"{len(rows):,} recently deleted jobs (newest first, up to {DELETED_LIMIT}); "
+        f"kept {load_settings().archive_retention_days:g} days."
     )
-    chosen = [int(i) for i in edited.index[edited["restore"]]] if len(edited) else []
+    chosen = _selectable_table(deleted_frame(rows), "deleted_editor", "restore", DELETED_COLUMNS)
     cols = st.columns([1, 1, 3])
-    if writable and cols[0].button(
+    if not operations.read_only() and cols[0].button(
         f"Restore selected ({len(chosen)})", disabled=not chosen, key="restore_selected"
     ):
-        run_action("restore", chosen)
+        flash(operations.restore(chosen))
         st.rerun()
     with cols[1]:
-        csv_download_button(
-            "Download CSV",
-            [
-                {
-                    name: r.get(key)
-                    for name, key in zip(
-                        DELETED_HEADER,
-                        [
-                            "job_id",
-                            "queue_name",
-                            "task_name",
-                            "status",
-                            "deleted_at",
-                            "deleted_by",
-                            "errors",
-                            "args",
-                        ],
-                        strict=True,
-                    )
-                }
-                for r in rows
-            ],
-            "recently-deleted",
-        )
+        csv_rows = [
+            {name: r.get(key) for name, key in zip(DELETED_HEADER, DELETED_ROW_KEYS, strict=True)}
+            for r in rows
+        ]
+        csv_download_button("Download CSV", csv_rows, "recently-deleted")
 
 
-def event_timeline(events: list[dict]) -> pd.DataFrame:
-    rows = []
-    for i, event in enumerate(events):
-        nxt = events[i + 1]["at"] if i + 1 < len(events) else None
-        took = (nxt - event["at"]).total_seconds() if nxt and event["at"] else None
-        rows.append(
-            {
-                "event": event["type"],
-                "at": event["at"],
-                "until next": format_duration(took) if took is not None else "",
-            }
-        )
-    return pd.DataFrame(rows)
+def _detail_actions(job_id: int, detail: JobDetail) -> None:
+    if operations.read_only():
+        return
+    act = st.columns([1, 1, 4])
+    if detail.deleted_at:
+        if act[0].button("Restore", key="detail_restore"):
+            flash(operations.restore([job_id]))
+            st.rerun()
+    elif detail.job["status"] == "failed":
+        if act[0].button("Retry", key="detail_retry", type="primary"):
+            flash(operations.retry([job_id]))
+            st.rerun()
+        if act[1].button("Delete", key="detail_delete"):
+            confirm.request(_ids_confirmation("delete", [job_id]))
 
 
 def render_detail(raw_id: str) -> None:
@@ -474,103 +329,45 @@ def render_detail(raw_id: str) -> None:
     except ValueError:
         st.error("Not a job id.")
         return
-    with connection() as conn:
-        detail = load_job_detail(conn, job_id)
-    if detail is None:
+    result = data.fetch(data.JOB_DETAIL, job_id)
+    if result.data is None and not result.is_stale:
         st.warning(f"Job {job_id} was not found (nor in the archive of deleted jobs).")
         return
-    job = detail.job
-    st.subheader(f"Job {job_id}", anchor=False)
-    st.text(f"Task: {job['task_name']}")
-    status = "deleted (archived)" if detail.deleted_at else job["status"]
-    cols = st.columns(5)
-    cols[0].metric("Status", status)
-    cols[1].metric("Attempts", job["attempts"])
-    cols[2].metric("Priority", job["priority"])
-    cols[3].text(f"Queue: {job['queue_name']}")
-    cols[3].text(f"Lock: {job.get('lock') or '—'}")
-    cols[4].text(f"Queueing lock: {job.get('queueing_lock') or '—'}")
-    cols[4].text(f"Scheduled at: {format_timestamp(job.get('scheduled_at'))}")
-    if detail.deleted_at:
-        st.text(f"Deleted {format_timestamp(detail.deleted_at)} by {detail.deleted_by}.")
+    detail: JobDetail | None = data_or_notice(f"Job {job_id}", result)
+    if detail is not None:
+        job_detail.show(job_id, detail, actions=lambda: _detail_actions(job_id, detail))
 
-    if not read_only():
-        act = st.columns([1, 1, 4])
-        if detail.deleted_at:
-            if act[0].button("Restore", key="detail_restore"):
-                run_action("restore", [job_id])
-                st.rerun()
-        elif job["status"] == "failed":
-            if act[0].button("Retry", key="detail_retry", type="primary"):
-                run_action("retry", [job_id])
-                st.rerun()
-            if act[1].button("Delete", key="detail_delete"):
-                ask_confirmation("ids", "delete", [job_id])
 
-    st.markdown("**Attempts**")
-    if not detail.errors:
-        st.info(
-            "No tracebacks recorded for this job "
-            "(its worker was not instrumented, or it never failed)."
-        )
-    for error in detail.errors:
-        host, pid = error.get("hostname") or "?", error.get("pid") or "?"
-        where = f"{host}:{pid} (worker {error.get('worker_id') or '?'})"
-        when = format_timestamp(error["recorded_at"])
-        label = f"Attempt {error['attempt']} · {error['exception_type']} · {when}"
-        with st.expander(escape_markdown(label), expanded=error is detail.errors[-1]):
-            st.text(f"{error['exception_type']}: {error['message']}"[:20000])
-            st.text(f"Worker: {where} · will retry: {'yes' if error.get('will_retry') else 'no'}")
-            st.code(error["traceback"], language=None)
-
-    st.markdown("**Events**")
-    st.dataframe(
-        event_timeline(detail.events),
-        hide_index=True,
-        column_config={
-            "at": st.column_config.DatetimeColumn(
-                "At (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS", timezone="UTC"
-            )
-        },
+def _view() -> str:
+    if "failed_view" not in st.session_state:
+        # From the URL once; a `default` that follows the URL would change the widget's
+        # identity after the first switch and could reset it mid-interaction.
+        deleted = st.query_params.get("view") == "deleted"
+        st.session_state["failed_view"] = "Recently deleted" if deleted else "Failed"
+    view = st.segmented_control(
+        "View",
+        ["Failed", "Recently deleted"],
+        key="failed_view",
+        required=True,
+        label_visibility="collapsed",
     )
-    st.markdown("**Args**")
-    st.code(args_as_json_text(job.get("args")), language="json")
+    if view == "Recently deleted":
+        st.query_params["view"] = "deleted"
+    elif st.query_params.get("view"):
+        del st.query_params["view"]
+    return str(view)
 
 
 def main() -> None:
     st.title("Failed jobs", anchor=False)
-    show_flash()
-    try:
-        params = st.query_params
-        if params.get("job"):
-            render_detail(params["job"])
-            return
-        if "failed_view" not in st.session_state:
-            # From the URL once; a `default` that follows the URL would change the widget's
-            # identity after the first switch and could reset it mid-interaction.
-            deleted = params.get("view") == "deleted"
-            st.session_state["failed_view"] = "Recently deleted" if deleted else "Failed"
-        view = st.segmented_control(
-            "View",
-            ["Failed", "Recently deleted"],
-            key="failed_view",
-            required=True,
-            label_visibility="collapsed",
-        )
-        if view == "Recently deleted":
-            params["view"] = "deleted"
-            render_deleted()
-        else:
-            if params.get("view"):
-                del params["view"]
-            render_list()
-        if st.session_state.get(PENDING) and not read_only():
-            confirmation_dialog()
-    except (DatabaseUnavailable, DatabaseNotConfigured, psycopg.Error) as exc:
-        st.error(
-            escape_markdown(describe_error(exc)),
-            icon=":material/error:",
-        )
+    show_flash(caption=True)
+    if st.query_params.get("job"):
+        render_detail(st.query_params["job"])
+    elif _view() == "Recently deleted":
+        render_deleted()
+    else:
+        render_list()
+    confirm.show_pending()
 
 
 main()

@@ -7,58 +7,98 @@ Data and job text are rendered as chart values and table cells only, never as ma
 from __future__ import annotations
 
 import time
-from urllib.parse import urlencode
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from jobdash.app.read.history import (
-    DEFAULT_RANGE,
-    RANGES,
-    HistoryData,
-    load_filter_options,
-    load_history,
-)
-from jobdash.app.rules.csv_format import csv_download_button
-from jobdash.app.rules.text import escape_markdown, format_interval
-from jobdash.app.ui.data import cache_ttl
-from jobdash.core import pool as db
-from jobdash.core.errors import DatabaseNotConfigured, describe_error
-from jobdash.core.settings import load_settings
+from jobdash.app.read.history import DEFAULT_RANGE, RANGES, HistoryData
+from jobdash.app.rules.text import escape_markdown, format_interval, freshness_caption
+from jobdash.app.ui import data
+from jobdash.app.ui.navigation import page_url
+from jobdash.app.ui.widgets.charts import time_chart
+from jobdash.app.ui.widgets.downloads import csv_download_button
+from jobdash.app.ui.widgets.results import data_or_notice
 
 ALL = "(all)"
-_SETTINGS = load_settings()
-REFRESH_S = _SETTINGS.history_refresh_s
-
-
-# Every chart's tooltip starts with the bucket it shows.
-BUCKET_TOOLTIP = alt.Tooltip("bucket_start:T", title="from", format="%Y-%m-%d %H:%M UTC")
-
-
-@st.cache_data(ttl=cache_ttl(REFRESH_S), show_spinner=False)
-def _cached_history(
-    database_url: str, range_name: str, queue: str | None, task: str | None
-) -> HistoryData:
-    with db.connection(database_url) as conn:
-        return load_history(
-            conn,
-            range_name,
-            queue=queue,
-            task=task,
-            minute_retention_days=_SETTINGS.minute_retention_days,
-        )
-
-
-@st.cache_data(ttl=300, show_spinner=False)
-def _cached_filter_options(database_url: str) -> tuple[list[str], list[str]]:
-    with db.connection(database_url) as conn:
-        return load_filter_options(conn)
+REFRESH_S = data.refresh_interval(data.HISTORY)
 
 
 def failed_jobs_link(task: str, exception_type: str) -> str:
-    """The failed-jobs page filtered to one error group (its query params: task, exception)."""
-    return "failed_jobs?" + urlencode({"task": task, "exception_type": exception_type})
+    """The failed-jobs page filtered to one error group."""
+    return page_url("failed_jobs", {"task": task, "exception_type": exception_type})
+
+
+def _melted(frame: pd.DataFrame, values: list[str], var: str, value: str) -> pd.DataFrame:
+    ids = [c for c in ("bucket_start", "queue") if c in frame.columns]
+    return frame.melt(id_vars=ids, value_vars=values, var_name=var, value_name=value).dropna(
+        subset=[value]
+    )
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart of the page: its title, the rows it draws and how (see time_chart)."""
+
+    title: str
+    name: str
+    rows: Callable[[HistoryData], pd.DataFrame]
+    options: Callable[[HistoryData], dict[str, Any]] = field(default=lambda h: {})
+
+    def frame(self, history: HistoryData) -> pd.DataFrame:
+        return self.rows(history)
+
+
+def _per_bucket(history: HistoryData) -> str:
+    return f"jobs per {format_interval(history.bucket.total_seconds())}"
+
+
+CHARTS = [
+    Chart(
+        "Throughput", "throughput",
+        lambda h: _melted(h.throughput, ["succeeded", "failed"], "outcome", "jobs"),
+        lambda h: {
+            "y": "jobs", "y_title": _per_bucket(h), "mark": "bar", "color": "outcome",
+            "color_domain": ["succeeded", "failed"], "color_range": ["#4c9a2a", "#d62728"],
+            "tooltip": ["outcome:N", "jobs:Q"],
+        },
+    ),
+    Chart(
+        "Failure rate", "failure-rate",
+        lambda h: h.throughput.dropna(subset=["failure_rate"]),
+        lambda h: {
+            "y": "failure_rate", "y_title": "failure rate", "y_format": "%",
+            "tooltip": [alt.Tooltip("failure_rate:Q", format=".2%"), "failed:Q", "succeeded:Q"],
+        },
+    ),
+    Chart(
+        "Duration p50 / p95", "durations",
+        lambda h: _melted(h.throughput, ["p50_ms", "p95_ms"], "percentile", "ms"),
+        lambda h: {
+            "y": "ms", "y_title": "duration (ms)", "color": "percentile",
+            "tooltip": ["percentile:N", alt.Tooltip("ms:Q", format=",.1f")],
+        },
+    ),
+    Chart(
+        "Queue depth", "queue-depth",
+        lambda h: _melted(h.queue_depth, ["ready", "scheduled", "doing"], "state", "jobs"),
+        lambda h: {
+            "y": "jobs", "y_title": "jobs (average)", "color": "queue", "dash": "state",
+            "tooltip": ["queue:N", "state:N", alt.Tooltip("jobs:Q", format=",.1f")],
+        },
+    ),
+    Chart(
+        "Queue latency", "queue-latency",
+        lambda h: h.queue_depth.dropna(subset=["latency_s"]),
+        lambda h: {
+            "y": "latency_s", "y_title": "oldest ready job (s)", "color": "queue",
+            "tooltip": ["queue:N", alt.Tooltip("latency_s:Q", format=",.1f", title="latency (s)")],
+        },
+    ),
+]  # fmt: skip
 
 
 def _choice(param: str, options: list[str], default: str) -> str:
@@ -66,11 +106,9 @@ def _choice(param: str, options: list[str], default: str) -> str:
     return value if value in options else default
 
 
-def _controls(database_url: str) -> tuple[str, str | None, str | None]:
-    try:
-        queues, tasks = _cached_filter_options(database_url)
-    except Exception:  # filters are a convenience: the charts still load unfiltered
-        queues, tasks = [], []
+def _controls() -> tuple[str, str | None, str | None]:
+    # Filters are a convenience: without their options the charts still load unfiltered.
+    queues, tasks = data.fetch(data.HISTORY_FILTER_OPTIONS).data or ([], [])
     wanted_queue = st.query_params.get("queue")
     wanted_task = st.query_params.get("task")
     # A queue or task from a shared URL is kept even when it has no history yet.
@@ -101,128 +139,22 @@ def _controls(database_url: str) -> tuple[str, str | None, str | None]:
     return range_name, (None if queue == ALL else queue), (None if task == ALL else task)
 
 
-def _time_axis(data: HistoryData) -> alt.X:
-    return alt.X("bucket_start:T", title=None, scale=alt.Scale(domain=[data.start, data.end]))
-
-
-def throughput_chart(data: HistoryData) -> alt.Chart:
-    frame = data.throughput.melt(
-        id_vars=["bucket_start"], value_vars=["succeeded", "failed"], var_name="outcome",
-        value_name="jobs",
-    )  # fmt: skip
-    return (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            x=_time_axis(data),
-            y=alt.Y("jobs:Q", stack="zero", title=f"jobs per {format_interval(_seconds(data))}"),
-            color=alt.Color(
-                "outcome:N",
-                scale=alt.Scale(domain=["succeeded", "failed"], range=["#4c9a2a", "#d62728"]),
-            ),
-            tooltip=[
-                BUCKET_TOOLTIP,
-                "outcome:N",
-                "jobs:Q",
-            ],
-        )  # fmt: skip
-    )
-
-
-def failure_rate_chart(data: HistoryData) -> alt.Chart:
-    return (
-        alt.Chart(data.throughput.dropna(subset=["failure_rate"]))
-        .mark_line(point=True)
-        .encode(
-            x=_time_axis(data),
-            y=alt.Y("failure_rate:Q", title="failure rate", axis=alt.Axis(format="%")),
-            tooltip=[
-                BUCKET_TOOLTIP,
-                alt.Tooltip("failure_rate:Q", format=".2%"),
-                "failed:Q",
-                "succeeded:Q",
-            ],
-        )  # fmt: skip
-    )
-
-
-def duration_chart(data: HistoryData) -> alt.Chart:
-    frame = data.throughput.melt(
-        id_vars=["bucket_start"], value_vars=["p50_ms", "p95_ms"], var_name="percentile",
-        value_name="ms",
-    ).dropna(subset=["ms"])  # fmt: skip
-    return (
-        alt.Chart(frame)
-        .mark_line(point=True)
-        .encode(
-            x=_time_axis(data),
-            y=alt.Y("ms:Q", title="duration (ms)"),
-            color="percentile:N",
-            tooltip=[
-                BUCKET_TOOLTIP,
-                "percentile:N",
-                alt.Tooltip("ms:Q", format=",.1f"),
-            ],
-        )  # fmt: skip
-    )
-
-
-def depth_chart(data: HistoryData) -> alt.Chart:
-    frame = data.queue_depth.melt(
-        id_vars=["bucket_start", "queue"], value_vars=["ready", "scheduled", "doing"],
-        var_name="state", value_name="jobs",
-    )  # fmt: skip
-    return (
-        alt.Chart(frame)
-        .mark_line()
-        .encode(
-            x=_time_axis(data),
-            y=alt.Y("jobs:Q", title="jobs (average)"),
-            color="queue:N",
-            strokeDash="state:N",
-            tooltip=[
-                BUCKET_TOOLTIP,
-                "queue:N",
-                "state:N",
-                alt.Tooltip("jobs:Q", format=",.1f"),
-            ],
-        )  # fmt: skip
-    )
-
-
-def latency_chart(data: HistoryData) -> alt.Chart:
-    return (
-        alt.Chart(data.queue_depth.dropna(subset=["latency_s"]))
-        .mark_line(point=True)
-        .encode(
-            x=_time_axis(data),
-            y=alt.Y("latency_s:Q", title="oldest ready job (s)"),
-            color="queue:N",
-            tooltip=[
-                BUCKET_TOOLTIP,
-                "queue:N",
-                alt.Tooltip("latency_s:Q", format=",.1f", title="latency (s)"),
-            ],
-        )  # fmt: skip
-    )
-
-
-def _seconds(data: HistoryData) -> float:
-    return data.bucket.total_seconds()
-
-
-def _chart_section(title: str, chart: alt.Chart, frame: pd.DataFrame, name: str) -> None:
-    st.subheader(title)
+def _chart_section(history: HistoryData, chart: Chart) -> None:
+    st.subheader(chart.title)
+    frame = chart.frame(history)
     if frame.empty:
         st.caption("No data in this range.")
     else:
-        st.altair_chart(chart, use_container_width=True)
-    csv_download_button("Download CSV", frame, f"history-{name}", key=f"csv-history-{name}")
+        drawn = time_chart(frame, history.start, history.end, **chart.options(history))
+        st.altair_chart(drawn, width="stretch")
+    csv_download_button(
+        "Download CSV", frame, f"history-{chart.name}", key=f"csv-history-{chart.name}"
+    )
 
 
-def _error_groups(data: HistoryData) -> None:
+def _error_groups(history: HistoryData) -> None:
     st.subheader("Error groups")
-    groups = data.error_groups.copy()
+    groups = history.error_groups.copy()
     if groups.empty:
         st.caption("No final failures recorded by instrumented workers in this range.")
         return
@@ -233,7 +165,7 @@ def _error_groups(data: HistoryData) -> None:
     st.dataframe(
         groups,
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         column_config={
             "share": st.column_config.ProgressColumn(
                 "share of failures", format="percent", min_value=0, max_value=1
@@ -244,62 +176,45 @@ def _error_groups(data: HistoryData) -> None:
         },
     )
     csv_download_button(
-        "Download CSV", data.error_groups, "history-error-groups", key="csv-history-errors"
+        "Download CSV", history.error_groups, "history-error-groups", key="csv-history-errors"
     )
 
 
-def render(data: HistoryData) -> None:
-    if not data.status.recording:
+def render(history: HistoryData) -> None:
+    raw = history.source == "raw"
+    if not history.status.recording:
         since = (
-            f"last rollup {data.status.last_run_at:%Y-%m-%d %H:%M} UTC"
-            if data.status.last_run_at
+            f"last rollup {history.status.last_run_at:%Y-%m-%d %H:%M} UTC"
+            if history.status.last_run_at
             else "no rollup has run yet"
         )
         st.warning(
             "History is not being recorded (" + escape_markdown(since) + "): start an "
             "instrumented worker, or run `jobdash rollup`. "
-            + ("The last hour below is computed from raw events." if data.source == "raw" else ""),
+            + ("The last hour below is computed from raw events." if raw else ""),
             icon=":material/warning:",
         )
     st.caption(
-        f"{data.range_name} in buckets of {format_interval(_seconds(data))}, "
-        f"from {data.level} data; refreshes every {format_interval(REFRESH_S)}."
+        f"{history.range_name} in buckets of {format_interval(history.bucket.total_seconds())}, "
+        f"from {history.level} data; refreshes every {format_interval(REFRESH_S)}."
     )
-    _chart_section("Throughput", throughput_chart(data), data.throughput, "throughput")
-    _chart_section("Failure rate", failure_rate_chart(data), data.throughput, "failure-rate")
-    _chart_section("Duration p50 / p95", duration_chart(data), data.throughput, "durations")
-    _chart_section("Queue depth", depth_chart(data), data.queue_depth, "queue-depth")
-    _chart_section("Queue latency", latency_chart(data), data.queue_depth, "queue-latency")
-    _error_groups(data)
+    for chart in CHARTS:
+        _chart_section(history, chart)
+    _error_groups(history)
 
 
-@st.fragment(run_every=REFRESH_S)
-def _history_fragment(database_url: str, range_name: str, queue: str | None, task: str | None):
-    key = ("history_last_good", range_name, queue, task)
-    try:
-        data = _cached_history(database_url, range_name, queue, task)
-        st.session_state[key] = data
-    except Exception as exc:  # a panel never takes the page down
-        data = st.session_state.get(key)
-        st.error(
-            escape_markdown(f"History could not be loaded: {describe_error(exc)}"),
-            icon=":material/error:",
-        )
-        if data is None:
-            return
-        st.caption(f"Showing data from before {time.strftime('%H:%M:%S', time.gmtime())} UTC.")
-    render(data)
+def _history_panel(range_name: str, queue: str | None, task: str | None) -> None:
+    result = data.fetch(data.HISTORY, range_name, queue, task)
+    st.caption(freshness_caption(result.loaded_at, time.time(), REFRESH_S))
+    history: HistoryData | None = data_or_notice("History", result, retry_every_s=REFRESH_S)
+    if history is not None:
+        render(history)
 
 
 def main() -> None:
     st.title("Throughput history")
-    try:
-        database_url = db.configured_database_url()
-    except DatabaseNotConfigured as exc:
-        st.error(escape_markdown(str(exc)))
-        return
-    range_name, queue, task = _controls(database_url)
-    _history_fragment(database_url, range_name, queue, task)
+    range_name, queue, task = _controls()
+    st.fragment(run_every=REFRESH_S)(_history_panel)(range_name, queue, task)
 
 
 main()

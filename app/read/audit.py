@@ -1,0 +1,52 @@
+"""The audit log of operator actions, newest first (the Recent actions page and its CSV)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+LIST_AUDIT_LOG = """
+SELECT id, at, actor, action, done, skipped, job_ids, filter, details
+FROM jobdash_audit_log
+WHERE (%(actor)s::text IS NULL OR actor = %(actor)s)
+  AND (%(action)s::text IS NULL OR action = %(action)s)
+  AND (%(since)s::timestamptz IS NULL OR at >= %(since)s)
+  AND (%(job_id)s::bigint IS NULL OR %(job_id)s = ANY(job_ids))
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s)
+ORDER BY at DESC, id DESC
+LIMIT %(limit)s
+"""
+AUDIT_HEADER = ["id", "at", "actor", "action", "done", "skipped", "job_ids", "filter", "details"]
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    actor: str | None = None
+    action: str | None = None
+    job_id: int | None = None
+    since: datetime | None = None
+
+
+def list_audit_log(
+    conn: psycopg.Connection,
+    audit_filter: AuditFilter = AuditFilter(),
+    limit: int = 200,
+    before_id: int | None = None,
+) -> list[dict[str, Any]]:
+    params = {
+        "actor": audit_filter.actor,
+        "action": audit_filter.action,
+        "since": audit_filter.since,
+        "job_id": audit_filter.job_id,
+        "limit": limit,
+        "before_id": before_id,
+    }
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(LIST_AUDIT_LOG, params).fetchall()
+    for row in rows:
+        row["at"] = row["at"].astimezone(UTC)
+    return rows

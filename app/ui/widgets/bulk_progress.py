@@ -1,0 +1,48 @@
+"""Progress and Stop of the session's running "all matching" action (app/actions/bulk.py)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from jobdash.app.actions.bulk import BulkRun
+from jobdash.app.ui.widgets.feedback import FAILED, Flash, flash
+
+BULK_KEY = "jobdash_bulk_run"
+
+
+def running() -> BulkRun | None:
+    return st.session_state.get(BULK_KEY)
+
+
+def keep(run: BulkRun) -> None:
+    st.session_state[BULK_KEY] = run
+
+
+def show() -> None:
+    """The progress bar and Stop; nothing when no run is going."""
+    if running() is None:
+        return
+    # Ticks only while a run is going, so an idle page does not rerun every second.
+    st.fragment(run_every=1.0)(_ticking)()
+
+
+def _ticking() -> None:
+    run = running()
+    if run is None:
+        return
+    if run.finished:
+        st.session_state.pop(BULK_KEY, None)
+        if run.error:
+            done = run.progress.summary() if run.progress else "nothing done"
+            flash(Flash(f"Stopped by an error ({run.error}). {done}", FAILED))
+        elif run.result is not None:
+            flash(Flash(run.result.summary()))
+        st.rerun(scope="app")
+        return
+    fraction = min(1.0, run.processed / run.total) if run.total else 0.0
+    text = f"{run.action}: {run.processed:,} of {run.total:,} processed"
+    if run.stop.is_set():
+        text += " — stopping after the current batch"
+    st.progress(fraction, text=text)
+    if st.button("Stop", key="bulk_stop", icon=":material/stop:", disabled=run.stop.is_set()):
+        run.stop.set()

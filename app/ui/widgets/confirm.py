@@ -1,0 +1,71 @@
+"""The one confirmation dialog for destructive and bulk actions.
+
+A page asks with `request(Confirmation(...))`; the dialog stays open across reruns and panel
+ticks until the operator confirms or cancels. What it runs is fixed when it is asked (the job
+ids the operator saw), never re-read when the button is pressed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import streamlit as st
+
+from jobdash.app.ui.widgets.feedback import Flash, flash
+
+PENDING_KEY = "jobdash_pending_confirmation"
+SAMPLE_IDS = 10
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    title: str
+    text: str  # plain text: it may name queues and tasks
+    confirm_label: str
+    run: Callable[[], Flash | None]
+    caption: str | None = None
+    confirm_key: str = "confirm"
+    cancel_key: str = "cancel"
+
+
+def describe_ids(ids: list[int]) -> str:
+    """ "1, 2, 3 and 40 more" """
+    sample = ", ".join(str(i) for i in ids[:SAMPLE_IDS])
+    more = f" and {len(ids) - SAMPLE_IDS:,} more" if len(ids) > SAMPLE_IDS else ""
+    return sample + more
+
+
+def request(confirmation: Confirmation) -> None:
+    st.session_state[PENDING_KEY] = confirmation
+
+
+def _forget() -> None:
+    st.session_state.pop(PENDING_KEY, None)
+
+
+@st.dialog("Confirm", on_dismiss=_forget)
+def _dialog() -> None:
+    pending: Confirmation | None = st.session_state.get(PENDING_KEY)
+    if pending is None:
+        return
+    st.subheader(pending.title, anchor=False)
+    st.text(pending.text)
+    if pending.caption:
+        st.caption(pending.caption)
+    left, right = st.columns(2)
+    if left.button(pending.confirm_label, type="primary", key=pending.confirm_key):
+        _forget()
+        message = pending.run()
+        if message is not None:
+            flash(message)
+        st.rerun()
+    if right.button("Cancel", key=pending.cancel_key):
+        _forget()
+        st.rerun()
+
+
+def show_pending() -> None:
+    """Draw the dialog when a confirmation is pending (call once per page run)."""
+    if st.session_state.get(PENDING_KEY) is not None:
+        _dialog()

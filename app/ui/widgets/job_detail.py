@@ -1,0 +1,91 @@
+"""One job in full: status, queue, locks, every recorded attempt's error, events, args.
+
+Everything from the job is shown as text (st.text, st.code, table cells), never as markdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from jobdash.app.read.failed_jobs import JobDetail, args_as_json_text
+from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
+
+# Shown in full up to this many characters: a 1 MB message must not freeze the browser.
+MAX_MESSAGE_CHARS = 20_000
+
+
+def event_timeline(events: list[dict]) -> pd.DataFrame:
+    rows = []
+    for i, event in enumerate(events):
+        nxt = events[i + 1]["at"] if i + 1 < len(events) else None
+        took = (nxt - event["at"]).total_seconds() if nxt and event["at"] else None
+        rows.append(
+            {
+                "event": event["type"],
+                "at": event["at"],
+                "until next": format_duration(took) if took is not None else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summary(job_id: int, detail: JobDetail) -> None:
+    job = detail.job
+    st.subheader(f"Job {job_id}", anchor=False)
+    st.text(f"Task: {job['task_name']}")
+    status = "deleted (archived)" if detail.deleted_at else job["status"]
+    cols = st.columns(5)
+    cols[0].metric("Status", status)
+    cols[1].metric("Attempts", job["attempts"])
+    cols[2].metric("Priority", job["priority"])
+    cols[3].text(f"Queue: {job['queue_name']}")
+    cols[3].text(f"Lock: {job.get('lock') or '—'}")
+    cols[4].text(f"Queueing lock: {job.get('queueing_lock') or '—'}")
+    cols[4].text(f"Scheduled at: {format_timestamp(job.get('scheduled_at'))}")
+    if detail.deleted_at:
+        st.text(f"Deleted {format_timestamp(detail.deleted_at)} by {detail.deleted_by}.")
+
+
+def attempts(detail: JobDetail) -> None:
+    st.markdown("**Attempts**")
+    if not detail.errors:
+        st.info(
+            "No tracebacks recorded for this job "
+            "(its worker was not instrumented, or it never failed)."
+        )
+    for error in detail.errors:
+        host, pid = error.get("hostname") or "?", error.get("pid") or "?"
+        where = f"{host}:{pid} (worker {error.get('worker_id') or '?'})"
+        when = format_timestamp(error["recorded_at"])
+        label = f"Attempt {error['attempt']} · {error['exception_type']} · {when}"
+        with st.expander(escape_markdown(label), expanded=error is detail.errors[-1]):
+            st.text(f"{error['exception_type']}: {error['message']}"[:MAX_MESSAGE_CHARS])
+            st.text(f"Worker: {where} · will retry: {'yes' if error.get('will_retry') else 'no'}")
+            st.code(error["traceback"], language=None)
+
+
+def events_and_args(detail: JobDetail) -> None:
+    st.markdown("**Events**")
+    st.dataframe(
+        event_timeline(detail.events),
+        hide_index=True,
+        column_config={
+            "at": st.column_config.DatetimeColumn(
+                "At (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS", timezone="UTC"
+            )
+        },
+    )
+    st.markdown("**Args**")
+    st.code(args_as_json_text(detail.job.get("args")), language="json")
+
+
+def show(job_id: int, detail: JobDetail, actions: Callable[[], None] | None = None) -> None:
+    """The whole detail; `actions` draws the buttons that fit the job's state (if allowed)."""
+    summary(job_id, detail)
+    if actions is not None:
+        actions()
+    attempts(detail)
+    events_and_args(detail)
