@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from jobdash.app.actions.archive import purge_archived_jobs
 from jobdash.app.actions.jobs import delete_jobs
 from jobdash.app.read.audit import AuditFilter, list_audit_log
 from jobdash.app.read.failed_jobs import (
@@ -20,6 +19,7 @@ from jobdash.app.read.failed_jobs import (
     parse_utc,
 )
 from jobdash.core.errors import FilterError
+from jobdash.jobs.maintenance.archive_purge import purge_archived_jobs
 from tests.actions_helpers import make_failed_jobs
 
 

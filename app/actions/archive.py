@@ -1,4 +1,4 @@
-"""The archive of deleted jobs: archive-then-delete, restore as it was, purge after retention.
+"""The archive of deleted jobs: archive-then-delete, and restore as it was.
 
 A deleted job's row, events and recorded errors are kept in `jobdash_deleted_jobs` as jsonb of
 the original tables' row types, so a restore re-inserts exactly what was there (ids included)
@@ -8,7 +8,6 @@ the caller has locked the rows it acts on (see `app/actions.py`); they never com
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import psycopg
@@ -90,10 +89,6 @@ SELECT DISTINCT job_id FROM jobdash_deleted_jobs
 WHERE job_id = ANY(%(job_ids)s) AND restored_at IS NOT NULL
 """
 
-PURGE_ARCHIVED = (
-    "DELETE FROM jobdash_deleted_jobs WHERE deleted_at < now() - make_interval(days => %s)"
-)
-
 
 @dataclass(frozen=True)
 class RestoreOutcome:
@@ -145,15 +140,3 @@ def restore_archived(conn: psycopg.Connection, job_ids: list[int], actor: str) -
         else:
             skipped[job_id] = "not in the archive"
     return RestoreOutcome(restored, skipped)
-
-
-def purge_archived_jobs(conn: psycopg.Connection, retention_days: float) -> int:
-    """Delete archives older than `retention_days`; the number of archives purged.
-
-    make_interval takes whole days: a fraction is rounded up, so nothing goes early.
-    """
-    if retention_days <= 0:
-        raise ValueError("retention_days must be greater than 0")
-    with conn.transaction():
-        cursor = conn.execute(PURGE_ARCHIVED, (math.ceil(retention_days),))
-    return cursor.rowcount

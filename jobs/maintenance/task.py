@@ -14,6 +14,7 @@ from procrastinate import Blueprint, JobContext
 from psycopg.conninfo import make_conninfo
 
 from jobdash.core.settings import load_settings
+from jobdash.jobs.maintenance.archive_purge import purge_archived_jobs
 from jobdash.jobs.maintenance.failed_counts import compact_quietly
 from jobdash.jobs.maintenance.rollup import RollupReport, run_maintenance, run_rollup
 
@@ -41,17 +42,6 @@ def _connection_string(context: JobContext) -> str:
     return resolve_database_url(load_settings())
 
 
-def _purge_archived_jobs(conn: psycopg.Connection, retention_days: float) -> int | None:
-    try:
-        from jobdash.app.actions.archive import (
-            purge_archived_jobs,  # engineer D's module, may be absent
-        )
-    except ImportError:
-        logger.info("jobdash.app.actions.archive not available: archived jobs are not purged")
-        return None
-    return purge_archived_jobs(conn, retention_days)
-
-
 def maintain(conninfo: str) -> RollupReport:
     """One maintenance pass: rollup, downsampling/retention, archive purge."""
     settings = load_settings()
@@ -64,7 +54,7 @@ def maintain(conninfo: str) -> RollupReport:
         )
         compact_quietly(conn)
         try:
-            _purge_archived_jobs(conn, settings.archive_retention_days)
+            purge_archived_jobs(conn, settings.archive_retention_days)
         except Exception:
             # Purging is housekeeping: it must never make history recording fail.
             logger.exception("purging archived jobs failed")
