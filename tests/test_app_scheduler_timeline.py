@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from jobdash.app.read.models import UpcomingTask
+from jobdash.app.rules.schedules import ticks_in
 from jobdash.app.ui.panels.scheduler import (
     due_first,
-    next_occurrences,
     schedule_text,
     timeline_points,
     upcoming_table,
@@ -41,13 +41,13 @@ def task(
 
 def test_next_occurrences_includes_start_and_excludes_end() -> None:
     start = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-    ticks = next_occurrences("*/15 * * * *", start, start + timedelta(hours=1), 100)
+    ticks = ticks_in("*/15 * * * *", start, start + timedelta(hours=1), 100)
     assert ticks == [start + timedelta(minutes=m) for m in (0, 15, 30, 45)]
     assert all(t.tzinfo is not None for t in ticks)
 
 
 def test_next_occurrences_seconds_field_is_last_and_limit_applies() -> None:
-    ticks = next_occurrences("* * * * * */10", NOW, NOW + timedelta(hours=1), 5)
+    ticks = ticks_in("* * * * * */10", NOW, NOW + timedelta(hours=1), 5)
     assert ticks == [NOW + timedelta(seconds=s) for s in (0, 10, 20, 30, 40)]
 
 

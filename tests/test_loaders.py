@@ -274,13 +274,13 @@ class TestScheduler:
         assert tasks[str(late)].is_due and tasks[str(late)].next_run_relative == "overdue by 3 min"
         t = tasks["tick"]
         assert (t.schedule_type, t.schedule, t.schedule_description) == (
-            "interval", "* * * * * */15", "every 15 seconds",
+            "interval", "* * * * * */15", "Every 15 seconds",
         )  # fmt: skip
         assert not t.is_due and t.last_run is not None and t.last_run <= now
         assert t.next_run_relative == "in less than 1 minute"
         assert s.next_execution == t.next_run
         n = tasks["nightly[n]"]
-        assert (n.schedule_type, n.schedule_description) == ("cron", "at 03:00 every day")
+        assert (n.schedule_type, n.schedule_description) == ("cron", "At 03:00")
         o = tasks[str(soon)]
         assert (o.schedule_type, o.schedule, o.task, o.queue) == (
             "onetime", None, "later", "default",
@@ -320,7 +320,7 @@ class TestScheduler:
         assert s.total_scheduled_tasks == 2
         app_task = next(t for t in s.upcoming if t.task == "from_app")
         assert app_task.queue == "other" and app_task.last_run is not None
-        assert app_task.schedule_description == "every 10 minutes"
+        assert app_task.schedule_description == "Every 10 minutes"
 
     def test_invalid_cron_is_skipped(self, conn: psycopg.Connection) -> None:
         _periodic(conn, "broken", "not a cron")

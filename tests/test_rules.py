@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from jobdash.app.rules import schedules as rules
+from jobdash.app.rules import health, schedules
+from jobdash.app.rules import text as words
 
 NOW = datetime(2024, 5, 6, 12, 0, 0, tzinfo=UTC)
 
@@ -17,23 +18,23 @@ def later(**kw: float) -> datetime:
 
 class TestHealth:
     def test_recent_heartbeat_and_normal_cpu_is_healthy(self) -> None:
-        assert rules.is_worker_healthy(5, 40.0)
+        assert health.is_worker_healthy(5, 40.0)
 
     def test_61_minute_old_heartbeat_is_unhealthy(self) -> None:
         # timedelta(minutes=61).seconds would be 3660 but a 1-day-61-min gap .seconds is small:
         # the rule takes total seconds.
-        assert not rules.is_worker_healthy(timedelta(minutes=61).total_seconds(), 10.0)
-        assert not rules.is_worker_healthy(timedelta(days=1, seconds=5).total_seconds(), None)
+        assert not health.is_worker_healthy(timedelta(minutes=61).total_seconds(), 10.0)
+        assert not health.is_worker_healthy(timedelta(days=1, seconds=5).total_seconds(), None)
 
     def test_threshold_is_exclusive(self) -> None:
-        assert rules.is_worker_healthy(119.9, None, 120)
-        assert not rules.is_worker_healthy(120, None, 120)
-        assert rules.is_worker_healthy(200, None, 300)
+        assert health.is_worker_healthy(119.9, None, 120)
+        assert not health.is_worker_healthy(120, None, 120)
+        assert health.is_worker_healthy(200, None, 300)
 
     def test_cpu_at_or_above_95_is_unhealthy_unknown_is_not(self) -> None:
-        assert not rules.is_worker_healthy(1, 95.0)
-        assert rules.is_worker_healthy(1, 94.9)
-        assert rules.is_worker_healthy(1, None)
+        assert not health.is_worker_healthy(1, 95.0)
+        assert health.is_worker_healthy(1, 94.9)
+        assert health.is_worker_healthy(1, None)
 
 
 class TestRelativeTime:
@@ -54,7 +55,7 @@ class TestRelativeTime:
         ],
     )
     def test_future(self, delta: timedelta, text: str) -> None:
-        assert rules.relative_time(NOW + delta, NOW) == text
+        assert words.relative_time(NOW + delta, NOW) == text
 
     @pytest.mark.parametrize(
         ("delta", "text"),
@@ -66,7 +67,7 @@ class TestRelativeTime:
         ],
     )
     def test_past_is_never_in(self, delta: timedelta, text: str) -> None:
-        assert rules.relative_time(NOW - delta, NOW) == text
+        assert words.relative_time(NOW - delta, NOW) == text
 
 
 class TestScheduleType:
@@ -89,92 +90,98 @@ class TestScheduleType:
     def test_type_and_step(self, cron: str, kind: str, seconds: int | None) -> None:
         # `seconds` (the fixed step, used for the description in words) may exist for a cron
         # that is still typed "cron": the type follows issue 3's `*/N` definition.
-        assert rules.schedule_type(cron) == kind
-        assert rules.interval_seconds(cron) == seconds
+        assert schedules.schedule_type(cron) == kind
+        assert schedules.interval_seconds(cron) == seconds
 
     def test_no_cron_is_onetime(self) -> None:
-        assert rules.schedule_type(None) == "onetime"
+        assert schedules.schedule_type(None) == "onetime"
 
     @pytest.mark.parametrize(
         ("cron", "words"),
         [
-            ("*/5 * * * *", "every 5 minutes"),
-            ("* * * * * */15", "every 15 seconds"),
-            ("* * * * *", "every minute"),
-            ("0 */2 * * *", "every 2 hours"),
-            ("15 * * * *", "every hour at minute 15"),
-            ("0 3 * * *", "at 03:00 every day"),
-            ("30 8 * * 1-5", "at 08:30 on Monday to Friday"),
-            ("0 9 * * 1,3", "at 09:00 on Monday, Wednesday"),
-            ("0 0 1 * *", "at 00:00 on day 1 of every month"),
-            ("0 0 25 12 *", "at 00:00 on December 25"),
-            ("@daily", "at 00:00 every day"),
-            ("*/5 9-17 * * *", "cron: */5 9-17 * * *"),
+            ("*/5 * * * *", "Every 5 minutes"),
+            # croniter's seconds are the LAST field; cron-descriptor's the first.
+            ("* * * * * */15", "Every 15 seconds"),
+            ("*/5 * * * * *", "Every second, every 5 minutes"),
+            ("30 4 * * 1 10", "At 04:30:10, only on Monday"),
+            ("* * * * *", "Every minute"),
+            ("0 */2 * * *", "Every 2 hours"),
+            ("15 * * * *", "At 15 minutes past the hour"),
+            ("0 3 * * *", "At 03:00"),
+            ("30 8 * * 1-5", "At 08:30, Monday through Friday"),
+            ("0 9 * * 1,3", "At 09:00, only on Monday and Wednesday"),
+            ("0 0 1 * *", "At 00:00, on day 1 of the month"),
+            ("0 0 25 12 *", "At 00:00, on day 25 of the month, only in December"),
+            ("@daily", "At 00:00"),
+            ("*/5 9-17 * * *", "Every 5 minutes, between 09:00 and 17:59"),
             ("not a cron", "invalid cron: not a cron"),
         ],
     )
     def test_description(self, cron: str, words: str) -> None:
-        assert rules.describe_schedule(cron) == words
+        assert schedules.describe_schedule(cron) == words
 
 
 class TestTicks:
     def test_latest_tick_includes_now(self) -> None:
-        assert rules.latest_tick("*/5 * * * *", NOW) == NOW
-        assert rules.latest_tick("*/5 * * * *", later(minutes=4)) == NOW
+        assert schedules.latest_tick("*/5 * * * *", NOW) == NOW
+        assert schedules.latest_tick("*/5 * * * *", later(minutes=4)) == NOW
 
     def test_next_tick_is_strictly_after(self) -> None:
-        assert rules.next_tick("*/5 * * * *", NOW) == later(minutes=5)
-        assert rules.next_tick("* * * * * */15", NOW) == later(seconds=15)
+        assert schedules.next_tick("*/5 * * * *", NOW) == later(minutes=5)
+        assert schedules.next_tick("* * * * * */15", NOW) == later(seconds=15)
 
-    def test_ticks_between(self) -> None:
-        runs = rules.ticks_between("*/30 * * * *", NOW, later(hours=2))
-        assert runs == [later(minutes=30 * i) for i in range(1, 5)]
-        assert len(rules.ticks_between("* * * * * */1", NOW, later(hours=1), limit=10)) == 10
+    def test_ticks_in_a_window(self) -> None:
+        runs = schedules.ticks_in("*/30 * * * *", NOW, later(hours=2), limit=100)
+        assert runs == [later(minutes=30 * i) for i in range(4)]  # start included, end not
+        assert len(schedules.ticks_in("* * * * * */1", NOW, later(hours=1), limit=10)) == 10
+        assert schedules.ticks_in("* * * * * */15", NOW, later(minutes=1), limit=10) == [
+            later(seconds=15 * i) for i in range(4)
+        ]
 
 
 class TestDue:
     def test_onetime(self) -> None:
-        assert rules.is_onetime_due(NOW, NOW)
-        assert rules.is_onetime_due(later(seconds=-1), NOW)
-        assert not rules.is_onetime_due(later(seconds=1), NOW)
+        assert schedules.is_onetime_due(NOW, NOW)
+        assert schedules.is_onetime_due(later(seconds=-1), NOW)
+        assert not schedules.is_onetime_due(later(seconds=1), NOW)
 
     def test_periodic_missed_tick_more_than_60s_old(self) -> None:
         tick = later(seconds=-61)
-        assert rules.is_periodic_due(tick, None, NOW)
-        assert rules.is_periodic_due(tick, later(minutes=-10), NOW)
+        assert schedules.is_periodic_due(tick, None, NOW)
+        assert schedules.is_periodic_due(tick, later(minutes=-10), NOW)
 
     def test_periodic_within_grace_is_not_due(self) -> None:
-        assert not rules.is_periodic_due(later(seconds=-60), None, NOW)
-        assert not rules.is_periodic_due(NOW, None, NOW)
+        assert not schedules.is_periodic_due(later(seconds=-60), None, NOW)
+        assert not schedules.is_periodic_due(NOW, None, NOW)
 
     def test_periodic_deferred_tick_is_not_due(self) -> None:
         tick = later(minutes=-30)
-        assert not rules.is_periodic_due(tick, tick, NOW)
+        assert not schedules.is_periodic_due(tick, tick, NOW)
 
     def test_tick_before_the_schedule_was_first_published_is_not_missed(self) -> None:
         tick = later(hours=-19)
-        assert not rules.is_periodic_due(tick, None, NOW, known_since=later(minutes=-5))
-        assert rules.is_periodic_due(tick, None, NOW, known_since=later(hours=-20))
+        assert not schedules.is_periodic_due(tick, None, NOW, known_since=later(minutes=-5))
+        assert schedules.is_periodic_due(tick, None, NOW, known_since=later(hours=-20))
 
 
 class TestPayloadPreview:
     def test_compact_json_uncut(self) -> None:
-        assert rules.payload_preview({"a": 1, "b": [1, 2]}) == '{"a":1,"b":[1,2]}'
-        assert rules.payload_preview({}) == "{}"
+        assert words.payload_preview({"a": 1, "b": [1, 2]}) == '{"a":1,"b":[1,2]}'
+        assert words.payload_preview({}) == "{}"
 
     def test_exactly_100_is_not_cut(self) -> None:
         args = {"k": "x" * (100 - len('{"k":""}'))}
-        preview = rules.payload_preview(args)
+        preview = words.payload_preview(args)
         assert len(preview) == 100 and not preview.endswith("…")
 
     def test_101_is_cut_to_100_with_ellipsis(self) -> None:
         args = {"k": "x" * (101 - len('{"k":""}'))}
-        preview = rules.payload_preview(args)
+        preview = words.payload_preview(args)
         assert len(preview) == 100
         assert preview.endswith("x…")
 
     def test_unicode_is_kept_and_cut_by_character(self) -> None:
-        preview = rules.payload_preview({"t": "日本語" * 50})
+        preview = words.payload_preview({"t": "日本語" * 50})
         assert preview.startswith('{"t":"日本語')
         assert len(preview) == 100 and preview.endswith("…")
         preview.encode("utf-8")  # no lone surrogates
@@ -182,16 +189,16 @@ class TestPayloadPreview:
     def test_does_not_split_a_flag_or_zwj_sequence(self) -> None:
         flag = "\U0001f1e9\U0001f1ea"  # 🇩🇪: two code points
         text = "a" * 98 + flag + "tail"  # a cut at 99 would leave half a flag
-        assert rules.cut_text(text) == "a" * 98 + "…"
+        assert words.cut_text(text) == "a" * 98 + "…"
         family = "\U0001f469\u200d\U0001f4bb"  # 👩‍💻
         text = "b" * 97 + family + "tail"
-        cut = rules.cut_text(text)
+        cut = words.cut_text(text)
         assert cut == "b" * 97 + "…"
 
     def test_does_not_split_combining_mark(self) -> None:
         text = "c" * 98 + "e\u0301" + "rest"
-        assert rules.cut_text(text) == "c" * 98 + "…"
+        assert words.cut_text(text) == "c" * 98 + "…"
 
     def test_hostile_strings_stay_plain_text(self) -> None:
-        preview = rules.payload_preview({"x": "<script>alert(1)</script>"})
+        preview = words.payload_preview({"x": "<script>alert(1)</script>"})
         assert preview == '{"x":"<script>alert(1)</script>"}'

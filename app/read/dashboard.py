@@ -1,7 +1,7 @@
 """Dashboard loaders: one per panel, SQL (app/dashboard_sql.py) → records (app/models.py).
 
 Each loader takes a psycopg 3 connection and does its work in one or two round trips. Rules
-(health, relative time, due-ness, previews) come from app/rules.py. "Now" is the database's.
+(health, relative time, due-ness, previews) come from app/schedules.py. "Now" is the database's.
 """
 
 from __future__ import annotations
@@ -25,7 +25,14 @@ from jobdash.app.read.models import (
     WorkerHealth,
     WorkerRow,
 )
-from jobdash.app.rules import schedules as rules
+from jobdash.app.rules import schedules
+from jobdash.app.rules.health import is_worker_healthy
+from jobdash.app.rules.text import (
+    PAYLOAD_PREVIEW_CHARS,
+    cut_text,
+    payload_preview,
+    relative_time,
+)
 from jobdash.core.periodic import PeriodicDefinition
 
 logger = logging.getLogger(__name__)
@@ -95,7 +102,7 @@ def load_worker_health(
                 worker_id=int(worker_id),
                 hostname=hostname,
                 pid=pid,
-                healthy=rules.is_worker_healthy(float(age), cpu, healthy_heartbeat_s),
+                healthy=is_worker_healthy(float(age), cpu, healthy_heartbeat_s),
                 jobs=int(jobs),
                 max_jobs=concurrency,
                 cpu_percent=cpu,
@@ -129,9 +136,9 @@ def load_worker_health(
 
 def _preview(args: Any, args_text: str | None) -> str:
     if args is not None:
-        return rules.payload_preview(args)
+        return payload_preview(args)
     # Too big to ship whole: jsonb's text (spaces after separators) is close enough to preview.
-    return rules.cut_text(args_text or "")
+    return cut_text(args_text or "")
 
 
 def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs:
@@ -140,7 +147,7 @@ def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs
         {
             "limit": limit,
             "max_args_bytes": MAX_ARGS_BYTES,
-            "preview_chars": rules.PAYLOAD_PREVIEW_CHARS * 2,
+            "preview_chars": PAYLOAD_PREVIEW_CHARS * 2,
             "max_error_chars": MAX_ERROR_CHARS,
         },
     ).fetchall()
@@ -173,23 +180,23 @@ def _periodic_id(definition: PeriodicDefinition) -> str:
 def _periodic_task(
     definition: PeriodicDefinition, last_run: datetime | None, now: datetime
 ) -> UpcomingTask | None:
-    if not rules.is_valid_cron(definition.cron):
+    if not schedules.is_valid_cron(definition.cron):
         logger.warning(
             "periodic task %s has an invalid cron %r", definition.task_name, definition.cron
         )
         return None
-    tick = rules.latest_tick(definition.cron, now)
-    due = rules.is_periodic_due(tick, last_run, now, known_since=definition.known_since)
+    tick = schedules.latest_tick(definition.cron, now)
+    due = schedules.is_periodic_due(tick, last_run, now, known_since=definition.known_since)
     # A missed run is listed at the tick it missed (in the past, so it sorts first).
-    next_run = tick if due else rules.next_tick(definition.cron, now)
+    next_run = tick if due else schedules.next_tick(definition.cron, now)
     return UpcomingTask(
         id=_periodic_id(definition),
         task=definition.task_name,
-        schedule_type=rules.schedule_type(definition.cron),
+        schedule_type=schedules.schedule_type(definition.cron),
         schedule=definition.cron,
-        schedule_description=rules.describe_schedule(definition.cron),
+        schedule_description=schedules.describe_schedule(definition.cron),
         next_run=_utc(next_run),
-        next_run_relative=rules.relative_time(next_run, now),
+        next_run_relative=relative_time(next_run, now),
         is_due=due,
         last_run=_utc(last_run) if last_run else None,
         queue=definition.queue,
@@ -227,10 +234,10 @@ def load_scheduler(
                     task=task_name,
                     schedule_type="onetime",
                     schedule=None,
-                    schedule_description=rules.describe_schedule(None),
+                    schedule_description=schedules.describe_schedule(None),
                     next_run=_utc(at),
-                    next_run_relative=rules.relative_time(at, now),
-                    is_due=rules.is_onetime_due(at, now),
+                    next_run_relative=relative_time(at, now),
+                    is_due=schedules.is_onetime_due(at, now),
                     last_run=None,
                     queue=queue,
                 )

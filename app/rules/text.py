@@ -7,8 +7,17 @@ captions), `escape_markdown` neutralises every markup character first.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
+from typing import Any
+
+import regex
+
+PAYLOAD_PREVIEW_CHARS = 100
+ELLIPSIS = "…"
+# One user-perceived character (a flag, a ZWJ emoji, a letter with its accents).
+_GRAPHEME = regex.compile(r"\X")
 
 # Characters that start markup in CommonMark, GFM or Streamlit's extras (`:red[...]`,
 # `:material/x:`, `:emoji:`, `$math$`); CommonMark lets a backslash escape any of them.
@@ -100,3 +109,52 @@ def format_timestamp(value: datetime | None) -> str:
     if value is None:
         return "—"
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cut_text(text: str, limit: int = PAYLOAD_PREVIEW_CHARS) -> str:
+    """At most `limit` characters; when cut, ends in "…" and never splits a visible character."""
+    if len(text) <= limit:
+        return text
+    budget = limit - len(ELLIPSIS)
+    end = 0
+    for grapheme in _GRAPHEME.finditer(text):  # lazy: stops at the budget
+        if grapheme.end() > budget:
+            break
+        end = grapheme.end()
+    return text[:end] + ELLIPSIS
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
+def payload_preview(args: Any, limit: int = PAYLOAD_PREVIEW_CHARS) -> str:
+    """The job's args as compact JSON, cut to `limit` characters."""
+    return cut_text(compact_json(args), limit)
+
+
+def _plural(n: int, unit: str) -> str:
+    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+
+
+def _span(seconds: float) -> str:
+    """Magnitude in words: "less than 1 minute", "7 min", "5 hours, 30 min", "2 days, 3 hours"."""
+    total = int(seconds)
+    if total < 60:
+        return "less than 1 minute"
+    minutes = total // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return _plural(hours, "hour") + (f", {minutes} min" if minutes else "")
+    days, hours = divmod(hours, 24)
+    return _plural(days, "day") + (f", {_plural(hours, 'hour')}" if hours else "")
+
+
+def relative_time(when: datetime, now: datetime) -> str:
+    """"in 7 min" for the future (and for exactly now), "overdue by 3 min" for the past."""
+    delta = (when - now).total_seconds()
+    if delta < 0:
+        return f"overdue by {_span(-delta)}"
+    return f"in {_span(delta)}"

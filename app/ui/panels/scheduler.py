@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import altair as alt
 import pandas as pd
 import streamlit as st
-from croniter import croniter
 
 from jobdash.app.read.models import Scheduler, UpcomingTask
+from jobdash.app.rules.schedules import ticks_in
 from jobdash.app.rules.text import clock_utc
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 
@@ -34,20 +34,6 @@ class TimelinePoint:
     run_at: datetime
     schedule_type: str
     is_due: bool
-
-
-def next_occurrences(cron: str, start: datetime, end: datetime, limit: int) -> list[datetime]:
-    """Cron ticks in [start, end), at most `limit` (croniter; seconds are the 6th field, UTC)."""
-    start = start.astimezone(UTC)
-    # Start one microsecond earlier so a tick exactly at `start` is included.
-    iterator = croniter(cron, start - timedelta(microseconds=1))
-    ticks: list[datetime] = []
-    while len(ticks) < limit:
-        tick = iterator.get_next(datetime)
-        if tick >= end:
-            break
-        ticks.append(tick)
-    return ticks
 
 
 def timeline_points(
@@ -74,7 +60,7 @@ def timeline_points(
                 points.append(TimelinePoint(label, task.next_run, task.schedule_type, False))
             continue
         try:
-            ticks = next_occurrences(task.schedule, max(now, task.next_run), end, max_per_task)
+            ticks = ticks_in(task.schedule, max(now, task.next_run), end, max_per_task)
         except (ValueError, KeyError, TypeError):
             ticks = [task.next_run] if now <= task.next_run < end else []
         points.extend(TimelinePoint(label, tick, task.schedule_type, False) for tick in ticks)
