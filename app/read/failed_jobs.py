@@ -8,6 +8,7 @@ through the partial indexes of migrations/003_actions.sql.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -398,7 +399,18 @@ def load_job_detail(conn: psycopg.Connection, job_id: int) -> JobDetail | None:
         event["at"] = _utc(event["at"])
     for error in detail.errors:
         error["recorded_at"] = _utc(error["recorded_at"])
+    number_attempts(detail)
     return detail
+
+
+def number_attempts(detail: JobDetail) -> None:
+    """Each error's `number`: the run it ended, counted from the job's `started` events, as
+    the operator counts them (Procrastinate's `attempts` also grows on a manual retry, so the
+    recorded attempt goes 1, 2, 3, 5)."""
+    starts = sorted(e["at"] for e in detail.events if e["type"] == "started" and e["at"])
+    for position, error in enumerate(detail.errors, start=1):
+        ran_before = bisect.bisect_right(starts, error["recorded_at"]) if starts else 0
+        error["number"] = ran_before or position
 
 
 def args_as_json_text(args: Any) -> str:

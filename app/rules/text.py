@@ -90,11 +90,16 @@ def format_interval(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-def freshness_caption(loaded_at: float | None, now: float, every_s: float) -> str:
-    """ "updated N s ago · every N s" (the status line of a panel)."""
+def freshness_caption(
+    loaded_at: float | None, now: float, every_s: float, paused: bool = False
+) -> str:
+    """ "updated N s ago · every N s" (the status line of a panel); when live updates are
+    paused, the time of the data instead: "data of 12:03:04 UTC · live updates paused"."""
     every = format_interval(every_s)
     if loaded_at is None:
-        return f"not loaded yet · every {every}"
+        return "not loaded yet" + (" · live updates paused" if paused else f" · every {every}")
+    if paused:
+        return f"data of {clock_utc(loaded_at)} UTC · live updates paused"
     age = max(0, round(now - loaded_at))
     return f"updated {age} s ago · every {every}"
 

@@ -14,7 +14,7 @@ from typing import Any
 import streamlit as st
 
 from jobdash.app.rules.text import escape_markdown, freshness_caption
-from jobdash.app.ui import data
+from jobdash.app.ui import data, live
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.errors import describe_error
 
@@ -27,7 +27,7 @@ def show_panel(source: data.Source, title: str, render: Callable[[Any], None]) -
         try:
             interval = data.refresh_interval(source)
             result = data.fetch(source)
-            st.caption(freshness_caption(result.loaded_at, time.time(), interval))
+            st.caption(freshness_caption(result.loaded_at, time.time(), interval, live.paused()))
             loaded = data_or_notice(title, result, retry_every_s=interval)
             if loaded is not None:
                 render(loaded)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from jobdash.app.rules.text import format_interval
-from jobdash.app.ui import data
+from jobdash.app.ui import data, live
 from jobdash.app.ui.panels import failed_jobs, queue_stats, scheduler, worker_health
 from jobdash.app.ui.panels.frame import show_panel
 from jobdash.core.settings import load_settings
@@ -51,11 +51,11 @@ def main() -> None:
     st.caption("Real-time monitoring of queue, workers, and scheduler")
     left, right = st.columns(2)
     with left:
-        st.fragment(run_every=intervals["queue_stats"])(_queue_stats_panel)()
+        st.fragment(run_every=live.every(intervals["queue_stats"]))(_queue_stats_panel)()
     with right:
-        st.fragment(run_every=intervals["worker_health"])(_worker_health_panel)()
-    st.fragment(run_every=intervals["scheduler"])(_scheduler_panel)()
-    st.fragment(run_every=intervals["failed_jobs"])(_failed_jobs_panel)()
+        st.fragment(run_every=live.every(intervals["worker_health"]))(_worker_health_panel)()
+    st.fragment(run_every=live.every(intervals["scheduler"]))(_scheduler_panel)()
+    st.fragment(run_every=live.every(intervals["failed_jobs"]))(_failed_jobs_panel)()
     st.divider()
     st.caption(footer_text(intervals))
 

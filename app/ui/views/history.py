@@ -17,7 +17,7 @@ import streamlit as st
 
 from jobdash.app.read.history import DEFAULT_RANGE, RANGES, HistoryData
 from jobdash.app.rules.text import escape_markdown, format_interval, freshness_caption
-from jobdash.app.ui import data
+from jobdash.app.ui import data, live
 from jobdash.app.ui.navigation import page_url
 from jobdash.app.ui.widgets.charts import time_chart
 from jobdash.app.ui.widgets.downloads import csv_download_button
@@ -205,7 +205,7 @@ def render(history: HistoryData) -> None:
 
 def _history_panel(range_name: str, queue: str | None, task: str | None) -> None:
     result = data.fetch(data.HISTORY, range_name, queue, task)
-    st.caption(freshness_caption(result.loaded_at, time.time(), REFRESH_S))
+    st.caption(freshness_caption(result.loaded_at, time.time(), REFRESH_S, live.paused()))
     history: HistoryData | None = data_or_notice("History", result, retry_every_s=REFRESH_S)
     if history is not None:
         render(history)
@@ -214,7 +214,7 @@ def _history_panel(range_name: str, queue: str | None, task: str | None) -> None
 def main() -> None:
     st.title("Throughput history")
     range_name, queue, task = _controls()
-    st.fragment(run_every=REFRESH_S)(_history_panel)(range_name, queue, task)
+    st.fragment(run_every=live.every(REFRESH_S))(_history_panel)(range_name, queue, task)
 
 
 main()

@@ -37,7 +37,13 @@ def describe_ids(ids: list[int]) -> str:
 
 
 def request(confirmation: Confirmation) -> None:
+    """Open the dialog (from a fragment too: the full rerun also holds the live panels)."""
     st.session_state[PENDING_KEY] = confirmation
+    st.rerun(scope="app")
+
+
+def pending() -> Confirmation | None:
+    return st.session_state.get(PENDING_KEY)
 
 
 def _forget() -> None:

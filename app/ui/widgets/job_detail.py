@@ -12,6 +12,7 @@ import streamlit as st
 
 from jobdash.app.read.failed_jobs import JobDetail, args_as_json_text
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
+from jobdash.app.rules.tracebacks import split_traceback
 
 # Shown in full up to this many characters: a 1 MB message must not freeze the browser.
 MAX_MESSAGE_CHARS = 20_000
@@ -60,11 +61,23 @@ def attempts(detail: JobDetail) -> None:
         host, pid = error.get("hostname") or "?", error.get("pid") or "?"
         where = f"{host}:{pid} (worker {error.get('worker_id') or '?'})"
         when = format_timestamp(error["recorded_at"])
-        label = f"Attempt {error['attempt']} · {error['exception_type']} · {when}"
+        label = f"Attempt {error['number']} · {error['exception_type']} · {when}"
         with st.expander(escape_markdown(label), expanded=error is detail.errors[-1]):
             st.text(f"{error['exception_type']}: {error['message']}"[:MAX_MESSAGE_CHARS])
             st.text(f"Worker: {where} · will retry: {'yes' if error.get('will_retry') else 'no'}")
-            st.code(error["traceback"], language=None)
+            traceback(error["traceback"])
+
+
+def traceback(text: str) -> None:
+    """The team's frames in full; each run of library frames folded behind one click."""
+    for segment in split_traceback(text):
+        if not segment.folded:
+            st.code(segment.text, language=None)
+            continue
+        noun = "frame" if segment.frames == 1 else "frames"
+        label = f"{segment.frames} {noun} from {', '.join(segment.libraries)}"
+        with st.popover(escape_markdown(label), icon=":material/unfold_more:"):
+            st.code(segment.text, language=None)
 
 
 def events_and_args(detail: JobDetail) -> None:
