@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobdash.core.errors import ConfigError
 
@@ -20,6 +21,18 @@ def _number(name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
     return value
+
+
+def _timezone(name: str) -> str:
+    """An IANA time zone name (checked), UTC when unset."""
+    raw = os.environ.get(name, "").strip() or "UTC"
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name} must be an IANA time zone such as Europe/Berlin, got {raw!r}"
+        ) from None
+    return raw
 
 
 def _flag(name: str) -> bool:
@@ -44,6 +57,7 @@ class Settings:
     hour_retention_days: float
     pool_size: int
     max_concurrent_exports: int
+    display_timezone: str
 
 
 def load_settings() -> Settings:
@@ -66,4 +80,5 @@ def load_settings() -> Settings:
         hour_retention_days=_number("JOBDASH_HOUR_RETENTION_DAYS", 400),
         pool_size=int(_number("JOBDASH_POOL_SIZE", 6)),
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
+        display_timezone=_timezone("JOBDASH_TIMEZONE"),
     )

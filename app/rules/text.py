@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import regex
@@ -109,11 +109,25 @@ def clock_utc(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%H:%M:%S")
 
 
-def format_timestamp(value: datetime | None) -> str:
-    """ "2024-05-01 12:03:04 UTC", or "—"."""
+def zone_label(tz: tzinfo) -> str:
+    """How a time zone is named next to times: "UTC", "Europe/Berlin"."""
+    return getattr(tz, "key", None) or str(tz)
+
+
+def format_timestamp(value: datetime | None, tz: tzinfo = UTC) -> str:
+    """ "2024-05-01 12:03:04 UTC" (in `tz`, named), or "—"."""
     if value is None:
         return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{value.astimezone(tz):%Y-%m-%d %H:%M:%S} {zone_label(tz)}"
+
+
+def format_clock(value: datetime, tz: tzinfo = UTC, today: datetime | None = None) -> str:
+    """ "HH:MM:SS UTC" for a time of today (in `tz`), "Dec 01, 14:05 UTC" otherwise."""
+    local = value.astimezone(tz)
+    now = (today or datetime.now(UTC)).astimezone(tz)
+    if local.date() == now.date():
+        return f"{local:%H:%M:%S} {zone_label(tz)}"
+    return f"{local:%b %d, %H:%M} {zone_label(tz)}"
 
 
 def cut_text(text: str, limit: int = PAYLOAD_PREVIEW_CHARS) -> str:

@@ -9,6 +9,7 @@ from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.app.read.models import FailedJobs
 from jobdash.app.rules.text import format_count
 from jobdash.app.ui.navigation import job_url, page_file
+from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.downloads import failed_jobs_csv_link
 
 TITLE = "Failed Jobs"
@@ -44,20 +45,17 @@ def render(failed: FailedJobs) -> None:
     if not failed.jobs:
         st.success("No failed jobs.", icon=":material/check_circle:")
         return
-    job_column = st.column_config.LinkColumn("Job", display_text=r"job=(\d+)$", help="Open the job")
     st.dataframe(
         failed_table(failed),
         hide_index=True,
         width="stretch",
         column_config={
-            "Job": job_column,
+            "Job": columns.job_link_column(),
             "Queue": st.column_config.TextColumn("Queue"),
             "Task": st.column_config.TextColumn("Task"),
             "Error": st.column_config.TextColumn("Error", width="large"),
             "Args": st.column_config.TextColumn("Args", help="Arguments as JSON (cut at 100)"),
-            "Failed at": st.column_config.DatetimeColumn(
-                "Failed at", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            ),
+            "Failed at": columns.time_column("Failed at"),
             "Attempts": st.column_config.NumberColumn("Attempts"),
         },
     )

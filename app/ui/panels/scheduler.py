@@ -11,7 +11,8 @@ import streamlit as st
 
 from jobdash.app.read.models import Scheduler, UpcomingTask
 from jobdash.app.rules.schedules import ticks_in
-from jobdash.app.rules.text import clock_utc
+from jobdash.app.rules.text import format_clock
+from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 
 TITLE = "Scheduled Tasks Timeline"
@@ -96,16 +97,6 @@ def schedule_text(task: UpcomingTask) -> str:
     return task.schedule_description or task.schedule or ""
 
 
-def clock_text(when: datetime | None) -> str:
-    """ "HH:MM:SS UTC" for today's runs, with the date otherwise."""
-    if when is None:
-        return "—"
-    when = when.astimezone(UTC)
-    if when.date() == datetime.now(UTC).date():
-        return f"{clock_utc(when.timestamp())} UTC"
-    return when.strftime("%b %d, %H:%M UTC")
-
-
 def timeline_chart(points: list[TimelinePoint], now: datetime) -> alt.LayerChart:
     frame = pd.DataFrame(
         [
@@ -152,9 +143,10 @@ def render(scheduler: Scheduler, app_warning: str | None = None) -> None:
     cols[0].metric("Scheduled tasks", f"{scheduler.total_scheduled_tasks:,}")
     cols[1].metric("Due now", f"{scheduler.due_tasks:,}", help="Missed or late runs")
     upcoming_runs = [t for t in due_first(scheduler.upcoming) if not t.is_due]
+    next_at = scheduler.next_execution
     cols[2].metric(
         "Next execution",
-        clock_text(scheduler.next_execution),
+        format_clock(next_at, columns.display_zone()) if next_at else "—",
         delta=upcoming_runs[0].next_run_relative if upcoming_runs else None,
         delta_color="off",
         delta_arrow="off",
@@ -177,12 +169,8 @@ def render(scheduler: Scheduler, app_warning: str | None = None) -> None:
             "Task": st.column_config.TextColumn("Task"),
             "Schedule": st.column_config.TextColumn("Schedule"),
             "Next run": st.column_config.TextColumn("Next run"),
-            "Next run at": st.column_config.DatetimeColumn(
-                "Next run at", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            ),
-            "Last run": st.column_config.DatetimeColumn(
-                "Last run", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            ),
+            "Next run at": columns.time_column("Next run at"),
+            "Last run": columns.time_column("Last run"),
             "Queue": st.column_config.TextColumn("Queue"),
         },
     )

@@ -13,7 +13,7 @@ import streamlit as st
 from jobdash.app.read.models import StalledJob, WorkerHealth, WorkerRow
 from jobdash.app.rules.text import format_duration, format_timestamp
 from jobdash.app.ui import operations
-from jobdash.app.ui.widgets import confirm
+from jobdash.app.ui.widgets import columns, confirm
 from jobdash.app.ui.widgets.confirm import describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 from jobdash.app.ui.widgets.feedback import show_flash
@@ -152,7 +152,7 @@ def render(health: WorkerHealth) -> None:
             confirm.request(retry_stalled_confirmation(ids, health.stalled_jobs))
     if workers:
         last = max(w.last_heartbeat for w in workers)
-        st.caption(f"Latest heartbeat {format_timestamp(last)}")
+        st.caption(f"Latest heartbeat {format_timestamp(last, columns.display_zone())}")
     confirm.show_pending()
 
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from jobdash.app.read.audit import AUDIT_HEADER, AuditFilter
 from jobdash.app.ui import data
+from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
 
@@ -75,15 +76,12 @@ def main() -> None:
     if rows is None:
         return
     st.text(f"{len(rows):,} actions (newest first, up to {LIMIT})")
+    frame = audit_frame(rows)
     st.dataframe(
-        audit_frame(rows),
+        frame,
         hide_index=True,
         width="stretch",
-        column_config={
-            "at": st.column_config.DatetimeColumn(
-                "At (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            )
-        },
+        column_config=columns.config(frame.columns),
     )
     csv_download_button(
         "Download CSV", [{k: r[k] for k in AUDIT_HEADER} for r in rows], "audit-log"

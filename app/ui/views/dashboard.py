@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from jobdash.app.rules.text import format_interval
+from jobdash.app.rules.text import format_interval, zone_label
 from jobdash.app.ui import data, live
 from jobdash.app.ui.panels import failed_jobs, queue_stats, scheduler, worker_health
 from jobdash.app.ui.panels.frame import show_panel
+from jobdash.app.ui.widgets.columns import display_zone
 from jobdash.core.settings import load_settings
 
 
@@ -41,7 +42,7 @@ def footer_text(intervals: dict[str, float]) -> str:
         f"scheduler every {format_interval(intervals['scheduler'])}",
         f"failed jobs every {format_interval(intervals['failed_jobs'])}",
     ]
-    return "Refresh: " + " · ".join(parts) + ". Times are UTC."
+    return "Refresh: " + " · ".join(parts) + f". Times are {zone_label(display_zone())}."
 
 
 def main() -> None:

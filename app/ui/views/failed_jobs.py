@@ -24,7 +24,7 @@ from jobdash.app.read.failed_jobs import (
 )
 from jobdash.app.rules.text import escape_markdown
 from jobdash.app.ui import data, operations
-from jobdash.app.ui.widgets import bulk_progress, confirm, job_detail
+from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
@@ -151,7 +151,7 @@ def failed_frame(rows: list[dict]) -> pd.DataFrame:
     return frame.astype({"select": bool})
 
 
-def _selectable_table(frame: pd.DataFrame, key: str, check: str, columns: list[str]) -> list[int]:
+def _selectable_table(frame: pd.DataFrame, key: str, check: str, shown: list[str]) -> list[int]:
     """A data editor whose only editable column is the checkbox `check`; the ticked job ids."""
     writable = not operations.read_only()
     edited = st.data_editor(
@@ -159,20 +159,12 @@ def _selectable_table(frame: pd.DataFrame, key: str, check: str, columns: list[s
         key=key,
         num_rows="fixed",
         disabled=[c for c in frame.columns if c != check] if writable else True,
-        column_order=([check] if writable else []) + columns,
-        column_config={
-            check: st.column_config.CheckboxColumn("✓", width="small"),
-            "job": st.column_config.LinkColumn(
-                "Job", display_text=r"job=(\d+)$", help="Open the job"
-            ),
-            "failed_at": st.column_config.DatetimeColumn(
-                "Failed at (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            ),
-            "deleted_at": st.column_config.DatetimeColumn(
-                "Deleted at (UTC)", format="YYYY-MM-DD HH:mm:ss", timezone="UTC"
-            ),
-            "args": st.column_config.TextColumn("Args"),
-        },
+        column_order=([check] if writable else []) + shown,
+        column_config=columns.config(
+            frame.columns,
+            **{check: st.column_config.CheckboxColumn("✓", width="small")},
+            job=columns.job_link_column(),
+        ),
         hide_index=True,
         width="stretch",
     )
@@ -183,9 +175,7 @@ def _list_header(job_filter: FailedJobFilter, total: int | None) -> None:
     head = st.columns([2, 1, 1, 1])
     matching = "" if job_filter.is_empty() else " the filter"
     head[0].text(f"{total or 0:,} failed jobs match{matching}")
-    size = head[1].selectbox(
-        "Page size", PAGE_SIZES, index=PAGE_SIZES.index(page_size()), label_visibility="collapsed"
-    )
+    size = head[1].selectbox("Jobs per page", PAGE_SIZES, index=PAGE_SIZES.index(page_size()))
     if size != page_size():
         st.query_params["page_size"] = str(size)
         st.session_state[CURSORS] = [None]

@@ -19,6 +19,7 @@ from jobdash.app.read.history import DEFAULT_RANGE, RANGES, HistoryData
 from jobdash.app.rules.text import escape_markdown, format_interval, freshness_caption
 from jobdash.app.ui import data, live
 from jobdash.app.ui.navigation import page_url
+from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.charts import time_chart
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
@@ -145,7 +146,10 @@ def _chart_section(history: HistoryData, chart: Chart) -> None:
     if frame.empty:
         st.caption("No data in this range.")
     else:
-        drawn = time_chart(frame, history.start, history.end, **chart.options(history))
+        drawn = time_chart(
+            frame, history.start, history.end, zone=columns.display_zone(),
+            **chart.options(history),
+        )  # fmt: skip
         st.altair_chart(drawn, width="stretch")
     csv_download_button(
         "Download CSV", frame, f"history-{chart.name}", key=f"csv-history-{chart.name}"
@@ -166,14 +170,14 @@ def _error_groups(history: HistoryData) -> None:
         groups,
         hide_index=True,
         width="stretch",
-        column_config={
-            "share": st.column_config.ProgressColumn(
-                "share of failures", format="percent", min_value=0, max_value=1
+        column_config=columns.config(
+            groups.columns,
+            share=st.column_config.ProgressColumn(
+                "Share of failures", format="percent", min_value=0, max_value=1
             ),
-            "failed_jobs": st.column_config.LinkColumn("failed jobs", display_text="open"),
-            "first_seen": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-            "last_seen": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
-        },
+            failed_jobs=st.column_config.LinkColumn("Failed jobs", display_text="open"),
+            example_job_id=st.column_config.NumberColumn("Example job", format="%d"),
+        ),
     )
     csv_download_button(
         "Download CSV", history.error_groups, "history-error-groups", key="csv-history-errors"

@@ -1,34 +1,57 @@
-"""The one builder of the dashboard's time charts: UTC on the axis whatever the browser's
-time zone (Vega would otherwise draw local time), 24-hour labels, dates when a range spans days.
+"""The one builder of the dashboard's time charts: the display time zone on the axis whatever
+the browser's (Vega draws the browser's local time unless told otherwise), 24-hour labels, dates
+when a range spans days.
+
+Vega knows only "local" and "utc": times are turned into the display zone's wall clock and drawn
+on a UTC scale, so Europe/Berlin's 14:00 is drawn as 14:00 for every viewer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
+from jobdash.app.rules.text import zone_label
+
 TIME_FIELD = "bucket_start"
 
 
-def utc_axis(
-    start: datetime, end: datetime, field: str = TIME_FIELD, title: str | None = None
+def wall_clock(value: datetime, zone: tzinfo) -> str:
+    """The zone's wall-clock time as an ISO string Vega reads as UTC."""
+    return value.astimezone(zone).replace(tzinfo=None).isoformat() + "Z"
+
+
+def wall_clock_frame(frame: pd.DataFrame, fields: Sequence[str], zone: tzinfo) -> pd.DataFrame:
+    shifted = frame.copy()
+    for field in fields:
+        times = pd.to_datetime(shifted[field], utc=True)
+        shifted[field] = times.dt.tz_convert(zone).dt.tz_localize(None).dt.tz_localize(UTC)
+    return shifted
+
+
+def time_axis(
+    start: datetime, end: datetime, zone: tzinfo, field: str = TIME_FIELD, title: str | None = None
 ) -> alt.X:
     spans_days = end - start > timedelta(days=1)
     return alt.X(
         f"{field}:T",
-        title=title,
-        timeUnit=alt.TimeUnitParams(unit="utcyearmonthdatehoursminutesseconds"),
-        scale=alt.Scale(type="utc", domain=[start.isoformat(), end.isoformat()]),
+        title=title if title is not None else f"Time ({zone_label(zone)})",
+        scale=alt.Scale(type="utc", domain=[wall_clock(start, zone), wall_clock(end, zone)]),
         axis=alt.Axis(format="%b %d %H:%M" if spans_days else "%H:%M", formatType="utc"),
     )
 
 
-def bucket_tooltip(field: str = TIME_FIELD) -> alt.Tooltip:
-    return alt.Tooltip(f"{field}:T", title="from (UTC)", format="%Y-%m-%d %H:%M", formatType="utc")
+def time_tooltip(zone: tzinfo, field: str = TIME_FIELD, words: str = "from") -> alt.Tooltip:
+    return alt.Tooltip(
+        f"{field}:T",
+        title=f"{words} ({zone_label(zone)})",
+        format="%Y-%m-%d %H:%M:%S",
+        formatType="utc",
+    )
 
 
 def time_chart(
@@ -38,6 +61,7 @@ def time_chart(
     *,
     y: str,
     y_title: str,
+    zone: tzinfo = UTC,
     mark: str = "line",
     color: str | None = None,
     color_domain: Sequence[str] | None = None,
@@ -47,17 +71,17 @@ def time_chart(
     tooltip: Sequence[Any] = (),
 ) -> alt.Chart:
     """A bar or line chart of `y` over time, one series per `color` (and `dash`) value."""
-    chart = alt.Chart(frame)
+    chart = alt.Chart(wall_clock_frame(frame, [TIME_FIELD], zone))
     chart = chart.mark_bar() if mark == "bar" else chart.mark_line(point=True)
     encoding: dict[str, Any] = {
-        "x": utc_axis(start, end),
+        "x": time_axis(start, end, zone, title=""),
         "y": alt.Y(
             f"{y}:Q",
             title=y_title,
             stack="zero" if mark == "bar" else None,
             axis=alt.Axis(format=y_format) if y_format else alt.Axis(),
         ),
-        "tooltip": [bucket_tooltip(), *tooltip],
+        "tooltip": [time_tooltip(zone), *tooltip],
     }
     if color is not None:
         scale = (

@@ -13,6 +13,7 @@ import streamlit as st
 from jobdash.app.read.failed_jobs import JobDetail, args_as_json_text
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.rules.tracebacks import split_traceback
+from jobdash.app.ui.widgets import columns
 
 # Shown in full up to this many characters: a 1 MB message must not freeze the browser.
 MAX_MESSAGE_CHARS = 20_000
@@ -45,9 +46,10 @@ def summary(job_id: int, detail: JobDetail) -> None:
     cols[3].text(f"Queue: {job['queue_name']}")
     cols[3].text(f"Lock: {job.get('lock') or '—'}")
     cols[4].text(f"Queueing lock: {job.get('queueing_lock') or '—'}")
-    cols[4].text(f"Scheduled at: {format_timestamp(job.get('scheduled_at'))}")
+    zone = columns.display_zone()
+    cols[4].text(f"Scheduled at: {format_timestamp(job.get('scheduled_at'), zone)}")
     if detail.deleted_at:
-        st.text(f"Deleted {format_timestamp(detail.deleted_at)} by {detail.deleted_by}.")
+        st.text(f"Deleted {format_timestamp(detail.deleted_at, zone)} by {detail.deleted_by}.")
 
 
 def attempts(detail: JobDetail) -> None:
@@ -60,7 +62,7 @@ def attempts(detail: JobDetail) -> None:
     for error in detail.errors:
         host, pid = error.get("hostname") or "?", error.get("pid") or "?"
         where = f"{host}:{pid} (worker {error.get('worker_id') or '?'})"
-        when = format_timestamp(error["recorded_at"])
+        when = format_timestamp(error["recorded_at"], columns.display_zone())
         label = f"Attempt {error['number']} · {error['exception_type']} · {when}"
         with st.expander(escape_markdown(label), expanded=error is detail.errors[-1]):
             st.text(f"{error['exception_type']}: {error['message']}"[:MAX_MESSAGE_CHARS])
@@ -85,11 +87,9 @@ def events_and_args(detail: JobDetail) -> None:
     st.dataframe(
         event_timeline(detail.events),
         hide_index=True,
-        column_config={
-            "at": st.column_config.DatetimeColumn(
-                "At (UTC)", format="YYYY-MM-DD HH:mm:ss.SSS", timezone="UTC"
-            )
-        },
+        column_config=columns.config(
+            ["event", "until next"], at=columns.time_column("At", precise=True)
+        ),
     )
     st.markdown("**Args**")
     st.code(args_as_json_text(detail.job.get("args")), language="json")
