@@ -44,6 +44,7 @@ class Settings:
     hour_retention_days: float
     pool_size: int
     max_concurrent_exports: int
+    worker_outage_tolerance_s: float
 
 
 def load_settings() -> Settings:
@@ -66,4 +67,5 @@ def load_settings() -> Settings:
         hour_retention_days=_number("JOBDASH_HOUR_RETENTION_DAYS", 400),
         pool_size=int(_number("JOBDASH_POOL_SIZE", 6)),
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
+        worker_outage_tolerance_s=_number("JOBDASH_WORKER_OUTAGE_TOLERANCE_S", 300),
     )
