@@ -1,9 +1,10 @@
 """Riding out database outages: when to restart a stopped Procrastinate worker, when to give up.
 
-Procrastinate 3.10's `Worker.run()` stops for good when one of its side tasks fails: its
-listener reconnects once, at once, and fails while the database is down; its heartbeat and
-periodic deferrer fail on any database error. Nothing in its public API restarts them, so the
-InstrumentedWorker runs `Worker.run()` again, with backoff, while a `FailureStreak` allows it.
+Procrastinate 3.10's `Worker.run()` ends for good when one of its side tasks fails (its
+listener when it tries to reconnect while the database is down, its heartbeat or periodic
+deferrer on any database error) or when fetching a job fails once the pool gave up waiting
+for a connection. Nothing in its public API restarts it, so the InstrumentedWorker runs
+`Worker.run()` again, with backoff, while a `FailureStreak` allows it.
 """
 
 from __future__ import annotations
