@@ -49,6 +49,10 @@ class ReadOnlyError(ActionError):
     """Actions are disabled (JOBDASH_READ_ONLY=1)."""
 
 
+class WorkerGaveUp(JobdashError):
+    """The worker could not work for longer than its outage tolerance and stopped."""
+
+
 class CommandError(JobdashError):
     """A command cannot do what was asked."""
 

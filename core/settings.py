@@ -58,6 +58,7 @@ class Settings:
     pool_size: int
     max_concurrent_exports: int
     display_timezone: str
+    worker_outage_tolerance_s: float
 
 
 def load_settings() -> Settings:
@@ -81,4 +82,5 @@ def load_settings() -> Settings:
         pool_size=int(_number("JOBDASH_POOL_SIZE", 6)),
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
         display_timezone=_timezone("JOBDASH_TIMEZONE"),
+        worker_outage_tolerance_s=_number("JOBDASH_WORKER_OUTAGE_TOLERANCE_S", 300),
     )

@@ -11,8 +11,10 @@ from procrastinate import PsycopgConnector
 from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.core.app_loader import load_app
 from jobdash.core.database import connect, describe
-from jobdash.core.errors import AppLoadError, CommandError
+from jobdash.core.errors import AppLoadError, CommandError, WorkerGaveUp
+from jobdash.core.settings import load_settings
 from jobdash.jobs.instrumentation import run_instrumented_worker
+from jobdash.jobs.instrumentation.outages import pool_options
 
 DEFAULT_APP = "jobdash.jobs.demo.app:app"
 
@@ -25,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="run an instrumented Procrastinate worker",
         description="Run the worker of a Procrastinate App with Jobdash's instrumentation "
         "(failed attempts, worker metrics, periodic schedules, history rollup) on the "
-        "dashboard's database. Stops cleanly on Ctrl-C / SIGTERM.",
+        "dashboard's database. Rides out database outages of up to "
+        "JOBDASH_WORKER_OUTAGE_TOLERANCE_S seconds (default 300). Exit code 0 after Ctrl-C / "
+        "SIGTERM, 1 when it gave up (the reason on stderr), 2 when it could not start.",
     )
     add_database_argument(parser)
     parser.add_argument(
@@ -116,18 +120,25 @@ def run(args: argparse.Namespace) -> int:
     except AppLoadError as exc:
         raise CommandError(f"--app: {exc}") from None
     url = database_url(args)
+    tolerance = load_settings().worker_outage_tolerance_s
     check_schema(url)
     options: dict = {
         "queues": args.queues,
         "concurrency": args.concurrency,
         "heartbeat_interval": args.heartbeat_interval,
         "update_heartbeat_interval": args.heartbeat_interval,
+        "outage_tolerance_s": tolerance,
     }
     if args.name:
         options["name"] = args.name
     if args.shutdown_timeout:
         options["shutdown_graceful_timeout"] = args.shutdown_timeout
-    connector = PsycopgConnector(conninfo=url, min_size=1, max_size=max(4, args.concurrency + 2))
+    connector = PsycopgConnector(
+        conninfo=url,
+        min_size=1,
+        max_size=max(4, args.concurrency + 2),
+        **pool_options(tolerance),
+    )
     queues = ", ".join(args.queues) if args.queues else "all queues"
     print(
         f"jobdash worker: {args.app} on {queues} (database {describe(url)}); Ctrl-C to stop",
@@ -135,7 +146,12 @@ def run(args: argparse.Namespace) -> int:
     )
     # replace_connector (not the deprecated with_connector) keeps one App object: tasks that
     # defer other tasks from inside a job then use this database too.
-    with procrastinate_app.replace_connector(connector):
-        run_instrumented_worker(procrastinate_app, **options)
+    try:
+        with procrastinate_app.replace_connector(connector):
+            run_instrumented_worker(procrastinate_app, **options)
+    except WorkerGaveUp as exc:
+        # Non-zero, so that a supervisor restarting on failure restarts it.
+        print(f"jobdash worker: error: {exc}", file=sys.stderr, flush=True)
+        return 1
     print("jobdash worker: stopped", flush=True)
     return 0

@@ -11,7 +11,9 @@ or the pieces, for a worker you compose yourself::
     await app.run_worker_async(worker_middleware=[record_job_errors])
 """
 
+from jobdash.core.errors import WorkerGaveUp
 from jobdash.jobs.instrumentation.middleware import record_job_errors
+from jobdash.jobs.instrumentation.outages import pool_options
 from jobdash.jobs.instrumentation.registry import WorkerRegistry
 from jobdash.jobs.instrumentation.runner import (
     InstrumentedWorker,
@@ -23,8 +25,10 @@ from jobdash.jobs.instrumentation.schedules import publish_periodic_tasks
 
 __all__ = [
     "InstrumentedWorker",
+    "WorkerGaveUp",
     "WorkerRegistry",
     "add_maintenance_tasks",
+    "pool_options",
     "publish_periodic_tasks",
     "record_job_errors",
     "run_instrumented_worker",

@@ -3,7 +3,9 @@
 Procrastinate has no heartbeat hook, so `WorkerRegistry.run(worker_task)` is a companion
 coroutine started next to `Worker.run()`: it waits until the worker has registered (its
 `worker_id` is set), upserts a row, repeats every interval, and marks the row stopped when
-the worker's task ends. It only reads public attributes of the Worker.
+the worker's task ends. It only reads public attributes of the Worker. It never stops the
+worker: a write that fails or takes longer than WRITE_TIMEOUT_S is logged (at most once a
+minute) and tried again at the next heartbeat.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
 # How often to look whether the worker has registered yet; a cheap attribute read.
 _WORKER_ID_POLL_S = 0.05
 OLD_WORKER_ROWS_DAYS = 7
+# A write stuck behind a lock or a slow trigger is cancelled (psycopg cancels it on the server).
+WRITE_TIMEOUT_S = 10.0
 
 
 def library_versions() -> dict[str, str]:
@@ -105,10 +109,13 @@ class WorkerRegistry:
     async def publish(self) -> None:
         if self.worker.worker_id is None:  # stopping: Procrastinate unregistered it
             return
-        cpu, rss = self._metrics.sample()
-        await self._execute(
-            queries.UPSERT_WORKER, **worker_row(self.worker, cpu, rss, self._versions)
-        )
+        try:
+            cpu, rss = self._metrics.sample()
+            row = worker_row(self.worker, cpu, rss, self._versions)
+        except Exception:
+            warn_throttled(logger, "worker_metrics", "jobdash: could not sample worker metrics")
+            return
+        await self._execute(queries.UPSERT_WORKER, **row)
 
     async def mark_stopped(self) -> None:
         if self.worker_id is not None:
@@ -116,6 +123,9 @@ class WorkerRegistry:
 
     async def _execute(self, query: str, **params: Any) -> None:
         try:
-            await self.connector.execute_query_async(query, **params)  # type: ignore[arg-type]
+            await asyncio.wait_for(
+                self.connector.execute_query_async(query, **params),  # type: ignore[arg-type]
+                WRITE_TIMEOUT_S,
+            )
         except Exception:
             warn_throttled(logger, "worker_registry", "jobdash: worker registry update failed")

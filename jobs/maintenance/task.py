@@ -22,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 MAINTENANCE_QUEUE = "jobdash"
 ROLLUP_CRON = "* * * * *"
+# A sync task cannot be cancelled: a connect hanging on an unreachable host would hold up the
+# worker's shutdown (and so its restart after an outage) for as long as the kernel retries.
+CONNECT_TIMEOUT_S = 10
 
 
 def _connection_string(context: JobContext) -> str:
@@ -45,7 +48,7 @@ def _connection_string(context: JobContext) -> str:
 def maintain(conninfo: str) -> RollupReport:
     """One maintenance pass: rollup, downsampling/retention, archive purge."""
     settings = load_settings()
-    with psycopg.connect(conninfo, autocommit=True) as conn:
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
         report = run_rollup(conn)
         run_maintenance(
             conn,
