@@ -115,6 +115,10 @@ def check_schema(url: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if not getattr(args, "verbose", False):
+        # A worker's log is its jobs starting and finishing: Procrastinate's and ours at INFO.
+        for name in ("procrastinate", "jobdash"):
+            logging.getLogger(name).setLevel(logging.INFO)
     try:
         procrastinate_app = load_app(args.app)
     except AppLoadError as exc:
