@@ -98,8 +98,9 @@ def test_a_failing_loader_shows_its_notice_while_the_others_render(
         raise RuntimeError("scheduler query exploded")
 
     import jobdash.app.read.dashboard
+    import jobdash.app.read.schedule
 
-    monkeypatch.setattr(jobdash.app.read.dashboard, "load_scheduler", explode)
+    monkeypatch.setattr(jobdash.app.read.schedule, "load_schedule_state", explode)
     at = run_app()
 
     assert not at.exception

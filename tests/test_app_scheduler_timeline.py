@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from jobdash.app.read.models import UpcomingTask
 from jobdash.app.rules.schedules import ticks_in
 from jobdash.app.ui.panels.scheduler import (
+    build_timeline,
     due_first,
     schedule_text,
-    timeline_points,
     upcoming_table,
 )
 
@@ -51,35 +51,36 @@ def test_next_occurrences_seconds_field_is_last_and_limit_applies() -> None:
     assert ticks == [NOW + timedelta(seconds=s) for s in (0, 10, 20, 30, 40)]
 
 
-def test_timeline_repeats_periodic_tasks_and_places_one_time_jobs_once() -> None:
-    upcoming = [
-        task("every_hour", "cron", "0 * * * *", datetime(2024, 5, 1, 13, tzinfo=UTC)),
-        task("once", "onetime", None, NOW + timedelta(minutes=30)),
-        task("far", "onetime", None, NOW + timedelta(days=2)),
-    ]
-    points = timeline_points(upcoming, NOW, hours=6)
-    hourly = [p.run_at.hour for p in points if p.task == "every_hour"]
-    assert hourly == [13, 14, 15, 16, 17, 18]
-    assert [p.run_at for p in points if p.task == "once"] == [NOW + timedelta(minutes=30)]
-    assert not [p for p in points if p.task == "far"]
+def test_every_periodic_task_is_drawn_across_the_whole_window() -> None:
+    hourly = task("every_hour", "cron", "0 * * * *", datetime(2024, 5, 1, 13, tzinfo=UTC))
+    once = task("once", "onetime", None, NOW + timedelta(minutes=30))
+    far = task("far", "onetime", None, NOW + timedelta(days=2))
+    timeline = build_timeline([hourly], [once, far], NOW, hours=6)
+    assert [t["at"].hour for t in timeline.ticks if t["task"] == "every_hour"] == [
+        13, 14, 15, 16, 17, 18,
+    ]  # fmt: skip
+    assert [t["at"] for t in timeline.ticks if t["task"] == "once"] == [NOW + timedelta(minutes=30)]
+    assert not [t for t in timeline.ticks if t["task"] == "far"]
+    assert timeline.rows == ["once", "every_hour", "far"]  # by next run; every row labelled
 
 
-def test_timeline_draws_due_tasks_at_now_and_caps_marks() -> None:
-    upcoming = [
-        task("late", "onetime", None, NOW - timedelta(minutes=5), due=True),
-        task("missed", "cron", "0 3 * * *", NOW - timedelta(hours=9), due=True),
-        task("busy", "interval", "* * * * * *", NOW + timedelta(seconds=1)),
-    ]
-    points = timeline_points(upcoming, NOW, hours=6, max_per_task=50)
-    late = [p for p in points if p.task == "late"]
-    assert len(late) == 1 and late[0].is_due and late[0].run_at == NOW
-    assert [p.is_due for p in points if p.task == "missed"] == [True]  # next 03:00 is > 6 h away
-    assert len([p for p in points if p.task == "busy"]) == 50
+def test_dense_schedules_are_one_band_with_their_rate() -> None:
+    every_second = task("busy", "interval", "* * * * * */15", NOW + timedelta(seconds=15))
+    every_minute = task("minutely", "interval", "* * * * *", NOW + timedelta(seconds=30))
+    timeline = build_timeline([every_second, every_minute], [], NOW, hours=6)
+    assert not timeline.ticks
+    bands = {b["task"]: b for b in timeline.bands}
+    assert bands["busy"]["rate"] == "every 15 s" and bands["minutely"]["rate"] == "every 1 min"
+    assert all(b["start"] == NOW and b["end"] == NOW + timedelta(hours=6) for b in bands.values())
 
 
-def test_unparseable_cron_falls_back_to_next_run() -> None:
-    upcoming = [task("odd", "cron", "not a cron", NOW + timedelta(minutes=1))]
-    assert [p.run_at for p in timeline_points(upcoming, NOW)] == [NOW + timedelta(minutes=1)]
+def test_due_tasks_are_marked_at_now_with_how_late() -> None:
+    late = task("late", "onetime", None, NOW - timedelta(minutes=5), due=True)
+    missed = task("missed", "cron", "0 3 * * *", NOW - timedelta(hours=9), due=True)
+    timeline = build_timeline([missed], [late], NOW, hours=6)
+    assert [(d["task"], d["at"]) for d in timeline.due] == [("missed", NOW), ("late", NOW)]
+    assert timeline.due[1]["late"] == "late by 5 min"
+    assert timeline.rows[:2] == ["missed", "late"]  # due first
 
 
 def test_due_tasks_come_first_and_are_marked() -> None:
@@ -89,9 +90,10 @@ def test_due_tasks_come_first_and_are_marked() -> None:
         task("late1", "onetime", None, NOW - timedelta(minutes=9), due=True),
     ]
     assert [t.task for t in due_first(upcoming)] == ["late1", "late2", "soon"]
-    frame = upcoming_table(upcoming)
-    assert list(frame["Task"]) == ["late1", "late2", "soon"]
-    assert list(frame["Status"]) == ["⚠ DUE", "⚠ DUE", ""]
+    frame = upcoming_table(upcoming, NOW, UTC)
+    assert list(frame["Task"]) == ["late1 (#late1)", "late2 (#late2)", "soon"]
+    assert list(frame["Status"]) == ["⚠ late", "⚠ late", ""]
+    assert list(frame["Last run"]) == ["never", "never", "never"]
 
 
 def test_schedule_text_combines_words_and_cron() -> None:

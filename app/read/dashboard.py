@@ -18,20 +18,17 @@ from jobdash.app.read.models import (
     FailedJobs,
     QueueRow,
     QueueStats,
-    Scheduler,
     Snapshot,
     StalledJob,
-    UpcomingTask,
     WorkerHealth,
     WorkerRow,
 )
-from jobdash.app.rules import schedules
+from jobdash.app.read.schedule import load_scheduler
 from jobdash.app.rules.health import is_worker_healthy
 from jobdash.app.rules.text import (
     PAYLOAD_PREVIEW_CHARS,
     cut_text,
     payload_preview,
-    relative_time,
 )
 from jobdash.core.periodic import PeriodicDefinition
 
@@ -169,103 +166,6 @@ def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs
             )
         )
     return FailedJobs(total_failed_jobs=total, jobs=jobs)
-
-
-def _periodic_id(definition: PeriodicDefinition) -> str:
-    if definition.periodic_id:
-        return f"{definition.task_name}[{definition.periodic_id}]"
-    return definition.task_name
-
-
-def _periodic_task(
-    definition: PeriodicDefinition, last_run: datetime | None, now: datetime
-) -> UpcomingTask | None:
-    if not schedules.is_valid_cron(definition.cron):
-        logger.warning(
-            "periodic task %s has an invalid cron %r", definition.task_name, definition.cron
-        )
-        return None
-    tick = schedules.latest_tick(definition.cron, now)
-    due = schedules.is_periodic_due(tick, last_run, now, known_since=definition.known_since)
-    # A missed run is listed at the tick it missed (in the past, so it sorts first).
-    next_run = tick if due else schedules.next_tick(definition.cron, now)
-    return UpcomingTask(
-        id=_periodic_id(definition),
-        task=definition.task_name,
-        schedule_type=schedules.schedule_type(definition.cron),
-        schedule=definition.cron,
-        schedule_description=schedules.describe_schedule(definition.cron),
-        next_run=_utc(next_run),
-        next_run_relative=relative_time(next_run, now),
-        is_due=due,
-        last_run=_utc(last_run) if last_run else None,
-        queue=definition.queue,
-    )
-
-
-def load_scheduler(
-    conn: psycopg.Connection,
-    *,
-    extra_periodic: list[PeriodicDefinition] | None = None,
-    limit: int = 10,
-) -> Scheduler:
-    rows = conn.execute(sql.SCHEDULER, {"limit": limit}).fetchall()
-    now = _utc(rows[0][1])
-    definitions: dict[tuple[str, str], PeriodicDefinition] = {}
-    last_runs: dict[tuple[str, str], datetime | None] = {}
-    onetime: list[UpcomingTask] = []
-    onetime_due = onetime_total = 0
-    onetime_next: datetime | None = None
-    for kind, at, task_name, periodic_id, cron, queue, job_id, n, since in rows[1:]:
-        if kind == "periodic":
-            key = (task_name, periodic_id)
-            definitions[key] = PeriodicDefinition(
-                task_name=task_name, periodic_id=periodic_id, cron=cron, queue=queue,
-                known_since=since,
-            )  # fmt: skip
-            last_runs[key] = at
-        elif kind == "onetime_counts":
-            onetime_due, onetime_total = int(job_id), int(n)
-            onetime_next = _utc(at) if at else None
-        else:
-            onetime.append(
-                UpcomingTask(
-                    id=str(job_id),
-                    task=task_name,
-                    schedule_type="onetime",
-                    schedule=None,
-                    schedule_description=schedules.describe_schedule(None),
-                    next_run=_utc(at),
-                    next_run_relative=relative_time(at, now),
-                    is_due=schedules.is_onetime_due(at, now),
-                    last_run=None,
-                    queue=queue,
-                )
-            )
-    extra = [d for d in extra_periodic or [] if (d.task_name, d.periodic_id) not in definitions]
-    if extra:
-        defers = conn.execute(
-            sql.PERIODIC_DEFERS, {"task_names": sorted({d.task_name for d in extra})}
-        ).fetchall()
-        known = {(t, p): at for t, p, at in defers}
-        for d in extra:
-            definitions[(d.task_name, d.periodic_id)] = d
-            last_runs[(d.task_name, d.periodic_id)] = known.get((d.task_name, d.periodic_id))
-    periodic = [
-        task
-        for key, definition in sorted(definitions.items())
-        if (task := _periodic_task(definition, last_runs[key], now)) is not None
-    ]
-    future = [t.next_run for t in periodic if t.next_run > now]
-    if onetime_next:
-        future.append(onetime_next)
-    upcoming = sorted(periodic + onetime, key=lambda t: (t.next_run, t.id))[:limit]
-    return Scheduler(
-        total_scheduled_tasks=len(definitions) + onetime_total,
-        due_tasks=sum(t.is_due for t in periodic) + onetime_due,
-        next_execution=min(future) if future else None,
-        upcoming=upcoming,
-    )
 
 
 def load_snapshot(

@@ -130,37 +130,38 @@ union all
 )
 """
 
-# One round trip: db now(), published periodic definitions with their last deferred tick,
-# the one-time counts and the earliest one-time jobs.
-SCHEDULER = """
-select 'now' as kind, now() as at, null as task_name, null as periodic_id, null as cron,
-       null as queue_name, null::bigint as id, null::bigint as n, null::timestamptz as since
-union all
-select 'periodic', to_timestamp(d.last_defer), p.task_name, p.periodic_id, p.cron,
-       p.queue_name, null, null, p.first_published_at
+# The scheduler's three statements, sent together in one round trip (pipeline mode).
+# Published periodic definitions with their last deferred tick (Procrastinate keeps only the
+# latest per task and periodic_id).
+PERIODIC_TASKS = """
+select p.task_name, p.periodic_id, p.cron, p.queue_name, p.first_published_at,
+       to_timestamp(d.last_defer) as last_run
 from jobdash_periodic_tasks p
 left join lateral (
     select max(pd.defer_timestamp) as last_defer
     from procrastinate_periodic_defers pd
     where pd.task_name = p.task_name and pd.periodic_id = p.periodic_id
 ) d on true
-union all
-select 'onetime_counts', (select min(scheduled_at) from procrastinate_jobs
-                          where status = 'todo' and scheduled_at > now()),
-       null, null, null, null,
-       (select count(*) from procrastinate_jobs
-         where status = 'todo' and scheduled_at is not null and scheduled_at <= now()),
-       (select count(*) from procrastinate_jobs
-         where status = 'todo' and scheduled_at is not null),
-       null
-union all
-(
-    select 'onetime', scheduled_at, task_name, null, null, queue_name, id, null, null
-    from procrastinate_jobs
-    where status = 'todo' and scheduled_at is not null
-    order by scheduled_at, id
-    limit %(limit)s
-)
+order by 1, 2
+"""
+
+# One-time jobs (todo with a scheduled_at): how many, how many are due, the next future one.
+ONETIME_COUNTS = """
+select now() as now,
+       count(*) as total,
+       count(*) filter (where scheduled_at <= now()) as due,
+       min(scheduled_at) filter (where scheduled_at > now()) as next_at
+from procrastinate_jobs
+where status = 'todo' and scheduled_at is not null
+"""
+
+# The earliest one-time jobs, in run order.
+ONETIME_JOBS = """
+select id, task_name, queue_name, scheduled_at
+from procrastinate_jobs
+where status = 'todo' and scheduled_at is not null
+order by scheduled_at, id
+limit %(limit)s
 """
 
 PERIODIC_DEFERS = """

@@ -97,6 +97,8 @@ class UpcomingTask:
     is_due: bool
     last_run: datetime | None
     queue: str | None = None
+    # A missed periodic tick older than the deferrer's max_delay: Procrastinate skips it.
+    skipped_if_late: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class Scheduler:
     due_tasks: int
     next_execution: datetime | None
     upcoming: list[UpcomingTask] = field(default_factory=list)
+    periodic: list[UpcomingTask] = field(default_factory=list)  # every periodic task of the team
+    maintenance: list[UpcomingTask] = field(default_factory=list)  # Jobdash's own (jobdash:…)
 
 
 @dataclass(frozen=True)

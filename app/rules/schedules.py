@@ -14,6 +14,9 @@ from cron_descriptor import ExpressionDescriptor, Options
 from croniter import croniter, croniter_range
 
 PERIODIC_GRACE_S = 60.0
+# Procrastinate's PeriodicDeferrer defers a tick at most this late (periodic_defaults max_delay);
+# an older one is skipped, never run late.
+PROCRASTINATE_MAX_DELAY_S = 600.0
 
 _DESCRIPTOR_OPTIONS = Options()
 _DESCRIPTOR_OPTIONS.use_24hour_time_format = True
@@ -174,3 +177,10 @@ def is_periodic_due(
     if known_since is not None and tick < known_since:
         return False
     return last_deferred is None or last_deferred < tick
+
+
+def is_skipped_when_late(
+    tick: datetime, now: datetime, max_delay_s: float = PROCRASTINATE_MAX_DELAY_S
+) -> bool:
+    """A missed tick a starting worker will not run: older than the deferrer's max_delay."""
+    return (now - tick).total_seconds() > max_delay_s

@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from jobdash.app.read import audit, dashboard, failed_jobs, history
+from jobdash.app.read import audit, dashboard, failed_jobs, history, schedule
 from jobdash.app.ui.shared_cache import Result, SharedCache, cache_ttl
 from jobdash.core import pool
 from jobdash.core.app_loader import load_app
@@ -42,7 +42,7 @@ class Source:
 
 def _scheduler(conn: psycopg.Connection, settings: Settings) -> Any:
     extra = app_periodic_definitions(settings.app_path)[0] if settings.app_path else None
-    return dashboard.load_scheduler(conn, extra_periodic=extra, limit=UPCOMING_LIMIT)
+    return schedule.load_schedule_state(conn, extra_periodic=extra, limit=UPCOMING_LIMIT)
 
 
 QUEUE_STATS = Source(

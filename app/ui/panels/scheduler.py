@@ -1,94 +1,181 @@
-"""Scheduled Tasks Timeline: due tasks first, the upcoming runs, and a chart of the next hours."""
+"""Scheduled Tasks Timeline: due tasks first, the upcoming runs, and a chart of the next hours.
+
+Drawn from the schedule as it stands when the panel is drawn (not when its data was read):
+every periodic task across the whole window — a dense schedule as a band with its rate, a sparse
+one as ticks —, one-time jobs as points, due ones in red, "now" marked. Jobdash's own
+maintenance tasks are listed apart so the team's schedule is not drowned by ours.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import cast
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
 from jobdash.app.read.models import Scheduler, UpcomingTask
-from jobdash.app.rules.schedules import ticks_in
-from jobdash.app.rules.text import format_clock
+from jobdash.app.read.schedule import ScheduleState, scheduler_at
+from jobdash.app.rules.schedules import PROCRASTINATE_MAX_DELAY_S, interval_seconds, ticks_in
+from jobdash.app.rules.text import format_clock, format_interval, zone_label
 from jobdash.app.ui.widgets import columns
+from jobdash.app.ui.widgets.charts import time_axis, wall_clock
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 
 TITLE = "Scheduled Tasks Timeline"
 TIMELINE_HOURS = 6
-# An every-second cron would put 21,600 marks in 6 hours: past this many the chart is noise.
-MAX_MARKS_PER_TASK = 120
+# A schedule with more runs than this in the window is drawn as a band with its rate.
+DENSE_RUNS = 60
+ROW_HEIGHT_PX = 30
 TYPE_LABELS = {"cron": "cron", "interval": "interval", "onetime": "one-time"}
-DUE_LABEL = "due (late)"
 KIND_COLORS = {
     "cron": "#1f77b4",
     "interval": "#2ca02c",
     "one-time": "#9467bd",
-    DUE_LABEL: "#d62728",
+    "due": "#d62728",
 }
 
 
 @dataclass(frozen=True)
-class TimelinePoint:
-    task: str
-    run_at: datetime
-    schedule_type: str
-    is_due: bool
+class Timeline:
+    """What the chart draws, one row per task, in `rows` order."""
+
+    rows: list[str]
+    bands: list[dict[str, object]]  # task, start, end, kind, rate
+    ticks: list[dict[str, object]]  # task, at, kind
+    due: list[dict[str, object]]  # task, at, late
 
 
-def timeline_points(
-    upcoming: list[UpcomingTask],
-    now: datetime,
+def _row(task: UpcomingTask) -> str:
+    return task.id if task.schedule_type != "onetime" else task.task
+
+
+def _rate(cron: str, runs: int, hours: float) -> str:
+    step = interval_seconds(cron)
+    return f"every {format_interval(step)}" if step else f"{runs / hours:,.0f} runs/h"
+
+
+def _late(task: UpcomingTask, now: datetime) -> str:
+    late = f"late by {format_interval(round((now - task.next_run).total_seconds()))}"
+    return late + (" — Procrastinate skips it" if task.skipped_if_late else "")
+
+
+def build_timeline(
+    periodic: list[UpcomingTask], onetime: list[UpcomingTask], now: datetime,
     hours: float = TIMELINE_HOURS,
-    max_per_task: int = MAX_MARKS_PER_TASK,
-) -> list[TimelinePoint]:
-    """Runs to draw between now and now + hours: periodic tasks repeat, one-time jobs once.
-
-    Due (late) tasks are drawn at `now` so they stay visible; a cron croniter cannot read
-    is drawn at its next run only.
-    """
+) -> Timeline:  # fmt: skip
+    """Pure: the marks of the next `hours` from `now`."""
     end = now + timedelta(hours=hours)
-    points: list[TimelinePoint] = []
-    for task in upcoming:
-        label = task.task
+    timeline = Timeline(rows=[], bands=[], ticks=[], due=[])
+    for task in due_first(periodic + onetime):
+        row = _row(task)
+        if row not in timeline.rows:
+            timeline.rows.append(row)
+        kind = TYPE_LABELS.get(task.schedule_type, "cron")
         if task.is_due:
-            points.append(TimelinePoint(label, now, task.schedule_type, True))
-            if task.schedule_type == "onetime":
-                continue
-        if task.schedule_type == "onetime" or not task.schedule:
+            timeline.due.append({"task": row, "at": now, "late": _late(task, now)})
+        if task.schedule is None:
             if now <= task.next_run < end:
-                points.append(TimelinePoint(label, task.next_run, task.schedule_type, False))
+                timeline.ticks.append({"task": row, "at": task.next_run, "kind": kind})
             continue
-        try:
-            ticks = ticks_in(task.schedule, max(now, task.next_run), end, max_per_task)
-        except (ValueError, KeyError, TypeError):
-            ticks = [task.next_run] if now <= task.next_run < end else []
-        points.extend(TimelinePoint(label, tick, task.schedule_type, False) for tick in ticks)
-    return points
+        runs = ticks_in(task.schedule, now, end, DENSE_RUNS + 1)
+        if len(runs) > DENSE_RUNS:
+            rate = _rate(task.schedule, len(ticks_in(task.schedule, now, end, 100_000)), hours)
+            timeline.bands.append(
+                {"task": row, "start": now, "end": end, "kind": kind, "rate": rate}
+            )
+        else:
+            timeline.ticks.extend({"task": row, "at": run, "kind": kind} for run in runs)
+    return timeline
 
 
 def due_first(upcoming: list[UpcomingTask]) -> list[UpcomingTask]:
     """Due tasks first (most overdue first), then by next run."""
-    return sorted(upcoming, key=lambda t: (not t.is_due, t.next_run))
+    return sorted(upcoming, key=lambda t: (not t.is_due, t.next_run, t.id))
 
 
-def upcoming_table(upcoming: list[UpcomingTask]) -> pd.DataFrame:
+def _frame(records: list[dict[str, object]], times: list[str], zone: tzinfo) -> pd.DataFrame:
+    frame = pd.DataFrame(records)
+    for name in times:
+        if name in frame:
+            frame[name] = [wall_clock(cast(datetime, value), zone) for value in frame[name]]
+    return frame
+
+
+def timeline_chart(timeline: Timeline, now: datetime, zone: tzinfo) -> alt.LayerChart:
+    end = now + timedelta(hours=TIMELINE_HOURS)
+    x = time_axis(now, end, zone, field="at")
+    y = alt.Y(
+        "task:N", title=None, sort=timeline.rows, scale=alt.Scale(domain=timeline.rows),
+        axis=alt.Axis(labelLimit=320, labelOverlap=False),
+    )  # fmt: skip
+    color = alt.Color(
+        "kind:N", title=None,
+        scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())),
+    )  # fmt: skip
+    layers: list[alt.Chart] = []
+    if timeline.bands:
+        bands = alt.Chart(_frame(timeline.bands, ["start", "end"], zone))
+        layers.append(
+            bands.mark_bar(opacity=0.35, height=ROW_HEIGHT_PX * 0.6).encode(
+                x=time_axis(now, end, zone, field="start"), x2="end:T", y=y, color=color,
+                tooltip=["task:N", alt.Tooltip("rate:N", title="runs")],
+            )
+        )  # fmt: skip
+        layers.append(
+            bands.mark_text(align="left", dx=6, fontSize=11).encode(
+                x=time_axis(now, end, zone, field="start"), y=y, text="rate:N"
+            )
+        )
+    if timeline.ticks:
+        layers.append(
+            alt.Chart(_frame(timeline.ticks, ["at"], zone))
+            .mark_tick(thickness=2, size=ROW_HEIGHT_PX * 0.6)
+            .encode(x=x, y=y, color=color, tooltip=["task:N", "kind:N", _at_tooltip(zone)])
+        )
+    if timeline.due:
+        layers.append(
+            alt.Chart(_frame(timeline.due, ["at"], zone))
+            .mark_point(shape="triangle-right", size=140, filled=True, color=KIND_COLORS["due"])
+            .encode(x=x, y=y, tooltip=["task:N", alt.Tooltip("late:N", title="due")])
+        )
+    now_frame = pd.DataFrame({"at": [wall_clock(now, zone)]})
+    layers.append(alt.Chart(now_frame).mark_rule(strokeDash=[4, 4]).encode(x=x))
+    height = ROW_HEIGHT_PX * max(1, len(timeline.rows)) + 40
+    return alt.layer(*layers).properties(height=height)
+
+
+def _at_tooltip(zone: tzinfo) -> alt.Tooltip:
+    return alt.Tooltip(
+        "at:T", title=f"runs at ({zone_label(zone)})", format="%Y-%m-%d %H:%M:%S",
+        formatType="utc",
+    )  # fmt: skip
+
+
+def _status(task: UpcomingTask, now: datetime) -> str:
+    if not task.is_due:
+        return ""
+    return "⚠ missed — skipped" if task.skipped_if_late else "⚠ late"
+
+
+def upcoming_table(upcoming: list[UpcomingTask], now: datetime, zone: tzinfo) -> pd.DataFrame:
     rows = [
         {
-            "Status": "⚠ DUE" if task.is_due else "",
-            "Task": task.task,
+            "Status": _status(task, now),
+            "Task": task.id if task.schedule_type != "onetime" else f"{task.task} (#{task.id})",
             "Type": TYPE_LABELS.get(task.schedule_type, task.schedule_type),
             "Schedule": schedule_text(task),
             "Next run": task.next_run_relative,
-            "Next run at": pd.Timestamp(task.next_run),
-            "Last run": pd.Timestamp(task.last_run) if task.last_run else pd.NaT,
+            "Next run at": format_clock(task.next_run, zone, now),
+            "Last run": format_clock(task.last_run, zone, now) if task.last_run else "never",
             "Queue": task.queue or "",
         }
         for task in due_first(upcoming)
     ]
-    columns = ["Status", "Task", "Type", "Schedule", "Next run", "Next run at", "Last run", "Queue"]
-    return pd.DataFrame(rows, columns=columns)
+    names = ["Status", "Task", "Type", "Schedule", "Next run", "Next run at", "Last run", "Queue"]
+    return pd.DataFrame(rows, columns=names)
 
 
 def schedule_text(task: UpcomingTask) -> str:
@@ -97,92 +184,80 @@ def schedule_text(task: UpcomingTask) -> str:
     return task.schedule_description or task.schedule or ""
 
 
-def timeline_chart(points: list[TimelinePoint], now: datetime) -> alt.LayerChart:
-    frame = pd.DataFrame(
-        [
-            {
-                "Task": p.task,
-                "Run at": p.run_at,
-                "Kind": DUE_LABEL if p.is_due else TYPE_LABELS.get(p.schedule_type, "cron"),
-            }
-            for p in points
-        ]
-    )
-    domain = [now, now + timedelta(hours=TIMELINE_HOURS)]
-    marks = (
-        alt.Chart(frame)
-        .mark_tick(thickness=2, size=18)
-        .encode(
-            x=alt.X(
-                "Run at:T",
-                title="Time (UTC)",
-                scale=alt.Scale(domain=domain),
-                axis=alt.Axis(format="%H:%M"),
-            ),
-            y=alt.Y("Task:N", title=None, sort=None, axis=alt.Axis(labelLimit=260)),
-            color=alt.Color(
-                "Kind:N",
-                title=None,
-                scale=alt.Scale(domain=list(KIND_COLORS), range=list(KIND_COLORS.values())),
-            ),
-            tooltip=[
-                alt.Tooltip("Task:N"),
-                alt.Tooltip("Run at:T", format="%Y-%m-%d %H:%M:%S", title="Run at (UTC)"),
-                alt.Tooltip("Kind:N"),
-            ],
-        )
-    )
-    now_rule = (
-        alt.Chart(pd.DataFrame({"now": [now]})).mark_rule(strokeDash=[4, 4]).encode(x="now:T")
-    )
-    return alt.layer(marks, now_rule).properties(height=max(120, 28 * frame["Task"].nunique()))
-
-
-def render(scheduler: Scheduler, app_warning: str | None = None) -> None:
-    cols = st.columns(3)
-    cols[0].metric("Scheduled tasks", f"{scheduler.total_scheduled_tasks:,}")
-    cols[1].metric("Due now", f"{scheduler.due_tasks:,}", help="Missed or late runs")
-    upcoming_runs = [t for t in due_first(scheduler.upcoming) if not t.is_due]
-    next_at = scheduler.next_execution
-    cols[2].metric(
-        "Next execution",
-        format_clock(next_at, columns.display_zone()) if next_at else "—",
-        delta=upcoming_runs[0].next_run_relative if upcoming_runs else None,
-        delta_color="off",
-        delta_arrow="off",
-        help="Earliest future run (UTC)",
-    )
-    if app_warning:
-        st.text(app_warning)
-    if not scheduler.upcoming:
-        st.info("No periodic tasks or scheduled jobs.", icon=":material/event_available:")
-        return
-    due = [t for t in scheduler.upcoming if t.is_due]
-    if due:
-        st.warning(f"{len(due)} task(s) due — they missed their run time", icon=":material/alarm:")
+def _table(upcoming: list[UpcomingTask], now: datetime, zone: tzinfo) -> None:
     st.dataframe(
-        upcoming_table(scheduler.upcoming),
+        upcoming_table(upcoming, now, zone),
         hide_index=True,
         width="stretch",
         column_config={
             "Status": st.column_config.TextColumn("Status", width="small"),
-            "Task": st.column_config.TextColumn("Task"),
-            "Schedule": st.column_config.TextColumn("Schedule"),
-            "Next run": st.column_config.TextColumn("Next run"),
-            "Next run at": columns.time_column("Next run at"),
-            "Last run": columns.time_column("Last run"),
-            "Queue": st.column_config.TextColumn("Queue"),
+            "Task": st.column_config.TextColumn("Task", width="medium"),
+            "Type": st.column_config.TextColumn("Type", width="small"),
+            "Schedule": st.column_config.TextColumn("Schedule", width="large"),
+            "Next run": st.column_config.TextColumn("Next run", width="small"),
+            "Next run at": st.column_config.TextColumn(columns.time_label("Next run at")),
+            "Last run": st.column_config.TextColumn(columns.time_label("Last run")),
+            "Queue": st.column_config.TextColumn("Queue", width="small"),
         },
     )
-    csv_download_button(
-        "Download CSV",
-        records_source(UpcomingTask, due_first(scheduler.upcoming)),
-        "upcoming-scheduled-tasks",
+
+
+def _metrics(scheduler: Scheduler, zone: tzinfo, now: datetime) -> None:
+    cols = st.columns(3)
+    cols[0].metric("Scheduled tasks", f"{scheduler.total_scheduled_tasks:,}")
+    cols[1].metric("Due now", f"{scheduler.due_tasks:,}", help="Missed or late runs")
+    next_at = scheduler.next_execution
+    upcoming_runs = [t for t in scheduler.upcoming if not t.is_due]
+    cols[2].metric(
+        "Next execution",
+        format_clock(next_at, zone, now) if next_at else "—",
+        delta=upcoming_runs[0].next_run_relative if upcoming_runs else None,
+        delta_color="off",
+        delta_arrow="off",
+        help=f"Earliest future run ({zone_label(zone)})",
     )
+
+
+def _due_notice(scheduler: Scheduler) -> None:
+    due = [t for t in scheduler.upcoming if t.is_due]
+    if not due:
+        return
+    text = f"{len(due)} task(s) due — they missed their run time."
+    if any(t.skipped_if_late for t in due):
+        minutes = format_interval(PROCRASTINATE_MAX_DELAY_S)
+        text += (
+            f" Procrastinate skips a tick older than {minutes} (its max_delay): those "
+            "marked skipped will not run late, the next tick will."
+        )
+    st.warning(text, icon=":material/alarm:")
+
+
+def render(state: ScheduleState, app_warning: str | None = None) -> None:
     now = datetime.now(UTC)
-    points = timeline_points(scheduler.upcoming, now)
-    if points:
-        st.altair_chart(timeline_chart(points, now), width="stretch")
-        st.caption(f"Runs over the next {TIMELINE_HOURS} hours (UTC); dashed line: now.")
-    else:
-        st.caption(f"No runs in the next {TIMELINE_HOURS} hours.")
+    zone = columns.display_zone()
+    scheduler = scheduler_at(state, now)
+    _metrics(scheduler, zone, now)
+    if app_warning:
+        st.text(app_warning)
+    if not scheduler.upcoming and not scheduler.maintenance:
+        st.info("No periodic tasks or scheduled jobs.", icon=":material/event_available:")
+        return
+    _due_notice(scheduler)
+    if scheduler.upcoming:
+        _table(scheduler.upcoming, now, zone)
+        csv_download_button(
+            "Download CSV",
+            records_source(UpcomingTask, due_first(scheduler.upcoming)),
+            "upcoming-scheduled-tasks",
+        )
+    onetime = [t for t in scheduler.upcoming if t.schedule_type == "onetime"]
+    timeline = build_timeline(scheduler.periodic, onetime, now)
+    if timeline.rows:
+        st.altair_chart(timeline_chart(timeline, now, zone), width="stretch")
+        st.caption(
+            f"The next {TIMELINE_HOURS} hours ({zone_label(zone)}); dashed line: now; "
+            "bands: runs too frequent to draw one by one."
+        )
+    if scheduler.maintenance:
+        with st.expander(f"Jobdash maintenance ({len(scheduler.maintenance)})"):
+            _table(scheduler.maintenance, now, zone)

@@ -1,0 +1,192 @@
+"""The scheduler's read model: periodic definitions with their last run, and one-time jobs.
+
+The database is read once (`load_schedule_state`); what is due and what runs next is worked out
+from that state for a given "now" (`scheduler_at`), so the panel computes it when it is drawn:
+its "next execution" is never in the past however old the data. Jobdash's own periodic tasks
+(`jobdash:…`) are kept apart from the team's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from jobdash.app.read import dashboard_sql as sql
+from jobdash.app.read.models import Scheduler, UpcomingTask
+from jobdash.app.rules import schedules
+from jobdash.app.rules.text import relative_time
+from jobdash.core.periodic import PeriodicDefinition
+
+logger = logging.getLogger(__name__)
+
+# Tasks Jobdash adds to the team's App (its maintenance blueprint's namespace).
+JOBDASH_TASK_PREFIX = "jobdash:"
+
+
+@dataclass(frozen=True)
+class PeriodicState:
+    definition: PeriodicDefinition
+    last_run: datetime | None
+
+
+@dataclass(frozen=True)
+class OnetimeJob:
+    id: int
+    task: str
+    queue: str
+    scheduled_at: datetime
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    read_at: datetime  # the database's now() when it was read
+    periodic: list[PeriodicState] = field(default_factory=list)
+    onetime: list[OnetimeJob] = field(default_factory=list)  # the earliest ones
+    onetime_total: int = 0
+    onetime_due: int = 0  # at read time
+    onetime_next_at: datetime | None = None  # the earliest future one, at read time
+
+
+def is_jobdash_task(task_name: str) -> bool:
+    return task_name.startswith(JOBDASH_TASK_PREFIX)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def load_schedule_state(
+    conn: psycopg.Connection,
+    *,
+    extra_periodic: list[PeriodicDefinition] | None = None,
+    limit: int = 10,
+) -> ScheduleState:
+    """One round trip for the definitions, the one-time counts and the earliest one-time jobs;
+    a second one only for definitions taken from an App (their last runs)."""
+    with conn.pipeline():
+        periodic_cur = conn.execute(sql.PERIODIC_TASKS)
+        counts_cur = conn.execute(sql.ONETIME_COUNTS)
+        onetime_cur = conn.execute(sql.ONETIME_JOBS, {"limit": limit})
+    periodic = [
+        PeriodicState(
+            PeriodicDefinition(
+                task_name=task, periodic_id=periodic_id, cron=cron, queue=queue, known_since=since
+            ),
+            _utc(last_run) if last_run else None,
+        )
+        for task, periodic_id, cron, queue, since, last_run in periodic_cur.fetchall()
+    ]
+    counts = counts_cur.fetchone()
+    assert counts is not None
+    now, total, due, next_at = counts
+    onetime = [
+        OnetimeJob(int(job_id), task, queue, _utc(at))
+        for job_id, task, queue, at in onetime_cur.fetchall()
+    ]
+    periodic += _app_periodic(conn, periodic, extra_periodic or [])
+    return ScheduleState(
+        read_at=_utc(now),
+        periodic=sorted(periodic, key=lambda p: p.definition.key),
+        onetime=onetime,
+        onetime_total=int(total),
+        onetime_due=int(due),
+        onetime_next_at=_utc(next_at) if next_at else None,
+    )
+
+
+def _app_periodic(
+    conn: psycopg.Connection, published: list[PeriodicState], extra: list[PeriodicDefinition]
+) -> list[PeriodicState]:
+    """Definitions of an App named by JOBDASH_APP that no worker published, with last runs."""
+    known = {p.definition.key for p in published}
+    missing = [d for d in extra if d.key not in known]
+    if not missing:
+        return []
+    rows = conn.execute(
+        sql.PERIODIC_DEFERS, {"task_names": sorted({d.task_name for d in missing})}
+    ).fetchall()
+    last_runs = {(task, pid): _utc(at) for task, pid, at in rows}
+    return [PeriodicState(d, last_runs.get(d.key)) for d in missing]
+
+
+def _label(definition: PeriodicDefinition) -> str:
+    if definition.periodic_id:
+        return f"{definition.task_name}[{definition.periodic_id}]"
+    return definition.task_name
+
+
+def periodic_task_at(state: PeriodicState, now: datetime) -> UpcomingTask | None:
+    """The task as of `now`: due (a missed tick, listed at that tick) or its next run."""
+    definition = state.definition
+    if not schedules.is_valid_cron(definition.cron):
+        logger.warning("periodic task %s: invalid cron %r", _label(definition), definition.cron)
+        return None
+    tick = schedules.latest_tick(definition.cron, now)
+    due = schedules.is_periodic_due(tick, state.last_run, now, known_since=definition.known_since)
+    next_run = tick if due else schedules.next_tick(definition.cron, now)
+    return UpcomingTask(
+        id=_label(definition),
+        task=definition.task_name,
+        schedule_type=schedules.schedule_type(definition.cron),
+        schedule=definition.cron,
+        schedule_description=schedules.describe_schedule(definition.cron),
+        next_run=_utc(next_run),
+        next_run_relative=relative_time(next_run, now),
+        is_due=due,
+        last_run=state.last_run,
+        queue=definition.queue,
+        skipped_if_late=due and schedules.is_skipped_when_late(tick, now),
+    )
+
+
+def onetime_task_at(job: OnetimeJob, now: datetime) -> UpcomingTask:
+    return UpcomingTask(
+        id=str(job.id),
+        task=job.task,
+        schedule_type="onetime",
+        schedule=None,
+        schedule_description=schedules.describe_schedule(None),
+        next_run=job.scheduled_at,
+        next_run_relative=relative_time(job.scheduled_at, now),
+        is_due=schedules.is_onetime_due(job.scheduled_at, now),
+        last_run=None,
+        queue=job.queue,
+    )
+
+
+def scheduler_at(state: ScheduleState, now: datetime, limit: int = 10) -> Scheduler:
+    """What is due and what runs next as of `now` (the snapshot passes the database's now,
+    the panel the time it is drawn)."""
+    periodic = [t for s in state.periodic if (t := periodic_task_at(s, now)) is not None]
+    ours = [t for t in periodic if is_jobdash_task(t.task)]
+    theirs = [t for t in periodic if not is_jobdash_task(t.task)]
+    onetime = [onetime_task_at(job, now) for job in state.onetime]
+    # Jobs whose time came since the read are due now; those beyond the listed ones are not
+    # known individually, so the counts are the read's, plus what became due among the listed.
+    became_due = sum(1 for job in state.onetime if state.read_at < job.scheduled_at <= now)
+    future = [t.next_run for t in theirs if t.next_run > now]
+    future += [job.scheduled_at for job in state.onetime if job.scheduled_at > now]
+    if state.onetime_next_at and state.onetime_next_at > now:
+        future.append(state.onetime_next_at)
+    team_definitions = [s for s in state.periodic if not is_jobdash_task(s.definition.task_name)]
+    return Scheduler(
+        total_scheduled_tasks=len(team_definitions) + state.onetime_total,
+        due_tasks=sum(t.is_due for t in theirs) + state.onetime_due + became_due,
+        next_execution=min(future) if future else None,
+        upcoming=sorted(theirs + onetime, key=lambda t: (t.next_run, t.id))[:limit],
+        periodic=theirs,
+        maintenance=ours,
+    )
+
+
+def load_scheduler(
+    conn: psycopg.Connection,
+    *,
+    extra_periodic: list[PeriodicDefinition] | None = None,
+    limit: int = 10,
+) -> Scheduler:
+    state = load_schedule_state(conn, extra_periodic=extra_periodic, limit=limit)
+    return scheduler_at(state, state.read_at, limit)
