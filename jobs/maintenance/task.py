@@ -6,11 +6,13 @@ and listen on MAINTENANCE_QUEUE, so history is recorded once a minute while any 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
 import psycopg
 from procrastinate import Blueprint, JobContext
+from procrastinate.exceptions import AppNotOpen
 from psycopg.conninfo import make_conninfo
 
 from jobdash.core.settings import load_settings
@@ -24,21 +26,35 @@ ROLLUP_CRON = "* * * * *"
 
 
 def _connection_string(context: JobContext) -> str:
-    """The worker's own database: the conninfo of the Procrastinate connector's pool."""
+    """The worker's own database, read through public APIs only: the `pool` property of
+    Procrastinate's PsycopgConnector / SyncPsycopgConnector (3.10) and the `conninfo` and
+    `kwargs` of psycopg_pool's pools (each a value or, since psycopg_pool 3.3, a callable).
+    Another kind of connector: Jobdash's own settings."""
     connector = context.app.connector if context.app else None
-    pool = getattr(connector, "_async_pool", None) or getattr(connector, "_pool", None)
-    if pool is not None:
-        conninfo = getattr(pool, "conninfo", "") or ""
-        kwargs = {
+    try:
+        pool = connector.pool  # type: ignore[union-attr]
+    except (AttributeError, AppNotOpen):
+        pool = None
+    conninfo = _resolved(getattr(pool, "conninfo", None))
+    kwargs = _resolved(getattr(pool, "kwargs", None))
+    if isinstance(conninfo, str):
+        usable = {
             k: v
-            for k, v in (getattr(pool, "kwargs", None) or {}).items()
+            for k, v in (kwargs if isinstance(kwargs, dict) else {}).items()
             if isinstance(v, str | int) and not isinstance(v, bool)
         }
-        if conninfo or kwargs:
-            return make_conninfo(conninfo, **kwargs)
+        if conninfo or usable:
+            return make_conninfo(conninfo, **usable)
     from jobdash.core.database import resolve_database_url
 
     return resolve_database_url(load_settings())
+
+
+def _resolved(value: Any) -> Any:
+    """A pool parameter's value; None for an async callable (this task runs synchronously)."""
+    if inspect.iscoroutinefunction(value):
+        return None
+    return value() if callable(value) else value
 
 
 def _purge_archived_jobs(conn: psycopg.Connection, retention_days: float) -> int | None:
