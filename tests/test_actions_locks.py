@@ -7,6 +7,10 @@ number of failed jobs may share one: retrying them all at once used to stop the 
 from __future__ import annotations
 
 import re
+import threading
+import time
+
+import psycopg
 
 from jobdash.app.actions.jobs import retry_all_matching, retry_jobs
 from jobdash.app.cli.main import main
@@ -110,3 +114,85 @@ def test_retry_by_ids_in_one_call_with_a_shared_lock(conn):
     assert again.skipped == {
         second: f"another job with queueing lock 'invoice-7' is waiting (job {first})"
     }
+
+
+def wait_until_blocked(conn, pid: int, timeout_s: float = 20) -> None:
+    """Poll until backend `pid` waits on a lock (the retry waiting for the deferring one)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)
+        ).fetchone()
+        if row and row[0] == "Lock":
+            return
+        time.sleep(0.01)
+    raise AssertionError("the retry never waited for the deferring transaction")
+
+
+def test_a_job_deferred_meanwhile_with_the_lock_becomes_a_skip_not_an_error(database_url, conn):
+    """The pre-check cannot see a lock taken by a transaction still open: Procrastinate's
+    retry then hits the unique index; that one job is skipped, the others retried."""
+    before, contested, after = make_failed_jobs(conn, 0, queueing_locks=["a", "contested", None])
+    with (
+        psycopg.connect(database_url) as deferring,
+        psycopg.connect(database_url, autocommit=True) as operator,
+    ):
+        new_job = deferring.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock) "
+            "VALUES ('default', 't', 'contested') RETURNING id"
+        ).fetchone()[0]
+        results = []
+        thread = threading.Thread(
+            target=lambda: results.append(retry_jobs(operator, [before, contested, after], "x"))
+        )
+        thread.start()
+        wait_until_blocked(conn, operator.info.backend_pid)
+        deferring.commit()
+        thread.join(timeout=30)
+    [result] = results
+    assert result.done == (before, after)
+    assert result.skipped == {
+        contested: f"another job with queueing lock 'contested' is waiting (job {new_job})"
+    }
+    [audit] = conn.execute("SELECT done, skipped FROM jobdash_audit_log").fetchall()
+    assert audit == (2, 1)
+
+
+def test_concurrent_bulk_retries_retry_each_job_once(database_url, conn):
+    locks = [f"lock-{i % 150}" if i % 3 else None for i in range(1_200)]
+    ids = make_failed_jobs(conn, 0, queue="q", queueing_locks=locks)
+    results, errors = [], []
+    barrier = threading.Barrier(3)
+
+    def operator() -> None:
+        try:
+            with psycopg.connect(database_url, autocommit=True) as own:
+                barrier.wait(timeout=10)
+                results.append(
+                    retry_all_matching(own, FailedJobFilter(queue="q"), "ops", batch_size=250)
+                )
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=operator) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    done = [job_id for r in results for job_id in r.done]
+    assert len(done) == len(set(done))  # nobody retried a job twice
+    expected = {job_id for job_id, lock in zip(ids, locks, strict=True) if lock is None}
+    expected |= {
+        min(j for j, lk in zip(ids, locks, strict=True) if lk == lock)
+        for lock in set(locks) - {None}
+    }
+    assert set(done) == expected
+    todo_per_lock = conn.execute(
+        "SELECT max(n) FROM (SELECT count(*) n FROM procrastinate_jobs "
+        "WHERE status = 'todo' AND queueing_lock IS NOT NULL GROUP BY queueing_lock) c"
+    ).fetchone()[0]
+    assert todo_per_lock == 1
+    assert conn.execute(
+        "SELECT sum(done) FROM jobdash_audit_log WHERE action = 'retry'"
+    ).fetchone()[0] == len(expected)

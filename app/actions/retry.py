@@ -20,32 +20,21 @@ import psycopg
 
 from jobdash.core.errors import ActionError
 
-# The failed jobs among the ids, locked in id order, each with its queueing lock and the todo
-# job holding that lock, if any.
+# The failed jobs among the ids, locked in id order, with their queueing locks.
 LOCK_FAILED_FOR_RETRY = """
-SELECT j.id, j.queueing_lock, false AS abort_requested, holder.id AS holder
-FROM procrastinate_jobs j
-LEFT JOIN LATERAL (
-    SELECT o.id FROM procrastinate_jobs o
-    WHERE o.queueing_lock = j.queueing_lock AND o.status = 'todo'
-    LIMIT 1
-) holder ON true
-WHERE j.id = ANY(%(ids)s) AND j.status = 'failed'
-ORDER BY j.id
-FOR UPDATE OF j
+SELECT id, queueing_lock, false AS abort_requested
+FROM procrastinate_jobs
+WHERE id = ANY(%(ids)s) AND status = 'failed'
+ORDER BY id
+FOR UPDATE
 """
 
 # Doing jobs whose worker is gone or silent (Procrastinate's select_stalled_jobs_by_heartbeat),
 # locked the same way.
 LOCK_STALLED = """
-SELECT j.id, j.queueing_lock, j.abort_requested, holder.id AS holder
+SELECT j.id, j.queueing_lock, j.abort_requested
 FROM procrastinate_jobs j
 LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
-LEFT JOIN LATERAL (
-    SELECT o.id FROM procrastinate_jobs o
-    WHERE o.queueing_lock = j.queueing_lock AND o.status = 'todo'
-    LIMIT 1
-) holder ON true
 WHERE j.status = 'doing'
   AND (%(ids)s::bigint[] IS NULL OR j.id = ANY(%(ids)s))
   AND (j.worker_id IS NULL
@@ -53,6 +42,16 @@ WHERE j.status = 'doing'
        OR w.last_heartbeat < now() - make_interval(secs => %(stalled_after_s)s))
 ORDER BY j.id
 FOR UPDATE OF j
+"""
+
+# The todo job holding each of the queueing locks, if any. One query per batch, not one
+# subquery per job: with stale statistics (right after a bulk retry made many todo jobs) the
+# planner walks the todo jobs instead of the lock index, once here rather than once per job.
+TODO_HOLDERS = """
+SELECT DISTINCT ON (queueing_lock) queueing_lock, id
+FROM procrastinate_jobs
+WHERE status = 'todo' AND queueing_lock = ANY(%(locks)s::text[])
+ORDER BY queueing_lock, id
 """
 
 # Procrastinate's own retry, once per job: failed or doing → todo, attempts + 1, scheduled_at
@@ -65,10 +64,6 @@ SELECT procrastinate_retry_job_v2(
     NULL
 )
 FROM unnest(%(ids)s::bigint[]) AS id
-"""
-
-TODO_HOLDER = """
-SELECT id FROM procrastinate_jobs WHERE queueing_lock = %(lock)s AND status = 'todo' LIMIT 1
 """
 
 QUEUEING_LOCK_INDEX = "procrastinate_jobs_queueing_lock_idx_v1"
@@ -141,7 +136,6 @@ class LockedJob(NamedTuple):
     id: int
     queueing_lock: str | None
     abort_requested: bool
-    holder: int | None  # a todo job with the same queueing lock
 
 
 def lock_failed_for_retry(conn: psycopg.Connection, ids: list[int]) -> list[LockedJob]:
@@ -155,12 +149,23 @@ def lock_stalled(
     return [LockedJob(*row) for row in conn.execute(LOCK_STALLED, params)]
 
 
+def todo_holders(conn: psycopg.Connection, locks: Iterable[str]) -> dict[str, int]:
+    """The todo job holding each queueing lock, for those held."""
+    wanted = sorted(set(locks))
+    if not wanted:
+        return {}
+    return dict(conn.execute(TODO_HOLDERS, {"locks": wanted}).fetchall())
+
+
 def retry_locked(
     conn: psycopg.Connection, jobs: Iterable[LockedJob], options: RetryOptions
 ) -> tuple[list[int], dict[int, str]]:
     """Retry the locked jobs (in id order); the ids retried and, for the others, why not."""
+    jobs = list(jobs)
     skipped: dict[int, str] = {}
-    claimed: dict[str, int] = {}
+    # Who holds each lock: a todo job already waiting, then the first job retried here.
+    retried_locks = (job.queueing_lock for job in jobs if not job.abort_requested)
+    claimed = todo_holders(conn, [lock for lock in retried_locks if lock is not None])
     locks: dict[int, str | None] = {}
     to_call: list[int] = []
     for job in jobs:
@@ -168,7 +173,7 @@ def retry_locked(
             # Procrastinate marks it failed: it takes no queueing lock.
             skipped[job.id] = ABORT_REASON
         elif job.queueing_lock is not None:
-            holder = job.holder if job.holder is not None else claimed.get(job.queueing_lock)
+            holder = claimed.get(job.queueing_lock)
             if holder is not None:
                 skipped[job.id] = queueing_lock_reason(job.queueing_lock, holder)
                 continue
@@ -207,8 +212,7 @@ def _call_retry(
             lock = locks.get(job_id)
             if exc.diag.constraint_name != QUEUEING_LOCK_INDEX or lock is None:
                 raise
-            holder = conn.execute(TODO_HOLDER, {"lock": lock}).fetchone()
-            skipped[job_id] = queueing_lock_reason(lock, holder[0] if holder else None)
+            skipped[job_id] = queueing_lock_reason(lock, todo_holders(conn, [lock]).get(lock))
         except psycopg.errors.RaiseException:
             skipped[job_id] = REFUSED_REASON
         else:
