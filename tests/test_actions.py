@@ -331,3 +331,31 @@ def test_retry_stalled_jobs(conn):
         on_dead: "no longer doing (now todo)",
     }
     assert actions.VERBS["retry_stalled"] in result.summary()
+
+
+def test_retry_stalled_goes_through_procrastinate_and_respects_queueing_locks(conn):
+    rows = conn.execute(
+        """
+        INSERT INTO procrastinate_jobs (queue_name, task_name, status, queueing_lock)
+        VALUES ('q', 't', 'doing', 'sync-7'), ('q', 't', 'doing', 'sync-8'),
+               ('q', 't', 'todo', 'sync-7')
+        RETURNING id
+        """
+    ).fetchall()
+    blocked, free, waiting = (r[0] for r in rows)
+    result = retry_stalled_jobs(conn, "ops")
+    assert result.done == (free,)
+    assert result.skipped == {
+        blocked: f"another job with queueing lock 'sync-7' is waiting (job {waiting})"
+    }
+    events = [
+        r[0]
+        for r in conn.execute(
+            "SELECT type::text FROM procrastinate_events WHERE job_id = %s ORDER BY id", (free,)
+        )
+    ]
+    assert "deferred_for_retry" in events
+    assert conn.execute(
+        "SELECT status::text, attempts FROM procrastinate_jobs WHERE id = %s", (free,)
+    ).fetchone() == ("todo", 1)
+    assert job_status(conn, blocked) == "doing"

@@ -5,8 +5,9 @@ Every action is conditional on the state the operator saw and lets the database 
 the rows are locked in id order (no deadlock between two operators), re-checked after the
 lock (`status = 'failed'` in READ COMMITTED re-reads a row changed meanwhile), then changed;
 so each job is acted on exactly once and the others are reported as skipped with a reason.
-The audit row is written in the same transaction as the change. The UI, the CLI and the
-worker-health panel all call these functions (actor: "dashboard", the OS user, ...).
+Retries go through Procrastinate's own function (app/actions/retry.py). The audit row is
+written in the same transaction as the change. The UI, the CLI and the worker-health panel
+all call these functions (actor: "dashboard", the OS user, ...).
 """
 
 from __future__ import annotations
