@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import psycopg
@@ -95,7 +95,7 @@ class RetryOptions:
         """The options set, for the audit log (JSON-ready)."""
         described: dict[str, Any] = {}
         if self.at is not None:
-            described["at"] = self.at.isoformat()
+            described["at"] = self.at.astimezone(UTC).isoformat()
         if self.queue is not None:
             described["queue"] = self.queue
         if self.priority is not None:
