@@ -3,6 +3,8 @@ triggers), with error rows as the instrumented worker records them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import psycopg
 
 MAKE_FAILED = """
@@ -26,7 +28,12 @@ def make_failed_jobs(
     message: str = "boom",
     note: str = "",
     queueing_lock: str | None = None,
+    queueing_locks: Sequence[str | None] | None = None,
 ) -> list[int]:
+    """`n` failed jobs; `queueing_locks` gives each its own (then `n` is its length): they are
+    set while the jobs are doing, so failed jobs may share one as they do in real queues."""
+    if queueing_locks is not None:
+        n = len(queueing_locks)
     with conn.transaction():
         ids = [
             row[0]
@@ -36,6 +43,12 @@ def make_failed_jobs(
             ).fetchall()
         ]
         conn.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = ANY(%s)", (ids,))
+        if queueing_locks is not None:
+            conn.execute(
+                "UPDATE procrastinate_jobs j SET queueing_lock = l.lock "
+                "FROM unnest(%s::bigint[], %s::text[]) AS l(id, lock) WHERE j.id = l.id",
+                (ids, list(queueing_locks)),
+            )
     # A separate transaction: the failed event is later than the started one.
     with conn.transaction():
         conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -36,19 +37,64 @@ def test_retry_moves_failed_to_todo_with_procrastinate_semantics(conn):
     assert result.done == (job_id,)
     assert result.skipped == {}
     row = conn.execute(
-        "SELECT status::text, attempts, scheduled_at FROM procrastinate_jobs WHERE id = %s",
+        "SELECT status::text, attempts, scheduled_at <= now(), queue_name, priority "
+        "FROM procrastinate_jobs WHERE id = %s",
         (job_id,),
     ).fetchone()
-    assert row == ("todo", 2, None)
+    # procrastinate_retry_job_v2 with retry_at = now(), as Procrastinate's JobManager does.
+    assert row == ("todo", 2, True, "default", 1)
     events = [
         r[0]
         for r in conn.execute(
             "SELECT type::text FROM procrastinate_events WHERE job_id = %s ORDER BY id", (job_id,)
         )
     ]
-    assert events[-1] == "retried"
+    assert events[-2:] == ["scheduled", "retried"]
     [audit] = audit_rows(conn)
     assert audit[:5] == ("alice", "retry", [job_id], 1, 0)
+    assert "options" not in audit[5]
+
+
+def test_retry_options_at_queue_priority(conn):
+    a, b = make_failed_jobs(conn, 2, queue="emails")
+    at = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
+    result = retry_jobs(conn, [a], "ops", at=at, queue="emails-slow", priority=-5)
+    assert result.done == (a,)
+    assert conn.execute(
+        "SELECT status::text, scheduled_at, queue_name, priority FROM procrastinate_jobs "
+        "WHERE id = %s",
+        (a,),
+    ).fetchone() == ("todo", at, "emails-slow", -5)
+    [audit] = audit_rows(conn)
+    assert audit[5]["options"] == {
+        "at": "2031-05-04T03:02:01+00:00",
+        "queue": "emails-slow",
+        "priority": -5,
+    }
+    assert job_status(conn, b) == "failed"
+    for bad in (
+        {"at": datetime(2031, 1, 1)},
+        {"queue": " "},
+        {"queue": "a\x00b"},
+        {"priority": 2**31},
+        {"priority": "3"},
+    ):
+        with pytest.raises(ActionError):
+            retry_jobs(conn, [b], "ops", **bad)
+    assert job_status(conn, b) == "failed" and len(audit_rows(conn)) == 1
+
+
+def test_retry_all_matching_with_options_moves_every_batch(conn):
+    ids = make_failed_jobs(conn, 25, queue="in")
+    result = retry_all_matching(
+        conn, FailedJobFilter(queue="in"), "ops", batch_size=10, queue="out", priority=9
+    )
+    assert result.done_count == 25
+    assert conn.execute(
+        "SELECT DISTINCT queue_name, priority FROM procrastinate_jobs WHERE id = ANY(%s)", (ids,)
+    ).fetchall() == [("out", 9)]
+    options = conn.execute("SELECT DISTINCT details->'options' FROM jobdash_audit_log").fetchall()
+    assert options == [({"queue": "out", "priority": 9},)]
 
 
 def test_retry_skips_with_reasons(conn):
@@ -70,7 +116,10 @@ def test_retry_respects_queueing_lock(conn):
     )
     result = retry_jobs(conn, [failed], actor="x")
     assert result.done == ()
-    assert result.skipped == {failed: "another job with its queueing lock is waiting"}
+    [holder] = conn.execute("SELECT id FROM procrastinate_jobs WHERE status = 'todo'").fetchone()
+    assert result.skipped == {
+        failed: f"another job with queueing lock 'only-one' is waiting (job {holder})"
+    }
     assert job_status(conn, failed) == "failed"
 
 
@@ -282,3 +331,31 @@ def test_retry_stalled_jobs(conn):
         on_dead: "no longer doing (now todo)",
     }
     assert actions.VERBS["retry_stalled"] in result.summary()
+
+
+def test_retry_stalled_goes_through_procrastinate_and_respects_queueing_locks(conn):
+    rows = conn.execute(
+        """
+        INSERT INTO procrastinate_jobs (queue_name, task_name, status, queueing_lock)
+        VALUES ('q', 't', 'doing', 'sync-7'), ('q', 't', 'doing', 'sync-8'),
+               ('q', 't', 'todo', 'sync-7')
+        RETURNING id
+        """
+    ).fetchall()
+    blocked, free, waiting = (r[0] for r in rows)
+    result = retry_stalled_jobs(conn, "ops")
+    assert result.done == (free,)
+    assert result.skipped == {
+        blocked: f"another job with queueing lock 'sync-7' is waiting (job {waiting})"
+    }
+    events = [
+        r[0]
+        for r in conn.execute(
+            "SELECT type::text FROM procrastinate_events WHERE job_id = %s ORDER BY id", (free,)
+        )
+    ]
+    assert "deferred_for_retry" in events
+    assert conn.execute(
+        "SELECT status::text, attempts FROM procrastinate_jobs WHERE id = %s", (free,)
+    ).fetchone() == ("todo", 1)
+    assert job_status(conn, blocked) == "doing"

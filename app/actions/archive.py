@@ -3,7 +3,7 @@
 A deleted job's row, events and recorded errors are kept in `jobdash_deleted_jobs` as jsonb of
 the original tables' row types, so a restore re-inserts exactly what was there (ids included)
 with `jsonb_populate_record`. These functions run inside the caller's transaction and assume
-the caller has locked the rows it acts on (see `app/actions.py`); they never commit.
+the caller has locked the rows it acts on (see `app/actions/jobs.py`); they never commit.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ Every action is conditional on the state the operator saw and lets the database 
 the rows are locked in id order (no deadlock between two operators), re-checked after the
 lock (`status = 'failed'` in READ COMMITTED re-reads a row changed meanwhile), then changed;
 so each job is acted on exactly once and the others are reported as skipped with a reason.
-The audit row is written in the same transaction as the change. The UI, the CLI and the
-worker-health panel all call these functions (actor: "dashboard", the OS user, ...).
+Retries go through Procrastinate's own function (app/actions/retry.py). The audit row is
+written in the same transaction as the change. The UI, the CLI and the worker-health panel
+all call these functions (actor: "dashboard", the OS user, ...).
 """
 
 from __future__ import annotations
@@ -15,12 +16,21 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
 from jobdash.app.actions.archive import archive_and_delete_failed, restore_archived
+from jobdash.app.actions.retry import (
+    RetryOptions,
+    lock_failed_for_retry,
+    lock_stalled,
+    reason_kind,
+    retry_locked,
+    retry_options,
+)
 from jobdash.app.read.failed_jobs import (
     FailedJobFilter,
     count_failed_jobs,
@@ -36,60 +46,12 @@ STALLED_AFTER_S = 30
 
 ProgressCallback = Callable[["ActionResult"], None]
 
-# Failed jobs among the ids, locked in id order; `blocked` when retrying would break the
-# unique queueing lock (another job with the same queueing_lock is already waiting).
+# The failed jobs among the ids, locked in id order (no deadlock between two operators).
 LOCK_FAILED = """
-SELECT j.id,
-       j.queueing_lock IS NOT NULL AND EXISTS (
-           SELECT 1 FROM procrastinate_jobs o
-           WHERE o.queueing_lock = j.queueing_lock AND o.status = 'todo' AND o.id <> j.id
-       ) AS blocked
-FROM procrastinate_jobs j
-WHERE j.id = ANY(%(ids)s) AND j.status = 'failed'
-ORDER BY j.id
-FOR UPDATE OF j
-"""
-
-# procrastinate_retry_job_v2 semantics (failed → todo, attempts + 1, a `retried` event from
-# Procrastinate's trigger), to run now: scheduled_at NULL is "as soon as a worker is free".
-RETRY_FAILED = """
-UPDATE procrastinate_jobs
-SET status = 'todo', attempts = attempts + 1, scheduled_at = NULL
+SELECT id FROM procrastinate_jobs
 WHERE id = ANY(%(ids)s) AND status = 'failed'
-RETURNING id
-"""
-
-# Doing jobs whose worker is gone or silent (Procrastinate's select_stalled_jobs_by_heartbeat).
-LOCK_STALLED = """
-SELECT j.id, j.abort_requested,
-       j.queueing_lock IS NOT NULL AND EXISTS (
-           SELECT 1 FROM procrastinate_jobs o
-           WHERE o.queueing_lock = j.queueing_lock AND o.status = 'todo' AND o.id <> j.id
-       ) AS blocked
-FROM procrastinate_jobs j
-LEFT JOIN procrastinate_workers w ON w.id = j.worker_id
-WHERE j.status = 'doing'
-  AND (%(ids)s::bigint[] IS NULL OR j.id = ANY(%(ids)s))
-  AND (j.worker_id IS NULL
-       OR w.id IS NULL
-       OR w.last_heartbeat < now() - make_interval(secs => %(stalled_after_s)s))
-ORDER BY j.id
-FOR UPDATE OF j
-"""
-
-# doing → todo writes Procrastinate's `deferred_for_retry` event.
-RETRY_STALLED = """
-UPDATE procrastinate_jobs
-SET status = 'todo', attempts = attempts + 1, scheduled_at = NULL, worker_id = NULL
-WHERE id = ANY(%(ids)s) AND status = 'doing' AND NOT abort_requested
-RETURNING id
-"""
-
-# As procrastinate_retry_job_v2 does for a doing job whose abort was requested.
-FAIL_ABORT_REQUESTED = """
-UPDATE procrastinate_jobs SET status = 'failed'
-WHERE id = ANY(%(ids)s) AND status = 'doing' AND abort_requested
-RETURNING id
+ORDER BY id
+FOR UPDATE
 """
 
 CURRENT_STATUS = "SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(%(ids)s)"
@@ -136,7 +98,8 @@ class ActionResult:
         return self.done_count + self.skipped_count
 
     def skipped_by_reason(self) -> dict[str, int]:
-        return dict(Counter(self.skipped.values()).most_common())
+        """How many were skipped for each kind of reason (one count for all queueing locks)."""
+        return count_reasons(self.skipped.values())
 
     def summary(self) -> str:
         """One line: "Retried 3 jobs; skipped 2 (no longer failed (now todo): 1, not found: 1)"."""
@@ -152,6 +115,10 @@ class ActionResult:
             self.stopped or other.stopped,
             self.total,
         )
+
+
+def count_reasons(reasons: Iterable[str]) -> dict[str, int]:
+    return dict(Counter(reason_kind(reason) for reason in reasons).most_common())
 
 
 def summarize(
@@ -242,7 +209,7 @@ def _write_audit(
 ) -> None:
     sample = dict(list(skipped.items())[:AUDIT_SKIPPED_SAMPLE])
     details = {
-        "skipped_by_reason": dict(Counter(skipped.values())),
+        "skipped_by_reason": count_reasons(skipped.values()),
         "skipped_ids": {str(k): v for k, v in sample.items()},
         **(extra or {}),
     }
@@ -260,24 +227,10 @@ def _write_audit(
     )
 
 
-def _retry_in_transaction(
-    conn: psycopg.Connection, ids: list[int]
-) -> tuple[list[int], dict[int, str]]:
-    locked = conn.execute(LOCK_FAILED, {"ids": ids}).fetchall()
-    blocked = {row[0]: "another job with its queueing lock is waiting" for row in locked if row[1]}
-    eligible = [row[0] for row in locked if not row[1]]
-    done = (
-        sorted(row[0] for row in conn.execute(RETRY_FAILED, {"ids": eligible}).fetchall())
-        if eligible
-        else []
-    )
-    return done, blocked
-
-
 def _delete_in_transaction(
     conn: psycopg.Connection, ids: list[int], actor: str
 ) -> tuple[list[int], dict[int, str]]:
-    locked = [row[0] for row in conn.execute(LOCK_FAILED, {"ids": ids}).fetchall()]
+    locked = [row[0] for row in conn.execute(LOCK_FAILED, {"ids": ids})]
     return archive_and_delete_failed(conn, locked, actor), {}
 
 
@@ -288,11 +241,14 @@ def _act(
     actor: str,
     job_filter: FailedJobFilter | None = None,
     audit_extra: Mapping[str, Any] | None = None,
+    options: RetryOptions | None = None,
 ) -> ActionResult:
     """One transaction: lock, change, explain the skipped, audit."""
     with conn.transaction():
         if action == "retry":
-            done, known = _retry_in_transaction(conn, ids)
+            options = options or RetryOptions()
+            done, known = retry_locked(conn, lock_failed_for_retry(conn, ids), options)
+            audit_extra = {**(audit_extra or {}), **_described(options)}
         elif action == "delete":
             done, known = _delete_in_transaction(conn, ids, actor)
         elif action == "restore":
@@ -306,20 +262,43 @@ def _act(
     return ActionResult(action, tuple(done), skipped)
 
 
+def _described(options: RetryOptions) -> dict[str, Any]:
+    described = options.describe()
+    return {"options": described} if described else {}
+
+
 def _act_on_ids(
-    conn: psycopg.Connection, action: str, ids: Iterable[object], actor: str
+    conn: psycopg.Connection,
+    action: str,
+    ids: Iterable[object],
+    actor: str,
+    options: RetryOptions | None = None,
 ) -> ActionResult:
     ensure_writable()
     job_ids = parse_job_ids(ids)
     if not job_ids:
         return ActionResult(action)
     _ensure_idle(conn)
-    return _act(conn, action, job_ids, actor)
+    return _act(conn, action, job_ids, actor, options=options)
 
 
-def retry_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
-    """Retry the failed jobs among `ids` (failed → todo, to run now)."""
-    return _act_on_ids(conn, "retry", ids, actor)
+def retry_jobs(
+    conn: psycopg.Connection,
+    ids: Iterable[object],
+    actor: str,
+    *,
+    at: datetime | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+) -> ActionResult:
+    """Retry the failed jobs among `ids` with Procrastinate's own retry (failed → todo).
+
+    They run now, or not before `at` (timezone-aware); `queue` moves them to another queue,
+    `priority` gives them another priority. Of jobs sharing a queueing lock only the first
+    (lowest id) is retried; the others are skipped, naming the job that holds the lock.
+    """
+    options = retry_options(at, queue, priority)
+    return _act_on_ids(conn, "retry", ids, actor, options)
 
 
 def delete_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
@@ -340,6 +319,7 @@ def _all_matching(
     batch_size: int,
     should_stop: Callable[[], bool] | None,
     progress: ProgressCallback | None,
+    options: RetryOptions | None = None,
 ) -> ActionResult:
     ensure_writable()
     _ensure_idle(conn)
@@ -361,7 +341,7 @@ def _all_matching(
         batch += 1
         after_id = ids[-1]
         extra = {"run": run_id, "batch": batch, "all_matching": True}
-        result = result.merged(_act(conn, action, ids, actor, job_filter, extra))
+        result = result.merged(_act(conn, action, ids, actor, job_filter, extra, options))
         if progress is not None:
             progress(result)
     return result
@@ -374,13 +354,22 @@ def retry_all_matching(
     batch_size: int = DEFAULT_BATCH_SIZE,
     should_stop: Callable[[], bool] | None = None,
     progress: ProgressCallback | None = None,
+    *,
+    at: datetime | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
 ) -> ActionResult:
     """Retry every failed job matching the filter, `batch_size` per transaction.
 
     `should_stop` is asked before each batch; what was done stays done and is reported
-    (`stopped=True`). `progress(result_so_far)` is called after each batch.
+    (`stopped=True`). `progress(result_so_far)` is called after each batch. `at`, `queue`
+    (where the jobs go, not a filter: that is `job_filter.queue`) and `priority` as for
+    retry_jobs; so are the queueing locks, across batches too.
     """
-    return _all_matching(conn, "retry", job_filter, actor, batch_size, should_stop, progress)
+    options = retry_options(at, queue, priority)
+    return _all_matching(
+        conn, "retry", job_filter, actor, batch_size, should_stop, progress, options
+    )
 
 
 def delete_all_matching(
@@ -401,7 +390,8 @@ def retry_stalled_jobs(
     ids: Iterable[object] | None = None,
     stalled_after_s: float = STALLED_AFTER_S,
 ) -> ActionResult:
-    """Retry doing jobs whose worker is gone or has not sent a heartbeat for `stalled_after_s`.
+    """Retry doing jobs whose worker is gone or has not sent a heartbeat for `stalled_after_s`,
+    with Procrastinate's own retry, as its stalled-jobs recipe does.
 
     `ids=None`: every stalled job. A stalled job whose abort was requested is marked failed
     instead, as Procrastinate does, and reported as skipped.
@@ -412,19 +402,9 @@ def retry_stalled_jobs(
     if job_ids == []:
         return ActionResult("retry_stalled")
     with conn.transaction():
-        locked = conn.execute(
-            LOCK_STALLED, {"ids": job_ids, "stalled_after_s": float(stalled_after_s)}
-        ).fetchall()
-        known = {
-            row[0]: "another job with its queueing lock is waiting" for row in locked if row[2]
-        }
-        eligible = [row[0] for row in locked if not row[2]]
-        done: list[int] = []
-        if eligible:
-            done = sorted(r[0] for r in conn.execute(RETRY_STALLED, {"ids": eligible}).fetchall())
-            for row in conn.execute(FAIL_ABORT_REQUESTED, {"ids": eligible}).fetchall():
-                known[row[0]] = "abort was requested: marked failed instead"
-        considered = job_ids if job_ids is not None else [row[0] for row in locked]
+        locked = lock_stalled(conn, job_ids, stalled_after_s)
+        done, known = retry_locked(conn, locked, RetryOptions())
+        considered = job_ids if job_ids is not None else [job.id for job in locked]
         done_set = set(done)
         skipped = _reasons_for_skipped(
             conn, "retry_stalled", [i for i in considered if i not in done_set], known

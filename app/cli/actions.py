@@ -8,7 +8,10 @@ import getpass
 import os
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
+
+import psycopg
 
 from jobdash.app.actions import jobs as actions
 from jobdash.app.cli.common import add_database_argument, database_url
@@ -20,15 +23,32 @@ from jobdash.app.read.failed_jobs import (
 )
 from jobdash.app.rules.csv_format import write_csv
 from jobdash.core.database import connect
-from jobdash.core.errors import ActionError, CommandError, ReadOnlyError
+from jobdash.core.errors import ActionError, CommandError, ReadOnlyError, describe_error
+
+EXIT_STATUS = """exit status:
+  0  every job was acted on (or none matched)
+  1  some jobs were skipped or not found: the summary and the "skipped ID: reason" lines say
+     which and why (retrying again later, or the dashboard, can still do them)
+  2  error: bad input, read-only mode, the database unreachable or failing; with
+     --all-failed the batches finished before the error stay done (and audited)"""
+
+RETRY_DESCRIPTION = (
+    "Retry failed jobs with Procrastinate's own retry (procrastinate_retry_job_v2): failed → "
+    "todo, attempts + 1, to run now or at --at. Jobs no longer failed are skipped and "
+    "reported. Of failed jobs sharing a queueing lock only the first (lowest id) is retried: "
+    "Procrastinate allows one waiting job per lock, so the others are skipped, naming the job "
+    "that holds the lock. Recorded in the audit log with your OS user as actor, options "
+    "included. --queue is a FILTER (with --all-failed: only jobs of this queue); "
+    "--to-queue MOVES the retried jobs to another queue."
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     bulk_commands = {
         "retry": (
-            "retry failed jobs (by id, or all failed matching --queue/--task)",
-            "Retry failed jobs: failed → todo, to run now. Jobs no longer failed are "
-            "skipped and reported. Recorded in the audit log with your OS user as actor.",
+            "retry failed jobs (by id, or all failed matching --queue/--task), optionally at a "
+            "time, on another queue, with another priority",
+            RETRY_DESCRIPTION,
         ),
         "delete": (
             "archive then delete failed jobs (restorable with `jobdash restore`)",
@@ -37,12 +57,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     }
     for action, (help_text, description) in bulk_commands.items():
-        parser = subparsers.add_parser(action, help=help_text, description=description)
+        parser = subparsers.add_parser(
+            action,
+            help=help_text,
+            description=textwrap.fill(description, 88),
+            epilog=EXIT_STATUS,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         parser.add_argument("ids", nargs="*", metavar="ID", help="job ids")
         parser.add_argument(
             "--all-failed", action="store_true", help="every failed job matching the filters"
         )
         _add_filter_arguments(parser)
+        if action == "retry":
+            _add_retry_options(parser)
         add_database_argument(parser)
         parser.set_defaults(func=run, action=action)
 
@@ -50,6 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "restore",
         help="restore deleted jobs from the archive",
         description="Put deleted jobs back exactly as they were (ids, events, errors).",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     restore.add_argument("ids", nargs="+", metavar="ID", help="job ids")
     add_database_argument(restore)
@@ -69,8 +99,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.set_defaults(func=run_export)
 
 
+def _add_retry_options(parser: argparse.ArgumentParser) -> None:
+    options = parser.add_argument_group("retry options (for ids and --all-failed alike)")
+    options.add_argument(
+        "--at",
+        metavar="TIME",
+        help="run not before this time (ISO 8601, UTC unless an offset is given; default: now)",
+    )
+    options.add_argument(
+        "--to-queue",
+        metavar="QUEUE",
+        help="move the retried jobs to this queue (unlike --queue, which only filters)",
+    )
+    options.add_argument(
+        "--priority", type=int, metavar="P", help="give the retried jobs this priority"
+    )
+
+
 def _add_filter_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--queue", help="only jobs of this queue")
+    parser.add_argument("--queue", help="only jobs of this queue (a filter: --to-queue moves jobs)")
     parser.add_argument("--task", help="only jobs of this task")
     parser.add_argument("--exception-type", help="only jobs whose last error has this type")
     parser.add_argument("--error-contains", help="only jobs whose last error contains this text")
@@ -101,6 +148,26 @@ def current_actor() -> str:
         return "cli"
 
 
+FILTERS = ("queue", "task", "exception_type", "error_contains", "failed_since", "failed_until")
+
+
+def retry_options(args: argparse.Namespace) -> dict[str, object]:
+    """The retry options given (keyword arguments of the retry functions)."""
+    if args.action != "retry":
+        return {}
+    options: dict[str, object] = {}
+    if args.at:
+        at = parse_utc(args.at)
+        if at is None:
+            raise CommandError(f"--at: not an ISO 8601 time: {args.at!r}")
+        options["at"] = at
+    if args.to_queue is not None:
+        options["queue"] = args.to_queue
+    if args.priority is not None:
+        options["priority"] = args.priority
+    return options
+
+
 def run(args: argparse.Namespace) -> int:
     bulk = getattr(args, "all_failed", False)
     try:
@@ -111,52 +178,54 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("give job ids or --all-failed, not both")
     if not bulk and not ids:
         raise CommandError("give at least one job id (or --all-failed)")
-    if not bulk and any(
-        getattr(args, n, None)
-        for n in (
-            "queue",
-            "task",
-            "exception_type",
-            "error_contains",
-            "failed_since",
-            "failed_until",
+    if not bulk and getattr(args, "queue", None) and args.action == "retry":
+        raise CommandError(
+            "--queue is a filter and applies only with --all-failed; "
+            "to move jobs to another queue use --to-queue"
         )
-    ):
+    if not bulk and any(getattr(args, name, None) for name in FILTERS):
         raise CommandError("filters apply only with --all-failed")
+    options = retry_options(args)
     url = database_url(args)
     actor = current_actor()
     try:
         with connect(url) as conn:
             if bulk:
-                bulk_action = (
-                    actions.retry_all_matching
-                    if args.action == "retry"
-                    else actions.delete_all_matching
-                )
-
-                def progress(result: actions.ActionResult) -> None:
-                    print(
-                        f"  … {result.processed:,} of {result.total or 0:,} processed",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-
-                result = bulk_action(conn, job_filter(args), actor, progress=progress)
+                result = _run_bulk(conn, args, actor, options)
             else:
                 func = {
                     "retry": actions.retry_jobs,
                     "delete": actions.delete_jobs,
                     "restore": actions.restore_jobs,
                 }[args.action]
-                result = func(conn, ids, actor)
+                result = func(conn, ids, actor, **options)
     except (ReadOnlyError, ActionError) as exc:
         raise CommandError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise CommandError(describe_error(exc)) from None
     print(result.summary())
     for job_id, reason in sorted(result.skipped.items())[:50]:
         print(f"  skipped {job_id}: {reason}")
     if result.skipped_count > 50:
         print(f"  … and {result.skipped_count - 50:,} more skipped")
-    return 0
+    return 1 if result.skipped or result.stopped else 0
+
+
+def _run_bulk(
+    conn: psycopg.Connection, args: argparse.Namespace, actor: str, options: dict[str, object]
+) -> actions.ActionResult:
+    def progress(result: actions.ActionResult) -> None:
+        print(
+            f"  … {result.processed:,} of {result.total or 0:,} processed",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    if args.action == "retry":
+        return actions.retry_all_matching(
+            conn, job_filter(args), actor, progress=progress, **options
+        )
+    return actions.delete_all_matching(conn, job_filter(args), actor, progress=progress)
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ Long tasks are async so that a stopping worker can abort them at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import time
 from typing import Any
@@ -23,25 +24,14 @@ QUEUES = ("default", "emails", "reports", "billing")
 TRANSIENT_FAILURE_RATE = 0.08
 
 
-class LazyPsycopgConnector(PsycopgConnector):
-    """A PsycopgConnector that finds its database when first opened, not at import:
-    importing this module never starts a server. `jobdash worker` replaces it anyway."""
+@functools.cache
+def demo_database_url() -> str:
+    """Jobdash's database, found when the App first connects, not at import: importing this
+    module never starts a server. `jobdash worker` replaces the connector anyway."""
+    from jobdash.core.database import resolve_database_url
+    from jobdash.core.settings import load_settings
 
-    def _resolve_conninfo(self) -> None:
-        if "conninfo" not in self._pool_args:
-            from jobdash.core.database import resolve_database_url
-            from jobdash.core.settings import load_settings
-
-            self._pool_args["conninfo"] = resolve_database_url(load_settings())
-
-    async def open_async(self, pool: Any = None) -> None:
-        if pool is None:
-            self._resolve_conninfo()
-        await super().open_async(pool)
-
-    def get_sync_connector(self) -> Any:
-        self._resolve_conninfo()
-        return super().get_sync_connector()
+    return resolve_database_url(load_settings())
 
 
 class PaymentDeclined(Exception):
@@ -52,7 +42,8 @@ class InventoryLockTimeout(TimeoutError):
     """The warehouse system was busy; worth another try."""
 
 
-app = App(connector=LazyPsycopgConnector())
+# A callable conninfo is psycopg_pool's public way (3.3+) to give it when it is needed.
+app = App(connector=PsycopgConnector(conninfo=demo_database_url))
 
 
 def _work(min_s: float, max_s: float) -> None:

@@ -6,13 +6,15 @@ and listen on MAINTENANCE_QUEUE, so history is recorded once a minute while any 
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
-import psycopg
 from procrastinate import Blueprint, JobContext
+from procrastinate.exceptions import AppNotOpen
 from psycopg.conninfo import make_conninfo
 
+from jobdash.core.database import connect, resolve_database_url
 from jobdash.core.settings import load_settings
 from jobdash.jobs.maintenance.archive_purge import purge_archived_jobs
 from jobdash.jobs.maintenance.failed_counts import compact_quietly
@@ -28,27 +30,41 @@ CONNECT_TIMEOUT_S = 10
 
 
 def _connection_string(context: JobContext) -> str:
-    """The worker's own database: the conninfo of the Procrastinate connector's pool."""
+    """The worker's own database, read through public APIs only: the `pool` property of
+    Procrastinate's PsycopgConnector / SyncPsycopgConnector (3.10) and the `conninfo` and
+    `kwargs` of psycopg_pool's pools (each a value or, since psycopg_pool 3.3, a callable).
+    Another kind of connector: Jobdash's own settings."""
     connector = context.app.connector if context.app else None
-    pool = getattr(connector, "_async_pool", None) or getattr(connector, "_pool", None)
-    if pool is not None:
-        conninfo = getattr(pool, "conninfo", "") or ""
-        kwargs = {
+    try:
+        pool = connector.pool  # type: ignore[union-attr]
+    except (AttributeError, AppNotOpen):
+        pool = None
+    conninfo = _resolved(getattr(pool, "conninfo", None))
+    kwargs = _resolved(getattr(pool, "kwargs", None))
+    if isinstance(conninfo, str):
+        usable = {
             k: v
-            for k, v in (getattr(pool, "kwargs", None) or {}).items()
+            for k, v in (kwargs if isinstance(kwargs, dict) else {}).items()
             if isinstance(v, str | int) and not isinstance(v, bool)
         }
-        if conninfo or kwargs:
-            return make_conninfo(conninfo, **kwargs)
-    from jobdash.core.database import resolve_database_url
-
+        if conninfo or usable:
+            return make_conninfo(conninfo, **usable)
     return resolve_database_url(load_settings())
+
+
+def _resolved(value: Any) -> Any:
+    """A pool parameter's value; None for an async callable (this task runs synchronously)."""
+    if inspect.iscoroutinefunction(value):
+        return None
+    return value() if callable(value) else value
 
 
 def maintain(conninfo: str) -> RollupReport:
     """One maintenance pass: rollup, downsampling/retention, archive purge."""
     settings = load_settings()
-    with psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
+    with connect(
+        conninfo, application_name="jobdash-maintenance", connect_timeout_s=CONNECT_TIMEOUT_S
+    ) as conn:
         report = run_rollup(conn)
         run_maintenance(
             conn,
