@@ -49,6 +49,10 @@ class ReadOnlyError(ActionError):
     """Actions are disabled (JOBDASH_READ_ONLY=1)."""
 
 
+class PermissionDenied(JobdashError):
+    """The signed-in person's role does not allow this (or nobody is signed in)."""
+
+
 class CommandError(JobdashError):
     """A command cannot do what was asked."""
 
