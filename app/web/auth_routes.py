@@ -214,7 +214,7 @@ def _sign_in_form(
 
 async def _read_form(request: Request) -> dict[str, str] | Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    if content_type not in {"", "application/x-www-form-urlencoded"}:
         return PlainTextResponse("expected a form\n", status_code=415, headers=_HEADERS)
     body = b""
     async for chunk in request.stream():
