@@ -7,6 +7,7 @@ in st.context.cookies (HttpOnly cookies ride on the websocket handshake).
 
 from __future__ import annotations
 
+import html
 from urllib.parse import urlsplit
 
 import streamlit as st
@@ -37,6 +38,12 @@ def _current_path() -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
+def _same_tab_link(label: str, url: str) -> None:
+    # st.link_button and markdown links always open a new tab; a plain anchor in st.html
+    # (rendered in the page, not an iframe) navigates this one. Both values are escaped.
+    st.html(f'<a href="{html.escape(url)}">{html.escape(label)}</a>')
+
+
 def sign_in_screen() -> None:
     """What someone not signed in sees instead of the dashboard; stops the run."""
     service = current_auth()
@@ -44,7 +51,7 @@ def sign_in_screen() -> None:
     if service.oidc:
         st.button("Sign in with your identity provider", on_click=st.login, type="primary")
     if service.builtin:
-        st.link_button("Sign in with a Jobdash user name", sign_in_url(_current_path()))
+        _same_tab_link("Sign in with a Jobdash user name", sign_in_url(_current_path()))
     st.stop()
 
 
@@ -80,4 +87,4 @@ def identity_badge(identity: Identity) -> None:
     if identity.source == "oidc":
         st.button("Sign out", on_click=st.logout, key="jobdash-sign-out")
     else:
-        st.link_button("Sign out", SIGN_OUT_PATH)
+        _same_tab_link("Sign out", SIGN_OUT_PATH)
