@@ -7,6 +7,7 @@ import html
 import re
 from collections.abc import Callable
 from http.cookies import SimpleCookie
+from types import SimpleNamespace
 
 import pytest
 from starlette.applications import Starlette
@@ -21,6 +22,7 @@ from jobdash.app.web.auth_routes import (
     SIGN_IN_PATH,
     SIGN_OUT_PATH,
     auth_routes,
+    check_serve_exposure,
     identity_from_request,
     safe_next,
     sign_in_url,
@@ -287,3 +289,64 @@ def test_both_kinds_of_sign_in_side_by_side():
     assert client.get("/whoami").text == "bob@acme.com viewer oidc"
     _sign_in(client, "alice", "alice-pw")
     assert client.get("/whoami").text == "alice admin builtin"  # the built-in session first
+
+
+@pytest.fixture
+def auth_env(monkeypatch) -> SimpleNamespace:
+    for name in (
+        "JOBDASH_USERS",
+        "JOBDASH_USERS_FILE",
+        "JOBDASH_ROLES",
+        "JOBDASH_COOKIE_SECRET",
+        "STREAMLIT_SERVER_COOKIE_SECRET",
+        "JOBDASH_OIDC_SERVER_METADATA_URL",
+        "JOBDASH_OIDC_CLIENT_ID",
+        "JOBDASH_OIDC_CLIENT_SECRET",
+        "JOBDASH_OIDC_REDIRECT_URI",
+        "JOBDASH_OIDC_SCOPE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    # Streamlit's secrets files are ours to choose (none by default, not the developer's).
+    from streamlit import config
+
+    secrets_files: list[str] = []
+    real_get_option = config.get_option
+    monkeypatch.setattr(
+        config,
+        "get_option",
+        lambda key: list(secrets_files) if key == "secrets.files" else real_get_option(key),
+    )
+    return SimpleNamespace(env=monkeypatch, secrets_files=secrets_files)
+
+
+def test_serve_on_the_network_without_sign_in_is_refused(auth_env):
+    with pytest.raises(ConfigError, match="refusing to serve on 0.0.0.0 without sign-in"):
+        check_serve_exposure("0.0.0.0", read_only=False, insecure_no_auth=False)
+    assert "loopback" in check_serve_exposure("127.0.0.1", read_only=False, insecure_no_auth=False)
+    assert "--insecure-no-auth" in check_serve_exposure(
+        "0.0.0.0", read_only=False, insecure_no_auth=True
+    )
+
+
+def test_serve_with_builtin_users_needs_the_cookie_secret_off_loopback(auth_env):
+    auth_env.env.setenv("JOBDASH_USERS", users_text("vera"))
+    with pytest.raises(ConfigError, match="needs JOBDASH_COOKIE_SECRET"):
+        check_serve_exposure("0.0.0.0", read_only=False, insecure_no_auth=False)
+    auth_env.env.setenv("JOBDASH_COOKIE_SECRET", SECRET)
+    line = check_serve_exposure("0.0.0.0", read_only=False, insecure_no_auth=False)
+    assert line == "sign-in: built-in users"
+
+
+def test_serve_sees_an_identity_provider_in_variables_or_in_secrets_toml(auth_env, tmp_path):
+    auth_env.env.setenv("JOBDASH_OIDC_CLIENT_ID", "jobdash")
+    with pytest.raises(ConfigError, match="also needs JOBDASH_OIDC_SERVER_METADATA_URL"):
+        check_serve_exposure("0.0.0.0", read_only=False, insecure_no_auth=False)
+    auth_env.env.delenv("JOBDASH_OIDC_CLIENT_ID")
+    secrets_toml = tmp_path / "secrets.toml"
+    secrets_toml.write_text(
+        '[auth]\nredirect_uri = "https://jobs.acme.com/oauth2callback"\n'
+        f'cookie_secret = "{SECRET}"\n'
+    )
+    auth_env.secrets_files[:] = [str(tmp_path / "absent.toml"), str(secrets_toml)]
+    line = check_serve_exposure("0.0.0.0", read_only=False, insecure_no_auth=False)
+    assert line == "sign-in: an identity provider"

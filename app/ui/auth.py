@@ -22,14 +22,15 @@ def identity_from_streamlit() -> Identity | NoRole | None:
     """The identity of this session's person: NoRole if signed in without a role, None if not
     signed in (ANONYMOUS when no sign-in is configured)."""
     service = current_auth()
-    if service.oidc and st.user.is_logged_in:
-        found = service.identity_from_claims(st.user.to_dict())
-        if found is not None:
-            return found
+    # The same order as identity_from_request: a built-in session first.
     if service.builtin:
         identity = service.read_session(st.context.cookies.get(SESSION_COOKIE))
         if identity is not None:
             return identity
+    if service.oidc and st.user.is_logged_in:
+        found = service.identity_from_claims(st.user.to_dict())
+        if found is not None:
+            return found
     return service.anonymous()
 
 

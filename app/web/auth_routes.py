@@ -17,6 +17,7 @@ import html
 import secrets
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -24,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from jobdash.core.auth.exposure import check_exposure
 from jobdash.core.auth.identity import Identity
-from jobdash.core.auth.oidc import read_streamlit_user_cookie
+from jobdash.core.auth.oidc import read_streamlit_user_cookie, streamlit_auth_secrets
 from jobdash.core.auth.service import AuthService, build_auth_service
 from jobdash.core.auth.sessions import SESSION_COOKIE
 from jobdash.core.errors import ConfigError, describe_error
@@ -56,6 +58,51 @@ def _streamlit_facts() -> tuple[str | None, str | None, str | None]:
     explicit = oidc or config.is_manually_set("server.cookieSecret")
     secret = get_cookie_secret() if explicit else None
     return host, secret if oidc else None, secret
+
+
+def _secrets_files_auth() -> dict[str, object] | None:
+    """The [auth] section of Streamlit's secrets files, read without Streamlit's loader (it
+    also copies root-level secrets into os.environ, which `serve` would pass on)."""
+    import tomllib
+
+    from streamlit import config
+
+    for name in config.get_option("secrets.files") or []:
+        path = Path(name)
+        files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+        for file in files:
+            try:
+                auth = tomllib.loads(file.read_text("utf-8")).get("auth")
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+                continue
+            if isinstance(auth, dict):
+                return auth
+    return None
+
+
+def check_serve_exposure(host: str, *, read_only: bool, insecure_no_auth: bool) -> str:
+    """For `jobdash serve`, before it starts Streamlit: the one line to print about sign-in,
+    or ConfigError (one line) when the settings cannot work or the address needs sign-in."""
+    from streamlit import config
+
+    settings = load_auth_settings()
+    file_auth = _secrets_files_auth()
+    oidc = streamlit_auth_secrets(settings) is not None or file_auth is not None
+    fallback = (file_auth or {}).get("cookie_secret") or (
+        config.get_option("server.cookieSecret")
+        if config.is_manually_set("server.cookieSecret")
+        else None
+    )
+    service = build_auth_service(
+        settings,
+        host=host,
+        # Only whether it is configured matters here; the dashboard reads the real secret.
+        oidc_secret="configured" if oidc else None,
+        fallback_secret=fallback if isinstance(fallback, str) else None,
+    )
+    return check_exposure(
+        host, service.sign_in, read_only=read_only, insecure_no_auth=insecure_no_auth
+    )
 
 
 def current_auth() -> AuthService:
