@@ -53,6 +53,10 @@ class WorkerGaveUp(JobdashError):
     """The worker could not work for longer than its outage tolerance and stopped."""
 
 
+class PermissionDenied(JobdashError):
+    """The signed-in person's role does not allow this (or nobody is signed in)."""
+
+
 class CommandError(JobdashError):
     """A command cannot do what was asked."""
 

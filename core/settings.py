@@ -84,3 +84,62 @@ def load_settings() -> Settings:
         display_timezone=_timezone("JOBDASH_TIMEZONE"),
         worker_outage_tolerance_s=_number("JOBDASH_WORKER_OUTAGE_TOLERANCE_S", 300),
     )
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Sign-in settings as given; core/auth/ parses and checks them (ConfigError, one line)."""
+
+    users: str | None  # JOBDASH_USERS: NAME:ROLE:HASH lines, newline or ';' separated
+    users_file: Path | None  # JOBDASH_USERS_FILE: a file of such lines (# comments)
+    roles: str  # JOBDASH_ROLES: who gets which role from an identity provider
+    groups_claim: str  # JOBDASH_OIDC_GROUPS_CLAIM: the claim holding group names
+    cookie_secret: str | None  # JOBDASH_COOKIE_SECRET, else STREAMLIT_SERVER_COOKIE_SECRET
+    cookie_secret_source: str  # the variable cookie_secret came from, for error messages
+    session_hours: float  # JOBDASH_SESSION_HOURS: built-in sign-in lifetime
+    cookie_secure: bool | None  # JOBDASH_COOKIE_SECURE: None = Secure on https requests only
+    oidc_server_metadata_url: str | None
+    oidc_client_id: str | None
+    oidc_client_secret: str | None
+    oidc_redirect_uri: str | None
+    oidc_scope: str | None
+
+
+def _text(name: str) -> str | None:
+    return os.environ.get(name, "").strip() or None
+
+
+def _tristate(name: str) -> bool | None:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in {"", "auto"}:
+        return None
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1, 0 or auto, got {raw!r}")
+
+
+def load_auth_settings() -> AuthSettings:
+    own_secret = os.environ.get("JOBDASH_COOKIE_SECRET") or None
+    streamlit_secret = os.environ.get("STREAMLIT_SERVER_COOKIE_SECRET") or None
+    users_file = _text("JOBDASH_USERS_FILE")
+    return AuthSettings(
+        users=os.environ.get("JOBDASH_USERS") or None,
+        users_file=Path(users_file) if users_file else None,
+        roles=os.environ.get("JOBDASH_ROLES", ""),
+        groups_claim=_text("JOBDASH_OIDC_GROUPS_CLAIM") or "groups",
+        cookie_secret=own_secret or streamlit_secret,
+        cookie_secret_source=(
+            "JOBDASH_COOKIE_SECRET"
+            if own_secret or not streamlit_secret
+            else "STREAMLIT_SERVER_COOKIE_SECRET"
+        ),
+        session_hours=_number("JOBDASH_SESSION_HOURS", 12),
+        cookie_secure=_tristate("JOBDASH_COOKIE_SECURE"),
+        oidc_server_metadata_url=_text("JOBDASH_OIDC_SERVER_METADATA_URL"),
+        oidc_client_id=_text("JOBDASH_OIDC_CLIENT_ID"),
+        oidc_client_secret=_text("JOBDASH_OIDC_CLIENT_SECRET"),
+        oidc_redirect_uri=_text("JOBDASH_OIDC_REDIRECT_URI"),
+        oidc_scope=_text("JOBDASH_OIDC_SCOPE"),
+    )

@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "jobdash.app.cli.actions",
     "jobdash.app.cli.history",
     "jobdash.app.cli.seed",
+    "jobdash.app.cli.user",
 ]
 
 
