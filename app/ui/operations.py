@@ -15,28 +15,49 @@ from jobdash.app.actions import jobs as actions
 from jobdash.app.actions.bulk import BulkRun
 from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.app.ui import data
+from jobdash.app.ui.auth import identity_from_streamlit
 from jobdash.app.ui.widgets.feedback import FAILED, REFUSED, Flash
 from jobdash.core import pool
-from jobdash.core.errors import JobdashError, ReadOnlyError, describe_error
+from jobdash.core.auth.identity import PERMISSIONS, Action, Identity, allowed
+from jobdash.core.errors import JobdashError, PermissionDenied, ReadOnlyError, describe_error
 from jobdash.core.settings import load_settings
 
-# Who the audit log names for actions taken in the dashboard.
-ACTOR = "dashboard"
+
+def current_actor() -> Identity:
+    """Who is acting: the signed-in person (the page stopped earlier for anyone else)."""
+    identity = identity_from_streamlit()
+    if not isinstance(identity, Identity):
+        raise PermissionDenied("sign in to act on jobs")
+    return identity
 
 
-def current_actor() -> str:
-    return ACTOR
+def why_not(action: Action) -> str:
+    """One line saying why this action's buttons are hidden."""
+    if read_only():
+        return "Read-only mode (JOBDASH_READ_ONLY=1): actions are hidden."
+    identity = identity_from_streamlit()
+    role = identity.role if isinstance(identity, Identity) else "no"
+    return f"Your role ({role}) cannot {PERMISSIONS[action].words}: actions are hidden."
+
+
+def may(action: Action) -> bool:
+    """Whether to offer this action's buttons (the action itself checks again)."""
+    identity = identity_from_streamlit()
+    return isinstance(identity, Identity) and allowed(identity, action, read_only=read_only())
 
 
 def read_only() -> bool:
     return load_settings().read_only
 
 
-def _run(label: str, act: Callable[[psycopg.Connection, str], actions.ActionResult]) -> Flash:
+def _run(
+    label: str, act: Callable[[psycopg.Connection, Identity], actions.ActionResult]
+) -> Flash:
     try:
+        actor = current_actor()
         with pool.connection() as conn:
-            result = act(conn, current_actor())
-    except ReadOnlyError as exc:
+            result = act(conn, actor)
+    except (ReadOnlyError, PermissionDenied) as exc:
         return Flash(describe_error(exc), REFUSED)
     except (JobdashError, psycopg.Error) as exc:
         return Flash(f"{label} failed: {describe_error(exc)}", FAILED)
@@ -62,17 +83,16 @@ def retry_stalled(ids: list[int]) -> Flash:
     )
 
 
-BULK_ACTIONS = {"retry": actions.retry_all_matching, "delete": actions.delete_all_matching}
+BULK_ACTIONS = {
+    Action.RETRY: actions.retry_all_matching,
+    Action.DELETE: actions.delete_all_matching,
+}
 
 
-def start_bulk(action: str, job_filter: FailedJobFilter, total: int) -> BulkRun:
+def start_bulk(action: Action, job_filter: FailedJobFilter, total: int) -> BulkRun:
     """Start "retry/delete all matching" in the background; the caller polls the run."""
-    actions.ensure_writable()
+    actor = current_actor()
+    actions.authorize(actor, action)  # refuse before a thread starts, not inside it
     run = BulkRun(action, job_filter, total)
-    run.start(
-        BULK_ACTIONS[action],
-        pool.configured_database_url(),
-        current_actor(),
-        on_finish=data.invalidate,
-    )
+    run.start(BULK_ACTIONS[action], pool.configured_database_url(), actor, data.invalidate)
     return run

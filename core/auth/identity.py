@@ -72,8 +72,9 @@ class NoRole:
 
 
 # Who everyone is when no sign-in is configured: only possible on a loopback address, or when
-# `serve` was told --insecure-no-auth / --read-only explicitly (today's single-user dashboard).
-ANONYMOUS = Identity(name="anonymous", role=Role.ADMIN, source="anonymous")
+# `serve` was told --insecure-no-auth / --read-only explicitly. The audit log then says the
+# action came from the dashboard, as it cannot say from whom.
+ANONYMOUS = Identity(name="dashboard", role=Role.ADMIN, source="anonymous")
 
 
 class Action(StrEnum):
