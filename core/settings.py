@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,23 @@ def _number(name: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be greater than 0, got {raw!r}")
     return value
+
+
+# A host name as a Host header carries it (no scheme, no port): a DNS name (optionally `*.`
+# for every subdomain), an IPv4 address, or an IPv6 address in brackets.
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*|\[[0-9a-f:.]+\]")
+
+
+def _hosts(name: str) -> tuple[str, ...] | None:
+    entries = [e.strip().lower() for e in os.environ.get(name, "").split(",") if e.strip()]
+    for entry in entries:
+        if not _HOST_NAME.fullmatch(entry):
+            raise ConfigError(
+                f"{name}: {entry!r} is not a host name; give names such as dash.example.com, "
+                "*.example.com, 10.0.0.5 or [::1], without scheme or port"
+            )
+    return tuple(entries) or None
 
 
 def _flag(name: str) -> bool:
@@ -44,6 +62,9 @@ class Settings:
     hour_retention_days: float
     pool_size: int
     max_concurrent_exports: int
+    # None: the default (the address `serve` binds plus the local names), see app/web/guard.py.
+    allowed_hosts: tuple[str, ...] | None
+    export_stall_timeout_s: float
 
 
 def load_settings() -> Settings:
@@ -66,4 +87,6 @@ def load_settings() -> Settings:
         hour_retention_days=_number("JOBDASH_HOUR_RETENTION_DAYS", 400),
         pool_size=int(_number("JOBDASH_POOL_SIZE", 6)),
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
+        allowed_hosts=_hosts("JOBDASH_ALLOWED_HOSTS"),
+        export_stall_timeout_s=_number("JOBDASH_EXPORT_STALL_TIMEOUT_S", 30),
     )
