@@ -8,6 +8,7 @@ import getpass
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from jobdash.app.actions import jobs as actions
@@ -160,8 +161,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    url = database_url(args)
-    rows = export_failed_jobs_rows(url, job_filter(args))
+    with connect(database_url(args)) as conn:
+        return write_export(export_failed_jobs_rows(conn, job_filter(args)), args)
+
+
+def write_export(rows: Iterator[tuple], args: argparse.Namespace) -> int:
     if args.output:
         target = Path(args.output)
         # Written beside the target, then renamed: a failed export leaves no partial file.

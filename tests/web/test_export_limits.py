@@ -1,0 +1,125 @@
+"""Issue 8 item 4: 110 slow readers of the export route held 80 connections idle in transaction
+and starved the workers. Exports now read through the dashboard's pool, a bounded number at a
+time (the next one gets 503 at once), and a client that stops reading loses its export: the
+connection goes back to the pool."""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+from jobdash.app.web.exports import ExportSlots, export_limit
+from jobdash.core import pool
+from jobdash.core.pool import APPLICATION_NAME
+from jobdash.core.settings import load_settings
+from tests.actions_helpers import make_failed_jobs
+from tests.streamlit_process import http_get, open_stream, run_script, texts
+
+EXPORT = "/export/failed-jobs.csv"
+# 8 MB of CSV in chunks of 1,000 rows: far more than the socket buffers of a client that does
+# not read, so its export stops mid-way, inside the cursor's transaction.
+JOBS = 8000
+NOTE = "x" * 1000
+
+
+def test_export_limit_leaves_a_connection_for_the_panels(monkeypatch) -> None:
+    for pool_size, exports, expected in [(6, 2, 2), (3, 2, 2), (2, 2, 1), (1, 2, 1), (9, 20, 8)]:
+        monkeypatch.setenv("JOBDASH_POOL_SIZE", str(pool_size))
+        monkeypatch.setenv("JOBDASH_MAX_CONCURRENT_EXPORTS", str(exports))
+        assert export_limit(load_settings()) == expected
+    slots = ExportSlots()
+    assert slots.try_acquire(2) and slots.try_acquire(2) and not slots.try_acquire(2)
+    slots.release()
+    assert slots.running == 1 and slots.try_acquire(2)
+
+
+def test_pool_connections_end_idle_transactions(monkeypatch, database_url: str) -> None:
+    """The server-side bound behind the route's own: a session idle in a transaction is ended."""
+    monkeypatch.setenv("JOBDASH_DATABASE_URL", database_url)
+    pool.close_pools()
+    try:
+        with pool.connection() as conn:
+            timeout = conn.execute("SHOW idle_in_transaction_session_timeout").fetchone()[0]
+        assert timeout not in ("0", "0ms")  # on (0 would mean never)
+    finally:
+        pool.close_pools()
+
+
+def _states(conn: psycopg.Connection, database_url: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT state FROM pg_stat_activity WHERE application_name = %s AND datname = %s",
+        (APPLICATION_NAME, conninfo_to_dict(database_url)["dbname"]),
+    ).fetchall()
+    return [state for (state,) in rows]
+
+
+def _wait_for(condition, what: str, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)  # polling the database's view, not synchronising on time
+
+
+@contextmanager
+def stalled_download(base_url: str) -> Iterator[socket.socket]:
+    """A client that asks for the export, reads its first bytes, then stops reading."""
+    host, port = base_url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: small window
+    sock.connect((host, int(port)))
+    try:
+        sock.sendall(f"GET {EXPORT} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        yield sock
+    finally:
+        sock.close()
+
+
+def test_exports_are_bounded_and_a_stalled_one_gives_its_connection_back(
+    streamlit_server, database_url: str, conn: psycopg.Connection
+) -> None:
+    make_failed_jobs(conn, JOBS, queue="billing", note=NOTE)
+    base_url = streamlit_server(
+        database_url,
+        env={
+            "JOBDASH_POOL_SIZE": "3",
+            "JOBDASH_MAX_CONCURRENT_EXPORTS": "2",
+            "JOBDASH_EXPORT_STALL_TIMEOUT_S": "3",
+        },
+    )
+    with stalled_download(base_url), stalled_download(base_url):
+        # Both hold a connection paused inside its cursor's transaction.
+        _wait_for(
+            lambda: _states(conn, database_url).count("idle in transaction") == 2,
+            "two exports stalled in their transactions",
+        )
+        started = time.monotonic()
+        status, _, body = http_get(base_url, EXPORT)
+        assert (status, body) == (503, b"too many exports running (2); try again\n")
+        assert time.monotonic() - started < 2  # refused at once, not queued
+
+        with open_stream(base_url) as ws:
+            page = texts(run_script(ws))
+        assert "Queue Statistics" in page and "busy" not in page and "unavailable" not in page
+
+        # The clients still hold their sockets, but their exports end: connections go back.
+        _wait_for(
+            lambda: "idle in transaction" not in _states(conn, database_url),
+            "the stalled exports to end",
+        )
+    assert len(_states(conn, database_url)) <= 3
+
+    status, headers, body = http_get(base_url, EXPORT)
+    assert status == 200 and headers["transfer-encoding"] == "chunked"
+    rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+    assert len(rows) == JOBS + 1
+    assert len(_states(conn, database_url)) <= 3
+    assert "idle in transaction" not in _states(conn, database_url)
