@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 import pytest
+from streamlit.proto.Alert_pb2 import Alert
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.sync.client import ClientConnection, connect
@@ -169,3 +170,15 @@ def clear_cache(ws: ClientConnection) -> None:
 def texts(messages: list[ForwardMsg]) -> str:
     """Every string of a run's messages, joined (to look for a panel's title or a notice)."""
     return "\n".join(str(message) for message in messages)
+
+
+def problems(messages: list[ForwardMsg]) -> list[str]:
+    """The bodies of the st.error / st.warning boxes a run drew (not st.info)."""
+    return [
+        m.delta.new_element.alert.body
+        for m in messages
+        if m.WhichOneof("type") == "delta"
+        and m.delta.WhichOneof("type") == "new_element"
+        and m.delta.new_element.WhichOneof("type") == "alert"
+        and m.delta.new_element.alert.format in (Alert.Format.ERROR, Alert.Format.WARNING)
+    ]

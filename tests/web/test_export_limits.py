@@ -20,7 +20,7 @@ from jobdash.core import pool
 from jobdash.core.pool import APPLICATION_NAME
 from jobdash.core.settings import load_settings
 from tests.actions_helpers import make_failed_jobs
-from tests.streamlit_process import http_get, open_stream, run_script, texts
+from tests.streamlit_process import http_get, open_stream, problems, run_script, texts
 
 EXPORT = "/export/failed-jobs.csv"
 # 8 MB of CSV in chunks of 1,000 rows: far more than the socket buffers of a client that does
@@ -83,18 +83,36 @@ def stalled_download(base_url: str) -> Iterator[socket.socket]:
         sock.close()
 
 
-def test_exports_are_bounded_and_a_stalled_one_gives_its_connection_back(
-    streamlit_server, database_url: str, conn: psycopg.Connection
-) -> None:
-    make_failed_jobs(conn, JOBS, queue="billing", note=NOTE)
-    base_url = streamlit_server(
+def _export_server(streamlit_server, database_url: str, stall_timeout_s: float) -> str:
+    return streamlit_server(
         database_url,
         env={
             "JOBDASH_POOL_SIZE": "3",
             "JOBDASH_MAX_CONCURRENT_EXPORTS": "2",
-            "JOBDASH_EXPORT_STALL_TIMEOUT_S": "3",
+            "JOBDASH_EXPORT_STALL_TIMEOUT_S": str(stall_timeout_s),
         },
     )
+
+
+def _assert_connections_back(conn: psycopg.Connection, database_url: str, base_url: str) -> None:
+    _wait_for(
+        lambda: "idle in transaction" not in _states(conn, database_url),
+        "the exports to end",
+    )
+    assert len(_states(conn, database_url)) <= 3
+    # Every slot is free again: a full export goes through.
+    status, headers, body = http_get(base_url, EXPORT)
+    assert status == 200 and headers["transfer-encoding"] == "chunked"
+    assert len(list(csv.reader(io.StringIO(body.decode("utf-8"))))) == JOBS + 1
+    assert len(_states(conn, database_url)) <= 3
+    assert "idle in transaction" not in _states(conn, database_url)
+
+
+def test_an_export_beyond_the_bound_gets_503_at_once_and_panels_still_load(
+    streamlit_server, database_url: str, conn: psycopg.Connection
+) -> None:
+    make_failed_jobs(conn, JOBS, queue="billing", note=NOTE)
+    base_url = _export_server(streamlit_server, database_url, stall_timeout_s=600)
     with stalled_download(base_url), stalled_download(base_url):
         # Both hold a connection paused inside its cursor's transaction.
         _wait_for(
@@ -107,19 +125,23 @@ def test_exports_are_bounded_and_a_stalled_one_gives_its_connection_back(
         assert time.monotonic() - started < 2  # refused at once, not queued
 
         with open_stream(base_url) as ws:
-            page = texts(run_script(ws))
-        assert "Queue Statistics" in page and "busy" not in page and "unavailable" not in page
+            page = run_script(ws)
+        assert "Queue Statistics" in texts(page)
+        assert not problems(page)  # no panel unavailable, stale or broken
+        assert _states(conn, database_url).count("idle in transaction") == 2
+    # The clients went away: their exports end and give their connections back.
+    _assert_connections_back(conn, database_url, base_url)
 
-        # The clients still hold their sockets, but their exports end: connections go back.
+
+def test_a_client_that_stops_reading_loses_its_export_and_its_connection(
+    streamlit_server, database_url: str, conn: psycopg.Connection
+) -> None:
+    make_failed_jobs(conn, JOBS, queue="billing", note=NOTE)
+    base_url = _export_server(streamlit_server, database_url, stall_timeout_s=2)
+    with stalled_download(base_url):
         _wait_for(
-            lambda: "idle in transaction" not in _states(conn, database_url),
-            "the stalled exports to end",
+            lambda: "idle in transaction" in _states(conn, database_url),
+            "the export to stall in its transaction",
         )
-    assert len(_states(conn, database_url)) <= 3
-
-    status, headers, body = http_get(base_url, EXPORT)
-    assert status == 200 and headers["transfer-encoding"] == "chunked"
-    rows = list(csv.reader(io.StringIO(body.decode("utf-8"))))
-    assert len(rows) == JOBS + 1
-    assert len(_states(conn, database_url)) <= 3
-    assert "idle in transaction" not in _states(conn, database_url)
+        # The client still holds its socket open, but the export ends all the same.
+        _assert_connections_back(conn, database_url, base_url)
