@@ -43,9 +43,12 @@ def free_port() -> int:
 
 
 def listens_on(pid: int, port: int) -> bool:
-    """Whether `pid` itself listens on `port` (not some other server that answered first)."""
+    """Whether `pid` or a child of it (`jobdash serve` runs Streamlit as one) listens on
+    `port`, not some other server that answered first."""
     try:
-        connections = psutil.Process(pid).net_connections(kind="tcp")
+        process = psutil.Process(pid)
+        processes = [process, *process.children(recursive=True)]
+        connections = [c for p in processes for c in p.net_connections("tcp")]
     except psutil.Error:
         return False
     return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,7 +113,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"Jobdash dashboard: {browse_url(args.host, args.port, hosts)}", flush=True)
     if note := access_note(args.host, hosts):
         print(f"jobdash serve: {note}", file=sys.stderr, flush=True)
-    command = streamlit_command(args.host, args.port, hosts)
-    # Streamlit takes this process's place: signals (a container's SIGTERM) reach it directly
-    # and nothing is left behind.
-    os.execve(command[0], command, dashboard_environment(url, args.app, hosts))
+    process = subprocess.Popen(
+        streamlit_command(args.host, args.port, hosts),
+        env=dashboard_environment(url, args.app, hosts),
+    )
+    try:
+        return process.wait()
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
