@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -35,6 +36,23 @@ def _timezone(name: str) -> str:
     return raw
 
 
+# A host name as a Host header carries it (no scheme, no port): a DNS name (optionally `*.`
+# for every subdomain), an IPv4 address, or an IPv6 address in brackets.
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*|\[[0-9a-f:.]+\]")
+
+
+def _hosts(name: str) -> tuple[str, ...] | None:
+    entries = [e.strip().lower() for e in os.environ.get(name, "").split(",") if e.strip()]
+    for entry in entries:
+        if not _HOST_NAME.fullmatch(entry):
+            raise ConfigError(
+                f"{name}: {entry!r} is not a host name; give names such as dash.example.com, "
+                "*.example.com, 10.0.0.5 or [::1], without scheme or port"
+            )
+    return tuple(entries) or None
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -59,6 +77,9 @@ class Settings:
     max_concurrent_exports: int
     display_timezone: str
     worker_outage_tolerance_s: float
+    # None: the default (the address `serve` binds plus the local names), see app/web/guard.py.
+    allowed_hosts: tuple[str, ...] | None
+    export_stall_timeout_s: float
 
 
 def load_settings() -> Settings:
@@ -142,4 +163,6 @@ def load_auth_settings() -> AuthSettings:
         oidc_client_secret=_text("JOBDASH_OIDC_CLIENT_SECRET"),
         oidc_redirect_uri=_text("JOBDASH_OIDC_REDIRECT_URI"),
         oidc_scope=_text("JOBDASH_OIDC_SCOPE"),
+        allowed_hosts=_hosts("JOBDASH_ALLOWED_HOSTS"),
+        export_stall_timeout_s=_number("JOBDASH_EXPORT_STALL_TIMEOUT_S", 30),
     )

@@ -119,7 +119,7 @@ def test_a_date_alone_means_the_whole_day():
 def test_export_streams_all_matching_rows(database_url, conn):
     make_failed_jobs(conn, 30, queue="a")
     make_failed_jobs(conn, 5, queue="b")
-    rows = list(export_failed_jobs_rows(database_url, FailedJobFilter(queue="a"), chunk_rows=7))
+    rows = list(export_failed_jobs_rows(conn, FailedJobFilter(queue="a"), chunk_rows=7))
     assert len(rows) == 30 and {r[1] for r in rows} == {"a"}
 
 

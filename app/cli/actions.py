@@ -8,6 +8,7 @@ import os
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -225,8 +226,11 @@ def _run_bulk(
 
 
 def run_export(args: argparse.Namespace) -> int:
-    url = database_url(args)
-    rows = export_failed_jobs_rows(url, job_filter(args))
+    with connect(database_url(args)) as conn:
+        return write_export(export_failed_jobs_rows(conn, job_filter(args)), args)
+
+
+def write_export(rows: Iterator[tuple], args: argparse.Namespace) -> int:
     if args.output:
         target = Path(args.output)
         # Written beside the target, then renamed: a failed export leaves no partial file.
