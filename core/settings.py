@@ -104,6 +104,8 @@ def load_settings() -> Settings:
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
         display_timezone=_timezone("JOBDASH_TIMEZONE"),
         worker_outage_tolerance_s=_number("JOBDASH_WORKER_OUTAGE_TOLERANCE_S", 300),
+        allowed_hosts=_hosts("JOBDASH_ALLOWED_HOSTS"),
+        export_stall_timeout_s=_number("JOBDASH_EXPORT_STALL_TIMEOUT_S", 30),
     )
 
 
@@ -163,6 +165,4 @@ def load_auth_settings() -> AuthSettings:
         oidc_client_secret=_text("JOBDASH_OIDC_CLIENT_SECRET"),
         oidc_redirect_uri=_text("JOBDASH_OIDC_REDIRECT_URI"),
         oidc_scope=_text("JOBDASH_OIDC_SCOPE"),
-        allowed_hosts=_hosts("JOBDASH_ALLOWED_HOSTS"),
-        export_stall_timeout_s=_number("JOBDASH_EXPORT_STALL_TIMEOUT_S", 30),
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.app.web import SERVER_SCRIPT
+from jobdash.app.web.auth_routes import check_serve_exposure
 from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern, streamlit_host_names
 from jobdash.core.errors import CommandError
 from jobdash.core.migrate import pending_migrations
@@ -59,6 +60,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--app",
         help="dotted.path:app of a Procrastinate App whose periodic tasks the scheduler shows",
+    )
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="hide every action and refuse every write (as JOBDASH_READ_ONLY=1)",
+    )
+    parser.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="serve a non-loopback address without sign-in: anyone who reaches it may act on "
+        "every job (without it, serve refuses to)",
     )
     parser.set_defaults(func=run)
 
@@ -109,8 +121,18 @@ def run(args: argparse.Namespace) -> int:
             f"the database is not migrated ({', '.join(pending)} pending): "
             "run `jobdash migrate` first"
         )
+    if args.read_only:
+        os.environ["JOBDASH_READ_ONLY"] = "1"  # the dashboard's child process inherits it
+    # Safe by default: a network address needs sign-in, --read-only or --insecure-no-auth.
+    exposure = check_serve_exposure(
+        args.host,
+        read_only=load_settings().read_only,
+        insecure_no_auth=args.insecure_no_auth,
+    )
     hosts = allowed_hosts(args.host)
     print(f"Jobdash dashboard: {browse_url(args.host, args.port, hosts)}", flush=True)
+    if exposure:
+        print(f"jobdash serve: {exposure}", file=sys.stderr, flush=True)
     if note := access_note(args.host, hosts):
         print(f"jobdash serve: {note}", file=sys.stderr, flush=True)
     process = subprocess.Popen(

@@ -12,11 +12,19 @@ missing (unless $CI is set: then it fails). Never `playwright install`.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.streamlit_process import free_port, stop
 from tests.streamlit_process import streamlit_server as streamlit_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,3 +70,35 @@ def browser_type_launch_args(browser_type_launch_args: dict, _require_chromium: 
 
 def wait_for_script_idle(page, timeout_ms: float = 30_000) -> None:
     page.wait_for_selector(IDLE_SELECTOR, timeout=timeout_ms)
+
+
+# Users of the local OpenID Connect provider (oidc-provider-mock) the sign-in tests start.
+PROVIDER_USERS = [
+    {"sub": "ops", "email": "ops@acme.com", "name": "Ops", "groups": ["oncall"]},
+    {"sub": "eve", "email": "eve@evil.test", "name": "Eve"},
+]
+
+
+@pytest.fixture
+def oidc_provider(tmp_path: Path) -> Iterator[str]:
+    """oidc-provider-mock on a free 127.0.0.1 port; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)]
+    for claims in PROVIDER_USERS:
+        command += ["--user-claims", json.dumps(claims)]
+    log = (tmp_path / "oidc.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base_url}/.well-known/openid-configuration", timeout=2):
+                break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise RuntimeError((tmp_path / "oidc.log").read_text()[-2000:]) from None
+            time.sleep(0.1)  # polling the provider's metadata, not synchronising on time
+    yield base_url
+    stop(process)
+    log.close()
