@@ -44,6 +44,7 @@ class Settings:
     hour_retention_days: float
     pool_size: int
     max_concurrent_exports: int
+    migrate_lock_timeout_ms: int
 
 
 def load_settings() -> Settings:
@@ -66,4 +67,7 @@ def load_settings() -> Settings:
         hour_retention_days=_number("JOBDASH_HOUR_RETENTION_DAYS", 400),
         pool_size=int(_number("JOBDASH_POOL_SIZE", 6)),
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
+        # How long a migrate step waits for a lock on Procrastinate's tables before letting
+        # the queue through and retrying: the longest a defer or fetch waits behind it.
+        migrate_lock_timeout_ms=int(_number("JOBDASH_MIGRATE_LOCK_TIMEOUT_MS", 200)),
     )

@@ -23,7 +23,7 @@ from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.app.cli.serve import dashboard_environment, streamlit_command
 from jobdash.app.cli.worker import positive_float, positive_int
 from jobdash.core.errors import CommandError, MigrationError
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 from jobdash.core.settings import load_settings
 
 DEMO_APP = "jobdash.jobs.demo.app:app"

@@ -10,7 +10,7 @@ import sys
 from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.app.web import SERVER_SCRIPT
 from jobdash.core.errors import CommandError
-from jobdash.core.migrate import pending_migrations
+from jobdash.core.schema import pending_migrations
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
