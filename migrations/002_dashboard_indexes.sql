@@ -227,18 +227,24 @@ SELECT jobdash_recount_failed();
 
 -- step: create function jobdash_backfill_finishes
 -- One batch of the finishes backfill: the latest finish of each of the next `batch_size` jobs
--- after job `after_job_id` (NULL: from the first; ids start at 1) that failed or finished in
--- the last 7 days (the longest useful window). Returns the last job id it covered, NULL when
--- none is left. The trigger already records every new finish: a row it wrote is at least as
--- recent as what the batch read, so a conflict keeps it. Each batch is its own short
--- transaction: a worker whose finish meets a row of the running batch waits for that batch.
-CREATE OR REPLACE FUNCTION jobdash_backfill_finishes(after_job_id bigint, batch_size integer)
-    RETURNS bigint LANGUAGE plpgsql AS $$
+-- that failed or finished in the last 7 days (the longest useful window). `progress` is
+-- {last job id done, last job id to do}: NULL on the first call, which stops at the newest job
+-- then (any later job finishes with the trigger in place); returns the next progress, NULL
+-- when done. A row the trigger wrote is at least as recent as what the batch read, so a
+-- conflict keeps it. Each batch is its own short transaction: a worker whose finish meets a
+-- row of the running batch waits for that batch only.
+CREATE OR REPLACE FUNCTION jobdash_backfill_finishes(progress bigint[], batch_size integer)
+    RETURNS bigint[] LANGUAGE plpgsql AS $$
 DECLARE
+    _after bigint := coalesce(progress[1], 0);  -- job ids start at 1
+    _stop bigint := progress[2];
     _last bigint;
 BEGIN
+    IF _stop IS NULL THEN
+        SELECT max(id) INTO _stop FROM procrastinate_jobs;
+    END IF;
     SELECT max(id) INTO _last FROM (
-        SELECT id FROM procrastinate_jobs WHERE id > coalesce(after_job_id, 0)
+        SELECT id FROM procrastinate_jobs WHERE id > _after AND id <= _stop
         ORDER BY id LIMIT batch_size
     ) batch;
     IF _last IS NULL THEN
@@ -252,12 +258,12 @@ BEGIN
            )) * 1000
     FROM procrastinate_events f
     JOIN procrastinate_jobs j ON j.id = f.job_id
-    WHERE f.job_id > coalesce(after_job_id, 0) AND f.job_id <= _last
+    WHERE f.job_id > _after AND f.job_id <= _last
       AND f.type IN ('succeeded', 'failed')
       AND (j.status = 'failed' OR f.at > now() - interval '7 days')
     ORDER BY f.job_id, f.at DESC, f.id DESC
     ON CONFLICT (job_id) DO NOTHING;
-    RETURN _last;
+    RETURN ARRAY[_last, _stop];
 END;
 $$;
 

@@ -64,7 +64,7 @@ def test_database_migrated_by_the_one_transaction_runner_is_up_to_date(database_
     # The old runner recorded the same file names and created the same objects, except the
     # backfill's batch function, which the new runner adds.
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("drop function jobdash_backfill_finishes(bigint, integer)")
+        conn.execute("drop function jobdash_backfill_finishes(bigint[], integer)")
     assert pending_migrations(database_url) == []
     assert migrate(database_url).applied == []
 
