@@ -35,6 +35,7 @@ class Queue:
         assert row is not None
         self.worker_id = row[0]
         self.deferred: list[int] = []
+        self.deleted: set[int] = set()
 
     def defer(self, n: int, task: str = "noop") -> list[int]:
         queue = self.random.choice(QUEUES)
@@ -74,7 +75,7 @@ class Queue:
             " where status = 'succeeded' order by random() limit 1) returning id"
         ).fetchone()
         if row:
-            self.deferred.remove(row[0])
+            self.deleted.add(row[0])
         return row[0] if row else None
 
     def churn(self) -> None:

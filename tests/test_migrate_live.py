@@ -72,7 +72,7 @@ def test_backfills_stay_exact_when_jobs_move_between_steps(procrastinate_url):
         assert ledger_mismatches(conn) == {}
         assert finishes_mismatches(conn) == []
         present = {r[0] for r in conn.execute("select id from procrastinate_jobs")}
-        assert present == set(queue.deferred)
+        assert present == set(queue.deferred) - queue.deleted
         # ... and the triggers keep them exact from there on.
         for _ in range(20):
             queue.churn()

@@ -7,8 +7,9 @@ import argparse
 from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.core.database import connect
 from jobdash.core.errors import CommandError, MigrationError
-from jobdash.core.schema import migrate
-from jobdash.core.schema.plan import BACKFILL_MB_S, INDEX_BUILD_MB_S, pending, plan
+from jobdash.core.schema import migrate, pending_migrations
+from jobdash.core.schema.plan import BACKFILL_MB_S, INDEX_BUILD_MB_S, SCAN_MB_S, plan
+from jobdash.core.schema.runner import pending
 from jobdash.core.settings import load_settings
 
 DESCRIPTION = """\
@@ -29,8 +30,9 @@ EPILOG = f"""\
 --plan prints, for each pending step: what it does, the table of Procrastinate's it touches,
 the lock it takes there and what that means for the queue, and an estimate of its duration:
 the table's size (pg_relation_size) divided by the rate bench/bench_migrate.py measured on 2
-shared cores (index builds {INDEX_BUILD_MB_S:.0f} MB/s, backfills {BACKFILL_MB_S:.0f} MB/s);
-rows are pg_class.reltuples. An index build also waits for transactions already running.
+shared cores (index builds {INDEX_BUILD_MB_S:.0f} MB/s, one-statement reads {SCAN_MB_S:.0f} MB/s,
+batched backfills {BACKFILL_MB_S:.0f} MB/s); rows are pg_class.reltuples. An index build also
+waits for the transactions already running when it starts.
 
 --check exits 1 and lists what is pending, 0 when the database is up to date (for deploy
 pipelines: `jobdash migrate --check || jobdash migrate`).
@@ -78,11 +80,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def check(url: str) -> int:
-    with connect(url, application_name="jobdash-migrate") as conn:
-        procrastinate_missing, migrations = pending(conn)
-    names = (["procrastinate schema"] if procrastinate_missing else []) + [
-        m.name for m in migrations
-    ]
+    names = pending_migrations(url)
     if not names:
         print("database is up to date")
         return 0

@@ -1,11 +1,13 @@
 """`jobdash migrate --plan`: each pending step, the table it touches, the lock it takes and how
 long it should take, read from the catalog without changing anything.
 
-Estimates are sizes divided by rates measured by bench/bench_migrate.py on 2 shared cores
-(docs/benchmarks-migrate.md): an index build reads the table's heap (pg_relation_size) at
-INDEX_BUILD_MB_S, a backfill the heaps it reads at BACKFILL_MB_S. Row counts shown are
-pg_class.reltuples (the planner's estimate, as of the last ANALYZE). An index build also
-waits for the transactions running when it starts, which no size predicts.
+Estimates are sizes divided by rates measured by bench/bench_migrate.py at 1,000,000 jobs on
+2 shared cores (docs/benchmarks-migrate.md), rounded down: an index build reads the table's
+heap (pg_relation_size) at INDEX_BUILD_MB_S, a one-statement read of Procrastinate's tables
+(recount, clean-up) at SCAN_MB_S, a batched backfill the heaps it reads at BACKFILL_MB_S (it
+works job by job). Row counts shown are pg_class.reltuples (the planner's estimate as of the
+last ANALYZE). An index build also waits for the transactions running when it starts, which
+no size predicts.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from dataclasses import dataclass
 
 import psycopg
 
-from jobdash.core.schema.files import Migration, Step, load_migrations
+from jobdash.core.schema.files import Step
 from jobdash.core.schema.locks import CONSEQUENCE, Effect, is_ours, strongest
-from jobdash.core.schema.runner import applied_names
+from jobdash.core.schema.runner import pending
 
-INDEX_BUILD_MB_S = 60.0
-BACKFILL_MB_S = 25.0
+INDEX_BUILD_MB_S = 150.0
+SCAN_MB_S = 60.0
+BACKFILL_MB_S = 12.0
 INSTANT = "< 0.1 s"
 
 
@@ -47,17 +50,6 @@ class PlannedStep:
         if self.note:
             out.append(f"      note: {self.note}")
         return out
-
-
-def pending(conn: psycopg.Connection) -> tuple[bool, list[Migration]]:
-    """(Procrastinate's schema missing?, our migrations not yet recorded)."""
-    row = conn.execute(
-        "select to_regclass('procrastinate_jobs') is not null,"
-        " to_regclass('jobdash_schema_migrations') is not null"
-    ).fetchone()
-    has_procrastinate, has_ledger = row if row else (False, False)
-    applied = applied_names(conn) if has_ledger else set()
-    return not has_procrastinate, [m for m in load_migrations() if m.name not in applied]
 
 
 def plan(conn: psycopg.Connection, lock_timeout_ms: int) -> list[tuple[str, list[PlannedStep]]]:
@@ -100,7 +92,8 @@ def plan_step(
         total = TableSize(
             sum(sizes[t].rows or 0 for t in tables), sum(sizes[t].bytes for t in tables)
         )
-        estimate = _estimate(total, BACKFILL_MB_S, " + ".join(tables))
+        rate = BACKFILL_MB_S if step.batched else SCAN_MB_S
+        estimate = _estimate(total, rate, " + ".join(tables))
     elif tables:
         estimate = f"{INSTANT} once the lock is granted"
     else:

@@ -114,14 +114,18 @@ def migrate(
 def pending_migrations(conninfo: str) -> list[str]:
     """What `migrate` would still apply ("procrastinate schema" first when it is absent)."""
     with connect(conninfo, application_name="jobdash-migrate") as conn:
-        return pending_names(conn)
+        procrastinate_missing, migrations = pending(conn)
+    return (["procrastinate schema"] if procrastinate_missing else []) + [
+        m.name for m in migrations
+    ]
 
 
-def pending_names(conn: psycopg.Connection) -> list[str]:
-    has_procrastinate = _exists(conn, "procrastinate_jobs")
+def pending(conn: psycopg.Connection) -> tuple[bool, list[Migration]]:
+    """(Procrastinate's schema missing?, our migrations not yet recorded)."""
     applied = applied_names(conn) if _exists(conn, "jobdash_schema_migrations") else set()
-    pending = [] if has_procrastinate else ["procrastinate schema"]
-    return pending + [m.name for m in load_migrations() if m.name not in applied]
+    return not _exists(conn, "procrastinate_jobs"), [
+        m for m in load_migrations() if m.name not in applied
+    ]
 
 
 def applied_names(conn: psycopg.Connection) -> set[str]:

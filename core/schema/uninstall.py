@@ -161,7 +161,7 @@ def uninstall(
         conn.execute("set statement_timeout = 0")
         with advisory_lock(conn, say):
             removals = find_objects(conn)
-            for label, removal, statement in _statements(removals):
+            for label, names, removal, statement in _statements(removals):
                 try:
                     if removal.concurrently:
                         conn.execute(statement)
@@ -173,11 +173,12 @@ def uninstall(
                         run_locked(conn, label, wants, retry, say,
                                    lambda s=statement: conn.execute(s))
                 except psycopg.Error as exc:
+                    detail = one_line(exc.diag.message_detail or "")
                     raise MigrationError(
-                        f"{label} failed: {one_line(exc)}; run `jobdash uninstall` again to "
-                        "remove the rest"
+                        f"{label} failed: {one_line(exc)}{f' ({detail})' if detail else ''}; "
+                        "what went before is removed, `jobdash uninstall` again removes the rest"
                     ) from exc
-                say(label.replace("drop", "dropped", 1))
+                say(f"{label.replace('drop', 'dropped', 1)}{names}")
     return removals
 
 
@@ -191,13 +192,15 @@ def _drop(kind: str, *objects: sql.Composable) -> sql.Composable:
     )
 
 
-def _statements(removals: list[Removal]) -> list[tuple[str, Removal, sql.Composable]]:
-    """(label, removal, statement): one each for the singles, one per kind for the rest."""
-    out = [(f"drop {r.kind} {r.name}", r, r.statement) for r in removals if r.statement]
+def _statements(removals: list[Removal]) -> list[tuple[str, str, Removal, sql.Composable]]:
+    """(label, ": names" or "", removal, statement): one each for the singles, one per kind
+    for the rest."""
+    out = [(f"drop {r.kind} {r.name}", "", r, r.statement) for r in removals if r.statement]
     for kind in GROUPED_KINDS:
         group = [r for r in removals if r.statement is None and r.kind == kind]
         if group:
-            names = ", ".join(r.name for r in group)
-            label = f"drop {len(group)} {kind}{'s' if len(group) > 1 else ''} ({names})"
-            out.append((label, group[0], _drop(kind, *(r.object for r in group if r.object))))
+            label = f"drop {len(group)} {kind}{'s' if len(group) > 1 else ''}"
+            names = ": " + ", ".join(r.name for r in group)
+            statement = _drop(kind, *(r.object for r in group if r.object))
+            out.append((label, names, group[0], statement))
     return out
