@@ -28,6 +28,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobdash.core.schema import migrate
+from jobdash.core.schema.plan import plan
 from jobdash.core.schema.uninstall import uninstall
 from jobdash.jobs.demo.seed import seed
 
@@ -123,16 +124,35 @@ def deferrer(url: str, rate: float, calls: Calls, stop: threading.Event) -> None
             time.sleep(max(0.0, next_at - time.monotonic()))
 
 
-def run_migrate(url: str) -> tuple[float, list[str]]:
+def run_migrate(url: str) -> tuple[float, list[tuple[float, str]]]:
+    """Run `jobdash migrate`; return its duration and its output lines with the time each
+    was printed (a step's "done in" line ends the step)."""
     started = time.monotonic()
-    result = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, "-m", "jobdash", "migrate", "--database-url", url],
-        capture_output=True, text=True, env={**os.environ},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
     )
-    elapsed = time.monotonic() - started
-    if result.returncode != 0:
-        raise SystemExit(f"migrate failed: {result.stderr.strip()}")
-    return elapsed, result.stdout.splitlines()
+    assert process.stdout is not None
+    lines = [(time.monotonic(), line.rstrip("\n")) for line in process.stdout]
+    if process.wait() != 0:
+        error = process.stderr.read().strip() if process.stderr else ""
+        raise SystemExit(f"migrate failed: {error}")
+    return time.monotonic() - started, lines
+
+
+def steps_of(lines: list[tuple[float, str]]) -> list[tuple[float, float, str]]:
+    """(start, seconds, label) of each step, from its "done in" line."""
+    steps = []
+    for at, line in lines:
+        match = re.match(r"(.*): done in ([\d.]+) s$", line)
+        if match:
+            steps.append((at - float(match.group(2)), float(match.group(2)), match.group(1)))
+    return steps
+
+
+def running_at(steps: list[tuple[float, float, str]], start: float, seconds: float) -> str:
+    overlapping = [label for s, d, label in steps if s < start + seconds and s + d > start]
+    return overlapping[0] if overlapping else "between steps"
 
 
 def stats(waits: list[float]) -> str:
@@ -155,6 +175,9 @@ def main() -> None:
     args = parser.parse_args()
 
     url = build(args.server, args.jobs, args.backlog)
+    with psycopg.connect(url, autocommit=True) as conn:
+        estimates = {p.step.label: p.estimate.split(" (")[0].split(" once")[0]
+                     for _, planned in plan(conn, 200) for p in planned}
     calls, stop = Calls(), threading.Event()
     threads = [
         threading.Thread(target=worker, args=(url, calls, stop)),
@@ -165,6 +188,7 @@ def main() -> None:
     time.sleep(args.settle)
     migrate_start = time.monotonic()
     elapsed, lines = run_migrate(url)
+    steps = steps_of(lines)
     migrate_end = migrate_start + elapsed
     time.sleep(args.settle)
     stop.set()
@@ -193,15 +217,15 @@ def main() -> None:
           f"{TARGET_S * 1000:.0f} ms: {verdict}); errors: {len(calls.errors)}")
     for error in calls.errors[:5]:
         print(f"  {error}")
-    steps = []
-    for line in lines:
-        match = re.match(r"(.*): done in ([\d.]+) s$", line)
-        if match:
-            steps.append((float(match.group(2)), match.group(1)))
-    print("\nslowest steps:")
-    for seconds, label in sorted(steps, reverse=True)[:8]:
-        print(f"  {seconds:>7.2f} s  {label}")
-    retries = [line for line in lines if "retry" in line]
+    print("\nlongest waits during migrate, and the step running then:")
+    during = [("defer", s, d) for s, d in calls.defer if migrate_start <= s < migrate_end] + [
+        ("fetch", s, d) for s, d in calls.fetch if migrate_start <= s < migrate_end]
+    for kind, start, seconds in sorted(during, key=lambda c: -c[2])[:6]:
+        print(f"  {seconds * 1000:>6.0f} ms  {kind}  {running_at(steps, start, seconds)}")
+    print(f"\nslowest steps ({len(steps)} in all), with what `migrate --plan` estimated:")
+    for _start, seconds, label in sorted(steps, key=lambda st: -st[1])[:8]:
+        print(f"  {seconds:>7.2f} s  (plan: {estimates.get(label, '?'):>9})  {label}")
+    retries = [line for _, line in lines if "retry" in line]
     print(f"lock retries: {len(retries)}")
     for line in retries[:5]:
         print(f"  {line}")

@@ -25,6 +25,7 @@ from jobdash.core.schema.sqltext import Statement, statements
 
 _MARKER = re.compile(r"^-- step(?: \((?P<options>[^)]*)\))?: *(?P<what>.*?)\s*$", re.MULTILINE)
 _OPTIONS = {"batched"}
+_CONCURRENTLY = re.compile(r"\bconcurrently\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Step:
 
     @property
     def concurrent(self) -> bool:
-        return any(e.concurrently for e in self.effects)
+        """CONCURRENTLY anywhere (not in a comment or literal): the step runs in autocommit."""
+        return any(_CONCURRENTLY.search(s.skeleton) for s in self.statements)
 
     @property
     def label(self) -> str:
