@@ -157,7 +157,7 @@ def test_an_index_build_interrupted_midway_is_rebuilt(procrastinate_url):
         poll_until(building)
         thread.join(timeout=20)
         blocker.execute("commit")
-    assert errors and "002_dashboard_indexes.sql step 6/17" in str(errors[0])
+    assert errors and f"(build index {index}) failed" in str(errors[0])
     with psycopg.connect(procrastinate_url) as conn:
         valid = conn.execute(
             "select indisvalid from pg_index where indexrelid = to_regclass(%s)", (index,)
@@ -210,7 +210,7 @@ def test_a_step_waits_at_most_lock_timeout_lets_the_queue_through_and_retries(
         thread.join(timeout=60)
     assert errors == []
     retry = next(line for line in lines if "retry" in line)
-    assert "002_dashboard_indexes.sql step 5/17 (create trigger jobdash_forget_finishes)" in retry
+    assert "(create trigger jobdash_" in retry
     assert "lock not granted within 100 ms" in retry
     assert f"waiting for pid {blocker_pid} (long-job-transaction, idle in transaction" in retry
     assert "on procrastinate_jobs" in retry
@@ -223,7 +223,7 @@ def test_giving_up_on_a_lock_says_who_holds_it_and_the_next_run_completes(procra
     blocker = _hold_row_lock(procrastinate_url)
     try:
         with pytest.raises(MigrationError, match=r"no lock after 2 tries, waiting for pid "
-                           rf"{blocker.info.backend_pid} .*run `jobdash migrate` again"):
+                           rf"{blocker.info.backend_pid} .*run the command again"):
             migrate(procrastinate_url, lock_timeout_ms=50, max_lock_attempts=2)
     finally:
         blocker.execute("commit")
@@ -236,10 +236,8 @@ def test_giving_up_on_a_lock_says_who_holds_it_and_the_next_run_completes(procra
 
 
 def test_resumed_migration_ends_with_the_same_objects(procrastinate_url, database_url):
-    broken_at = "002_dashboard_indexes.sql step 9/17"
-
     def stop(step) -> None:
-        if step.label.startswith(broken_at):
+        if step.what == "create trigger jobdash_count_failed_insert":
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):

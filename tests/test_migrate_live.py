@@ -67,8 +67,7 @@ def test_backfills_stay_exact_when_jobs_move_between_steps(procrastinate_url):
             queue.churn()
 
         migrate(procrastinate_url, between_steps=between, batch_size=40)
-        backfill = "002_dashboard_indexes.sql step 16/17"
-        assert sum(label.startswith(backfill) for label in calls) > 5  # batches, each churned
+        assert sum("finishes backfill" in label for label in calls) > 5  # each batch churned
         assert ledger_mismatches(conn) == {}
         assert finishes_mismatches(conn) == []
         present = {r[0] for r in conn.execute("select id from procrastinate_jobs")}
@@ -186,20 +185,22 @@ import os, signal, sys
 from jobdash.core.schema import migrate
 
 def between(step):
-    if step.label.startswith(sys.argv[2]):
+    if step.what == sys.argv[2]:
         os.kill(os.getpid(), signal.SIGKILL)
 
 migrate(sys.argv[1], between_steps=between)
 """
 
 
-@pytest.mark.parametrize("killed_after", [
-    "001_instrumentation.sql step 2/3",
-    "002_dashboard_indexes.sql step 10/17",  # some ledger triggers exist, not all
-    "002_dashboard_indexes.sql step 16/17",  # in the middle of the finishes backfill
+@pytest.mark.parametrize(("migration", "killed_after"), [
+    ("001_instrumentation.sql", "create jobdash_workers"),
+    # Some ledger triggers exist, not all.
+    ("002_dashboard_indexes.sql", "create trigger jobdash_count_failed_update"),
+    # In the middle of the finishes backfill.
+    ("002_dashboard_indexes.sql", "record the finishes there are (finishes backfill)"),
 ])
 def test_a_migrate_killed_midway_is_completed_by_the_next(
-    procrastinate_url, database_url, killed_after
+    procrastinate_url, database_url, migration, killed_after
 ):
     with psycopg.connect(procrastinate_url, autocommit=True) as conn:
         queue = Queue(conn)
@@ -215,7 +216,7 @@ def test_a_migrate_killed_midway_is_completed_by_the_next(
         for _ in range(10):  # the queue moves on while nobody migrates
             queue.churn()
     report = migrate(procrastinate_url, batch_size=50)
-    assert killed_after.split(" ")[0] in report.applied
+    assert migration in report.applied
     assert jobdash_objects(procrastinate_url) == jobdash_objects(database_url)
     with psycopg.connect(procrastinate_url, autocommit=True) as conn:
         assert ledger_mismatches(conn) == {}

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from jobdash.core.errors import MigrationError
-from jobdash.core.schema.locks import Effect, defined_functions, effects, is_ours, strongest
+from jobdash.core.schema.locks import Effect, defined_functions, effects, is_ours
 from jobdash.core.schema.sqltext import Statement, statements
 
 _MARKER = re.compile(r"^-- step(?: \((?P<options>[^)]*)\))?: *(?P<what>.*?)\s*$", re.MULTILINE)
@@ -47,10 +47,6 @@ class Step:
     @property
     def label(self) -> str:
         return f"{self.migration} step {self.number}/{self.total} ({self.what})"
-
-    def lock_on(self, table: str) -> str:
-        """The strongest lock this step asks for on `table`."""
-        return strongest(e.lock for e in self.effects if e.table == table and e.lock)
 
     def locked_tables(self) -> list[str]:
         """Procrastinate's tables this step locks against writers or readers."""

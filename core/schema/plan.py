@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import psycopg
 
 from jobdash.core.schema.files import Step
-from jobdash.core.schema.locks import CONSEQUENCE, Effect, is_ours, strongest
-from jobdash.core.schema.runner import pending
+from jobdash.core.schema.locks import CONSEQUENCE, is_ours, strongest
+from jobdash.core.schema.runner import effective_effects, pending
 
 INDEX_BUILD_MB_S = 150.0
 SCAN_MB_S = 60.0
@@ -71,8 +71,7 @@ def plan_step(
         if table not in sizes:
             sizes[table] = table_size(conn, table)
     note = ""
-    # DROP TRIGGER IF EXISTS locks nothing when the trigger is absent (a first run).
-    present = [e for e in theirs if e.kind != "drop trigger" or _trigger_exists(conn, e)]
+    present = [e for e in effective_effects(conn, step) if e in theirs]
     locks = [e.lock for e in present if e.lock]
     lock = strongest(locks) if locks else None
     effect = CONSEQUENCE.get(lock, "") if lock else ""
@@ -120,15 +119,6 @@ def _estimate(size: TableSize, mb_per_s: float, what: str) -> str:
         f"~{seconds / 60:,.1f} min"
     )
     return f"{shown} ({what}: {rows}, {size.bytes / 1e6:,.1f} MB)"
-
-
-def _trigger_exists(conn: psycopg.Connection, effect: Effect) -> bool:
-    row = conn.execute(
-        "select exists (select 1 from pg_trigger where tgname = %s"
-        " and tgrelid = to_regclass(%s))",
-        (effect.name, effect.table),
-    ).fetchone()
-    return bool(row and row[0])
 
 
 def _index_state(conn: psycopg.Connection, name: str) -> str:

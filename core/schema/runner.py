@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 import psycopg
 from procrastinate.schema import SchemaManager
+from psycopg import sql
 
 from jobdash.core.database import connect
 from jobdash.core.errors import MigrationError, one_line
 from jobdash.core.schema.files import Migration, Step, load_migrations
-from jobdash.core.schema.locks import conflicts, from_pg_mode
+from jobdash.core.schema.locks import Effect, conflicts, from_pg_mode, strongest
 from jobdash.core.settings import load_settings
 
 # Arbitrary, fixed: serialises concurrent `jobdash migrate` (and `uninstall`) runs.
@@ -37,7 +38,7 @@ REQUIRED_PROCRASTINATE_OBJECTS = [
     ),
 ]
 
-BATCH_SIZE = 10_000  # jobs per backfill batch: ~0.1 s each at 1 M jobs (docs/benchmarks-migrate.md)
+BATCH_SIZE = 10_000  # jobs per backfill batch: 0.2-0.4 s each at 1 M jobs (benchmarks-migrate.md)
 MAX_LOCK_ATTEMPTS = 60  # about 4 minutes of backoff before giving up on a lock
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 5.0
@@ -221,7 +222,7 @@ def run_step(
         if step.concurrent:
             _run_concurrently(conn, step, say)
             return 0
-        wants = {table: step.lock_on(table) for table in step.locked_tables()}
+        wants = wanted_locks(conn, step)
         if not step.batched:
             return run_locked(conn, step.label, wants, retry, say, lambda: conn.execute(step.sql))
         retries, cursor = 0, None
@@ -243,6 +244,31 @@ def run_step(
             f"{step.label} failed: {one_line(exc)}; the steps before it stay done and "
             "`jobdash migrate` resumes from there"
         ) from exc
+
+
+def effective_effects(conn: psycopg.Connection, step: Step) -> list[Effect]:
+    """The step's effects in this database: DROP TRIGGER IF EXISTS locks nothing when the
+    trigger is absent (a first run), ACCESS EXCLUSIVE when it is there (a resumed run)."""
+    return [e for e in step.effects if e.kind != "drop trigger" or _trigger_exists(conn, e)]
+
+
+def wanted_locks(conn: psycopg.Connection, step: Step) -> dict[str, str]:
+    """{Procrastinate's table: the strongest lock the step will ask for on it}."""
+    effects = effective_effects(conn, step)
+    return {
+        table: strongest(e.lock for e in effects if e.table == table and e.lock)
+        for table in step.locked_tables()
+        if any(e.table == table and e.lock for e in effects)
+    }
+
+
+def _trigger_exists(conn: psycopg.Connection, effect: Effect) -> bool:
+    row = conn.execute(
+        "select exists (select 1 from pg_trigger where tgname = %s"
+        " and tgrelid = to_regclass(%s))",
+        (effect.name, effect.table),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def run_locked(
@@ -269,7 +295,7 @@ def run_locked(
             if attempt == retry.max_attempts:
                 raise MigrationError(
                     f"{label}: no lock after {attempt} tries{holders}; nothing is half-done: "
-                    "run `jobdash migrate` again when that transaction has finished"
+                    "run the command again when that transaction has finished"
                 ) from None
             delay = retry.delay(attempt)
             say(
@@ -297,16 +323,15 @@ def lock_holders(conn: psycopg.Connection, wants: dict[str, str]) -> str:
         """,
         (list(wants),),
     ).fetchall()
-    blockers = []
+    blockers: dict[int, str] = {}
     for table, mode, pid, app, state, age in rows:
         held = from_pg_mode(mode)
         if held and table in wants and conflicts(held, wants[table]) and pid not in blockers:
-            blockers.append(pid)
-            if len(blockers) == 1:
-                app_text = f"{app}, " if app else ""
-                first = f"pid {pid} ({app_text}{state} for {age or 0:.1f} s) on {table}"
+            app_text = f"{app}, " if app else ""
+            blockers[pid] = f"pid {pid} ({app_text}{state} for {age or 0:.1f} s) on {table}"
     if not blockers:
         return " (the transaction holding it has since finished)"
+    first = next(iter(blockers.values()))
     more = f" and {len(blockers) - 1} more" if len(blockers) > 1 else ""
     return f", waiting for {first}{more}"
 
@@ -319,7 +344,9 @@ def _run_concurrently(conn: psycopg.Connection, step: Step, say: Notify) -> None
         if effect.kind == "build index" and effect.name and _invalid_index(conn, effect.name):
             say(f"{step.label}: index {effect.name} was left invalid by an interrupted run; "
                 "rebuilding it")
-            conn.execute(f'drop index concurrently if exists "{effect.name}"')  # noqa: S608
+            conn.execute(
+                sql.SQL("drop index concurrently if exists {}").format(sql.Identifier(effect.name))
+            )
     conn.execute(step.sql)
 
 
