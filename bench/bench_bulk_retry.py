@@ -28,7 +28,7 @@ from jobdash.app.actions.jobs import retry_all_matching
 from jobdash.app.actions.retry import RETRY_WITH_PROCRASTINATE
 from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.core.auth.identity import Identity, Role
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 
 DB = "jobdash_bench_bulk_retry"
 BATCH = 1000

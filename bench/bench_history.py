@@ -29,7 +29,7 @@ from jobdash.app.read.history import (
     resolution,
     throughput_source,
 )
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 from jobdash.jobs.maintenance.rollup import (
     ERROR_DAYS_FROM_HOURS_SQL,
     HISTOGRAM_COLUMNS,

@@ -80,6 +80,7 @@ class Settings:
     # None: the default (the address `serve` binds plus the local names), see app/web/guard.py.
     allowed_hosts: tuple[str, ...] | None
     export_stall_timeout_s: float
+    migrate_lock_timeout_ms: int
 
 
 def load_settings() -> Settings:
@@ -106,6 +107,9 @@ def load_settings() -> Settings:
         worker_outage_tolerance_s=_number("JOBDASH_WORKER_OUTAGE_TOLERANCE_S", 300),
         allowed_hosts=_hosts("JOBDASH_ALLOWED_HOSTS"),
         export_stall_timeout_s=_number("JOBDASH_EXPORT_STALL_TIMEOUT_S", 30),
+        # How long a migrate step waits for a lock on Procrastinate's tables before letting
+        # the queue through and retrying: the longest a defer or fetch waits behind it.
+        migrate_lock_timeout_ms=int(_number("JOBDASH_MIGRATE_LOCK_TIMEOUT_MS", 200)),
     )
 
 

@@ -24,7 +24,7 @@ from jobdash.app.cli.serve import browse_url, dashboard_environment, streamlit_c
 from jobdash.app.cli.worker import positive_float, positive_int
 from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern
 from jobdash.core.errors import CommandError, MigrationError
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 from jobdash.core.settings import load_settings
 
 DEMO_APP = "jobdash.jobs.demo.app:app"

@@ -14,7 +14,7 @@ from jobdash.app.web import SERVER_SCRIPT
 from jobdash.app.web.auth_routes import check_serve_exposure
 from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern, streamlit_host_names
 from jobdash.core.errors import CommandError
-from jobdash.core.migrate import pending_migrations
+from jobdash.core.schema import pending_migrations
 from jobdash.core.settings import load_settings
 
 # Every Streamlit option the product relies on, as flags: they win over any config file
