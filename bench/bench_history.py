@@ -29,13 +29,9 @@ from jobdash.app.read.history import (
     resolution,
     throughput_source,
 )
+from jobdash.core.history_tables import HISTOGRAM_COLUMNS, METRIC_SUMS
 from jobdash.core.migrate import migrate
-from jobdash.jobs.maintenance.rollup import (
-    ERROR_DAYS_FROM_HOURS_SQL,
-    HISTOGRAM_COLUMNS,
-    METRIC_SUMS,
-    run_rollup,
-)
+from jobdash.jobs.maintenance.rollup import ERROR_DAYS_FROM_HOURS_SQL, run_rollup
 
 QUEUES = 4
 TASKS_PER_QUEUE = 3

@@ -15,7 +15,7 @@ from jobdash.app.cli.main import main
 from jobdash.app.read.history import RANGES, load_history, resolution
 from jobdash.app.rules.csv_format import csv_bytes
 from jobdash.app.ui.navigation import page_file
-from jobdash.jobs.maintenance.rollup import (
+from jobdash.core.history_tables import (
     HISTOGRAM_BOUNDS_MS,
     histogram_bin,
     percentile_from_histogram,

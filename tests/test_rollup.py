@@ -11,8 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jobdash.jobs.maintenance.rollup as rollup_module
-from jobdash.jobs.maintenance.rollup import HISTOGRAM_COLUMNS, ROLLUP_LOCK_KEY, run_maintenance
+from jobdash.core.history_tables import EVENT_BUCKETS_SQL, HISTOGRAM_COLUMNS, NO_CEILING_ID
+from jobdash.jobs.maintenance.rollup import ROLLUP_LOCK_KEY, run_maintenance
 from tests.history_helpers import (
+    REFERENCE_EVENT_BUCKETS_SQL,
     db_now,
     defer_job,
     minute_totals,
@@ -302,3 +304,81 @@ def test_blueprint_registers_periodic_rollup_and_maintain_runs(conn, database_ur
     run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=1))
     assert not maintain(database_url).skipped
     assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)
+
+def _buckets(conn: psycopg.Connection, query: str, params: dict) -> list[tuple]:
+    rows = conn.execute(query, params).fetchall()
+    # Float sums may differ in the last bits with the summation order.
+    return sorted(
+        tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows
+    )
+
+
+def _crafted_history(conn: psycopg.Connection, t0) -> None:
+    """Attempts the pairing must get right, around t0 (+/- minutes)."""
+    s = timedelta(seconds=1)
+    run_job(conn, started_at=t0, finished_at=t0 + 2 * s)
+    run_job(conn, outcome="failed", started_at=t0 - 90 * s, finished_at=t0 + 30 * s)
+    # Retries: every attempt ends (deferred_for_retry) after its own start.
+    run_job(conn, started_at=t0 - 200 * s, finished_at=t0 + 5 * s, retries=2, queue="mail")
+    run_job(conn, outcome="aborted", started_at=t0 + 61 * s, finished_at=t0 + 62 * s)
+    # Started long before every window below, finished inside them.
+    run_job(conn, started_at=t0 - timedelta(hours=2), finished_at=t0 + 10 * s, task="t.long")
+    # Start and end at the same instant.
+    run_job(conn, started_at=t0 + 3 * s, finished_at=t0 + 3 * s)
+    # An end without any start, and a job whose second attempt started inside the window
+    # after a first attempt started before it.
+    orphan = defer_job(conn, task="t.orphan")
+    conn.execute(
+        "INSERT INTO procrastinate_events (job_id, type, at) VALUES (%s, 'succeeded', %s)",
+        (orphan, t0 + 4 * s),
+    )
+    two = defer_job(conn, task="t.two")
+    for at, kind in (
+        (t0 - 600 * s, "started"), (t0 - 300 * s, "deferred_for_retry"),
+        (t0 + 20 * s, "started"), (t0 + 25 * s, "failed"),
+    ):  # fmt: skip
+        conn.execute(
+            "INSERT INTO procrastinate_events (job_id, type, at)"
+            " VALUES (%s, %s::procrastinate_job_event_type, %s)",
+            (two, kind, at),
+        )
+    # Deleted jobs: their events live on in jobdash_deleted_job_events, one of them started
+    # before the windows; and one Procrastinate deleted while doing (a synthetic finish).
+    gone = [
+        run_job(conn, started_at=t0 - 30 * s, finished_at=t0 + 40 * s, queue="gone"),
+        run_job(conn, started_at=t0 + 40 * s, finished_at=t0 + 41 * s, queue="gone"),
+    ]
+    conn.execute("DELETE FROM procrastinate_jobs WHERE id = ANY(%s)", (gone,))
+    doing = defer_job(conn, queue="gone")
+    set_status(conn, doing, "doing")
+    conn.execute("SELECT procrastinate_finish_job_v1(%s, 'succeeded', true)", (doing,))
+
+
+def test_event_bucket_sql_equals_its_reference_on_crafted_attempts(conn):
+    t0 = _minutes_ago(conn, 20).replace(second=30, microsecond=0)
+    _crafted_history(conn, t0)
+    now = db_now(conn)
+    checked = 0
+    for offset_s in (-7200, -400, -100, -30, 0, 20, 60):
+        params = {
+            "start": t0 + timedelta(seconds=offset_s),
+            "end": now,
+            "floor_id": 0,
+            "ceiling_id": NO_CEILING_ID,
+        }
+        reference = _buckets(conn, REFERENCE_EVENT_BUCKETS_SQL, params)
+        assert _buckets(conn, EVENT_BUCKETS_SQL, params) == reference
+        checked += len(reference)
+    assert checked > 20
+
+
+def test_event_bucket_sql_evaluates_the_start_probe_once_per_event(conn):
+    plan = "\n".join(
+        r[0]
+        for r in conn.execute(
+            "EXPLAIN " + EVENT_BUCKETS_SQL,
+            {"start": db_now(conn), "end": db_now(conn), "floor_id": 0, "ceiling_id": 1},
+        ).fetchall()
+    )
+    assert plan.count("SubPlan") == 1
+

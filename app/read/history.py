@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import psycopg
 
-from jobdash.jobs.maintenance.rollup import (
+from jobdash.core.history_tables import (
     EVENT_BUCKETS_SQL,
+    NO_CEILING_ID,
     histogram_array_sql,
     percentile_from_histogram,
 )
@@ -268,6 +269,7 @@ def query_params(
         "queue": queue,
         "task": task,
         "floor_id": 0,  # the raw source reads every event of the range
+        "ceiling_id": NO_CEILING_ID,
         "limit": ERROR_GROUPS_LIMIT,
     }
 

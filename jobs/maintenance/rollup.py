@@ -10,13 +10,19 @@ Correctness rests on three choices:
 
 from __future__ import annotations
 
-import bisect
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+
+from jobdash.core.history_tables import (
+    EVENT_BUCKETS_SQL,
+    FLOOR_ID_SQL,
+    HISTORY_COLUMNS,
+    METRIC_SUMS,
+    NO_CEILING_ID,
+    QUEUE_HISTORY_COLUMNS,
+)
 
 # Arbitrary, fixed: one rollup at a time per database ("jdru").
 ROLLUP_LOCK_KEY = 0x6A647275
@@ -27,97 +33,6 @@ MAX_CATCH_UP = timedelta(hours=24)
 MARK_RETENTION = timedelta(hours=3)
 DELETED_EVENTS_RETENTION = timedelta(hours=2)
 
-# Upper bounds (ms) of the duration histogram bins, a 1-2-5 log scale; bin 0 is "< 1 ms",
-# the last bin is ">= 5,000,000 ms" (83 min). Changing them invalidates stored histograms.
-HISTOGRAM_BOUNDS_MS: tuple[float, ...] = tuple(
-    float(m * 10**e) for e in range(7) for m in (1, 2, 5)
-)
-HISTOGRAM_BINS = len(HISTOGRAM_BOUNDS_MS) + 1
-# One integer column per bin (migration 004 explains why not an array).
-HISTOGRAM_COLUMNS: tuple[str, ...] = tuple(f"duration_bin_{i:02d}" for i in range(HISTOGRAM_BINS))
-
-# The Procrastinate event types we count, and the column each goes to.
-EVENT_COLUMNS = {
-    "started": "started",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "deferred_for_retry": "retried",
-    "cancelled": "cancelled",
-    "aborted": "aborted",
-}
-# Events that end an attempt that ran: their duration is measured from the latest `started`.
-ATTEMPT_END_EVENTS = ("succeeded", "failed", "deferred_for_retry", "aborted")
-
-
-def histogram_array_sql() -> str:
-    """`ARRAY[sum(duration_bin_00), …]::bigint[]`: the summed histogram of a group of rows."""
-    return "ARRAY[" + ", ".join(f"sum({c})" for c in HISTOGRAM_COLUMNS) + "]::bigint[]"
-
-
-_HISTOGRAM_COUNTS = ",\n           ".join(
-    f"count(*) FILTER (WHERE bin = {i}) AS {c}" for i, c in enumerate(HISTOGRAM_COLUMNS)
-)
-_HISTOGRAM_SUMS = ", ".join(f"sum({c})" for c in HISTOGRAM_COLUMNS)
-
-
-_BOUNDS_LITERAL = "ARRAY[" + ", ".join(repr(b) for b in HISTOGRAM_BOUNDS_MS) + "]::float8[]"
-_COUNT_COLUMNS = ",\n           ".join(
-    f"count(*) FILTER (WHERE type = '{event}') AS {column}"
-    for event, column in EVENT_COLUMNS.items()
-)
-_EVENT_TYPES = ", ".join(f"'{t}'" for t in EVENT_COLUMNS)
-_END_TYPES = ", ".join(f"'{t}'" for t in ATTEMPT_END_EVENTS)
-
-# Per-minute aggregates of the events in [start, end); ids above floor_id only (see marks).
-# Events of deleted jobs come from jobdash_deleted_job_events (kept by a trigger).
-EVENT_BUCKETS_SQL = f"""
-WITH ev AS (
-    SELECT e.id, e.job_id, e.type::text AS type, e.at, j.queue_name, j.task_name
-      FROM procrastinate_events e
-      JOIN procrastinate_jobs j ON j.id = e.job_id
-     WHERE e.id > %(floor_id)s AND e.at >= %(start)s AND e.at < %(end)s
-       AND e.type IN ({_EVENT_TYPES})
-    UNION ALL
-    SELECT d.event_id, d.job_id, d.type, d.at, d.queue_name, d.task_name
-      FROM jobdash_deleted_job_events d
-     WHERE d.at >= %(start)s AND d.at < %(end)s AND d.type IN ({_EVENT_TYPES})
-       AND NOT EXISTS (SELECT 1 FROM procrastinate_events r WHERE r.id = d.event_id)
-), measured AS (
-    SELECT ev.*, CASE WHEN ev.type IN ({_END_TYPES}) THEN
-               extract(epoch FROM ev.at - (
-                   SELECT max(s.at) FROM (
-                       SELECT at FROM procrastinate_events
-                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
-                       UNION ALL
-                       SELECT at FROM jobdash_deleted_job_events
-                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
-                   ) s
-               )) * 1000
-           END AS duration_ms
-      FROM ev
-), binned AS (
-    SELECT measured.*, width_bucket(duration_ms, {_BOUNDS_LITERAL}) AS bin FROM measured
-)
-SELECT date_trunc('minute', at) AS bucket, queue_name, task_name,
-           {_COUNT_COLUMNS},
-           count(duration_ms)::int AS duration_count,
-           coalesce(sum(duration_ms), 0) AS duration_sum_ms,
-           max(duration_ms) AS duration_max_ms,
-           {_HISTOGRAM_COUNTS}
-  FROM binned
- GROUP BY 1, 2, 3
-"""
-
-_METRIC_COLUMNS = (
-    "started, succeeded, failed, retried, cancelled, aborted, "
-    "duration_count, duration_sum_ms, duration_max_ms, " + ", ".join(HISTOGRAM_COLUMNS)
-)
-HISTORY_COLUMNS = "bucket, queue_name, task_name, " + _METRIC_COLUMNS
-QUEUE_HISTORY_COLUMNS = "bucket, queue_name, " + _METRIC_COLUMNS
-METRIC_SUMS = (
-    "sum(started), sum(succeeded), sum(failed), sum(retried), sum(cancelled), sum(aborted), "
-    "sum(duration_count), sum(duration_sum_ms), max(duration_max_ms), " + _HISTOGRAM_SUMS
-)
 # Per-queue minute rows (all tasks summed) of the per-task minute rows from `start` on.
 QUEUE_MINUTES_SQL = f"""
     INSERT INTO jobdash_history_queue_minute ({QUEUE_HISTORY_COLUMNS})
@@ -255,9 +170,6 @@ SELECT date_trunc('minute', least(
            now())),
        now()
 """
-FLOOR_ID_SQL = """
-SELECT coalesce(max(last_event_id), 0) FROM jobdash_rollup_marks WHERE taken_at <= %(start)s
-"""
 LAST_EVENT_ID_SQL = """
 SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
   FROM procrastinate_events_id_seq
@@ -287,8 +199,8 @@ def run_rollup(conn: psycopg.Connection, *, backfill: bool = False) -> RollupRep
     """Recompute the trailing window (or, with backfill, everything) in one transaction."""
     with conn.transaction():
         conn.execute("SET LOCAL timezone = 'UTC'")
-        # The per-event subquery inflates cost estimates into JIT territory: seconds of
-        # compiling for a query that runs in milliseconds.
+        # Hash joins and sorts over a window's events are estimated above jit_above_cost;
+        # compiling takes longer than running them.
         conn.execute("SET LOCAL jit = off")
         locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,)).fetchone()
         if not (locked and locked[0]):
@@ -348,7 +260,7 @@ def _recompute_minutes(conn: psycopg.Connection, start: datetime, end: datetime)
     conn.execute("DELETE FROM jobdash_history_minute WHERE bucket >= %s", (start,))
     cur = conn.execute(
         f"INSERT INTO jobdash_history_minute ({HISTORY_COLUMNS}) {EVENT_BUCKETS_SQL}",
-        {"start": start, "end": end, "floor_id": floor_id},
+        {"start": start, "end": end, "floor_id": floor_id, "ceiling_id": NO_CEILING_ID},
     )
     conn.execute("DELETE FROM jobdash_history_queue_minute WHERE bucket >= %s", (start,))
     conn.execute(QUEUE_MINUTES_SQL, {"start": start})
@@ -442,42 +354,3 @@ def run_maintenance(
             "DELETE FROM jobdash_deleted_job_events WHERE at < now() - %s::interval",
             (DELETED_EVENTS_RETENTION,),
         )
-
-
-def percentile_from_histogram(
-    counts: Sequence[int], q: float, max_ms: float | None = None
-) -> float | None:
-    """The q-quantile (0..1) of durations summarised by `counts` (HISTOGRAM_BOUNDS_MS bins).
-
-    Interpolates geometrically inside the bin (log-scale bins); never exceeds max_ms.
-    """
-    total = sum(counts)
-    if total <= 0:
-        return None
-    rank = q * total
-    cumulative = 0.0
-    for index, count in enumerate(counts):
-        if count <= 0:
-            continue
-        if cumulative + count >= rank:
-            fraction = (rank - cumulative) / count
-            value = _interpolate(index, fraction, max_ms)
-            return min(value, max_ms) if max_ms is not None else value
-        cumulative += count
-    return max_ms
-
-
-def _interpolate(index: int, fraction: float, max_ms: float | None) -> float:
-    bounds = HISTOGRAM_BOUNDS_MS
-    if index == 0:
-        return bounds[0] * fraction
-    low = bounds[index - 1]
-    high = bounds[index] if index < len(bounds) else max(max_ms or low * 2, low)
-    if high <= low:
-        return low
-    return low * math.exp(math.log(high / low) * fraction)
-
-
-def histogram_bin(duration_ms: float) -> int:
-    """The bin a duration falls in, as SQL's width_bucket over HISTOGRAM_BOUNDS_MS counts it."""
-    return bisect.bisect_right(HISTOGRAM_BOUNDS_MS, duration_ms)
