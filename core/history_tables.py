@@ -3,6 +3,10 @@
 Bucket columns, the duration histogram (bounds, columns, percentile math) and the event-bucket
 SQL that turns raw `procrastinate_events` into one row per (minute, queue, task): the rollup
 stores its rows, the History page computes them live for the last hour when no rollup runs.
+
+`jobdash_rollup_state.last_run_at` is the end of the window the last run made complete: every
+bucket before it holds the events committed when that run read them (open transactions' late
+events are recomputed by the next run, see jobs/maintenance/rollup.py).
 """
 
 from __future__ import annotations

@@ -212,6 +212,10 @@ def test_cli_rollup_and_backfill(conn, database_url, capsys):
     run_job(conn, started_at=old, finished_at=old + timedelta(seconds=1))
     assert main(["rollup", "--database-url", database_url]) == 0
     assert conn.execute("SELECT count(*) FROM jobdash_history_minute").fetchone() == (0,)
+    capsys.readouterr()
     assert main(["rollup", "--backfill", "--database-url", database_url]) == 0
-    assert "minute buckets" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"backfilled {old:%Y-%m-%d %H:%M} to ")
+    assert "(1 of 3)" in lines[0] or "(1 of 2)" in lines[0]  # 2 days back: 3 days, or 2
+    assert "minute buckets" in lines[-1] and not lines[-1].startswith("backfilled")
     assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -11,8 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jobdash.jobs.maintenance.rollup as rollup_module
+from jobdash.app.read.history import load_history
 from jobdash.core.history_tables import EVENT_BUCKETS_SQL, HISTOGRAM_COLUMNS, NO_CEILING_ID
-from jobdash.jobs.maintenance.rollup import ROLLUP_LOCK_KEY, run_maintenance
+from jobdash.jobs.maintenance.rollup import (
+    MAX_OPEN_TRANSACTION_LOOKBACK,
+    ROLLUP_LOCK_KEY,
+    TRAILING_WINDOW,
+    backfill_chunks,
+    recompute_from,
+    run_maintenance,
+    window_start,
+)
 from tests.history_helpers import (
     REFERENCE_EVENT_BUCKETS_SQL,
     db_now,
@@ -273,6 +282,7 @@ def test_property_totals_equal_raw_counts(conn, database_url, jobs):
         "TRUNCATE procrastinate_jobs, jobdash_history_minute, jobdash_history_hour,"
         " jobdash_deleted_job_events CASCADE"
     )
+    conn.execute("UPDATE jobdash_rollup_state SET last_run_at = NULL, recompute_from = NULL")
     now = db_now(conn)
     for queue, task, outcome, ago, duration, retries in jobs:
         start = now - timedelta(seconds=60 + ago)
@@ -304,6 +314,7 @@ def test_blueprint_registers_periodic_rollup_and_maintain_runs(conn, database_ur
     run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=1))
     assert not maintain(database_url).skipped
     assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)
+
 
 def _buckets(conn: psycopg.Connection, query: str, params: dict) -> list[tuple]:
     rows = conn.execute(query, params).fetchall()
@@ -382,3 +393,94 @@ def test_event_bucket_sql_evaluates_the_start_probe_once_per_event(conn):
     )
     assert plan.count("SubPlan") == 1
 
+
+def test_backfill_records_the_end_of_its_window_not_its_start(conn, database_url, monkeypatch):
+    """A long backfill must leave the history looking current (issue: the 1-hour chart fell
+    back to raw events after a 20-minute backfill). What happened after the backfill's first
+    step must be before the state's "complete to"."""
+    old = db_now(conn) - timedelta(days=2)
+    run_job(conn, started_at=old, finished_at=old + timedelta(seconds=3))
+    clock_after_first_step = []
+    original = rollup_module._recompute_error_minutes
+
+    def observed(step_conn, start, end):
+        rows = original(step_conn, start, end)
+        if not clock_after_first_step:
+            clock_after_first_step.append(conn.execute("SELECT clock_timestamp()").fetchone()[0])
+        return rows
+
+    monkeypatch.setattr(rollup_module, "_recompute_error_minutes", observed)
+    report = rollup(database_url, backfill=True)
+
+    complete_to = conn.execute("SELECT last_run_at FROM jobdash_rollup_state").fetchone()[0]
+    assert complete_to == report.window_end
+    assert complete_to > clock_after_first_step[0]
+    data = load_history(conn, "1h")
+    assert data.status.recording and data.source != "raw"
+
+
+def test_backfill_goes_a_day_per_step_and_equals_one_pass(conn, database_url):
+    now = db_now(conn)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    # Across two midnights, one attempt running over midnight, and ids out of `at` order.
+    day_ago, two_days_ago, evening = (
+        midnight - timedelta(days=1), midnight - timedelta(days=2), midnight - timedelta(hours=3)
+    )
+    minute = timedelta(minutes=1)
+    run_job(conn, started_at=day_ago - minute, finished_at=day_ago + 2 * minute)
+    run_job(conn, started_at=two_days_ago, finished_at=two_days_ago)
+    run_job(
+        conn, outcome="failed", started_at=evening, finished_at=evening + timedelta(seconds=1),
+        retries=1,
+    )  # fmt: skip
+    t0 = _minutes_ago(conn, 1)
+    run_job(conn, started_at=t0, finished_at=t0 + timedelta(milliseconds=5))
+    steps = []
+
+    with psycopg.connect(database_url, autocommit=True) as c:
+        report = rollup_module.run_rollup(c, backfill=True, progress=steps.append)
+
+    assert len(steps) >= 2  # 3 unless this runs in the first minute after midnight
+    assert [(s.index, s.total) for s in steps] == [(i + 1, len(steps)) for i in range(len(steps))]
+    assert steps[0].start == two_days_ago
+    assert [s.start for s in steps[1:]] == [s.end for s in steps[:-1]]
+    assert all(s.end <= s.start + timedelta(days=1) for s in steps)
+    whole = {
+        "start": report.window_start, "end": report.window_end,
+        "floor_id": 0, "ceiling_id": NO_CEILING_ID,
+    }  # fmt: skip
+    stored = _buckets(
+        conn, "SELECT * FROM jobdash_history_minute WHERE bucket < %(end)s", whole
+    )
+    assert stored == _buckets(conn, REFERENCE_EVENT_BUCKETS_SQL, whole)
+    assert conn.execute(
+        "SELECT sum(succeeded), sum(failed), sum(retried) FROM jobdash_history_hour"
+    ).fetchone() == (3, 1, 1)
+
+
+def test_window_starts_where_the_previous_run_left_open_transactions():
+    now = datetime(2026, 1, 5, 12, 0, 30, tzinfo=UTC)
+    # A transaction open since 11:40 when the last run ended at 11:59:30 may commit events
+    # stamped 11:40 at any time: the next run must recompute from there, even after it closed.
+    left = recompute_from(now - timedelta(minutes=1), now - timedelta(minutes=20, seconds=30))
+    assert left == now - timedelta(minutes=20, seconds=30)
+    assert window_start(now, left) == datetime(2026, 1, 5, 11, 40, tzinfo=UTC)
+    # Nothing open: only the trailing window (the previous run's end is inside it).
+    quiet = recompute_from(now - timedelta(minutes=1), None)
+    assert window_start(now, quiet) == (now - TRAILING_WINDOW).replace(second=0)
+    # Bounded: a transaction open for hours widens by at most the lookback.
+    ancient = recompute_from(now, now - timedelta(hours=5))
+    assert ancient == now - MAX_OPEN_TRANSACTION_LOOKBACK
+    # A gap since the last run is caught up on.
+    assert window_start(now, now - timedelta(hours=3)) == datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def test_backfill_chunks_split_at_utc_midnight():
+    first = datetime(2026, 1, 1, 22, 15, 42, tzinfo=UTC)
+    until = datetime(2026, 1, 3, 6, 30, tzinfo=UTC)
+    assert backfill_chunks(first, until) == [
+        (datetime(2026, 1, 1, 22, 15, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)),
+        (datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)),
+        (datetime(2026, 1, 3, tzinfo=UTC), until),
+    ]
+    assert backfill_chunks(until, until) == []

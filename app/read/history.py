@@ -176,6 +176,7 @@ def error_group_split(start: datetime, end: datetime, unit: timedelta) -> tuple[
     return coarse_start, coarse_end
 
 
+# last_run_at: the end of the window the last rollup made complete (core/history_tables.py).
 RECORDING_SQL = "SELECT now(), last_run_at FROM jobdash_rollup_state"
 FILTER_OPTIONS_SQL = """
 SELECT DISTINCT queue_name, task_name FROM jobdash_history_hour
@@ -186,11 +187,11 @@ SELECT DISTINCT queue_name, task_name FROM jobdash_history_hour
 @dataclass(frozen=True)
 class RecordingStatus:
     now: datetime
-    last_run_at: datetime | None
+    complete_to: datetime | None  # history holds every event before this instant
 
     @property
     def recording(self) -> bool:
-        return self.last_run_at is not None and self.now - self.last_run_at <= RECORDING_STALE_AFTER
+        return self.complete_to is not None and self.now - self.complete_to <= RECORDING_STALE_AFTER
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ class HistoryData:
 def load_recording_status(conn: psycopg.Connection) -> RecordingStatus:
     row = conn.execute(RECORDING_SQL).fetchone()
     assert row is not None
-    return RecordingStatus(now=row[0], last_run_at=row[1])
+    return RecordingStatus(now=row[0], complete_to=row[1])
 
 
 def load_filter_options(conn: psycopg.Connection) -> tuple[list[str], list[str]]:

@@ -251,8 +251,8 @@ def _error_groups(data: HistoryData) -> None:
 def render(data: HistoryData) -> None:
     if not data.status.recording:
         since = (
-            f"last rollup {data.status.last_run_at:%Y-%m-%d %H:%M} UTC"
-            if data.status.last_run_at
+            f"complete up to {data.status.complete_to:%Y-%m-%d %H:%M} UTC"
+            if data.status.complete_to
             else "no rollup has run yet"
         )
         st.warning(
