@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from jobdash.app.cli.main import main
-from jobdash.app.read.history import RANGES, load_history, resolution
+from jobdash.app.read.history import RANGES, load_history, raw_floor_id, resolution
 from jobdash.app.rules.csv_format import csv_bytes
 from jobdash.app.ui.navigation import page_file
 from jobdash.core.history_tables import (
@@ -119,6 +119,22 @@ def test_last_hour_from_raw_events_when_nothing_records(conn, database_url):
     assert data.source == "raw"
     assert data.throughput["succeeded"].sum() == 3
     assert data.throughput["p50_ms"].iloc[0] == pytest.approx(1000, rel=0.5)
+
+
+def test_raw_fallback_reads_from_the_marks_floor(conn, database_url):
+    now = db_now(conn)
+    run_job(conn, started_at=now - timedelta(hours=3), finished_at=now - timedelta(hours=3))
+    # What a rollup that stopped two hours ago left: every event before it has a lower id.
+    conn.execute(
+        "INSERT INTO jobdash_rollup_marks SELECT %s, max(id) FROM procrastinate_events",
+        (now - timedelta(hours=2),),
+    )
+    t0 = now - timedelta(minutes=5)
+    run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=1))
+    assert raw_floor_id(conn, now - timedelta(hours=1)) > 0
+    data = load_history(conn, "1h")
+    assert data.source == "raw"
+    assert data.throughput["succeeded"].sum() == 1
 
 
 def test_chart_csv_matches_its_data(conn, history_db):

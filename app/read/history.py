@@ -15,6 +15,7 @@ import psycopg
 
 from jobdash.core.history_tables import (
     EVENT_BUCKETS_SQL,
+    FLOOR_ID_SQL,
     NO_CEILING_ID,
     histogram_array_sql,
     percentile_from_histogram,
@@ -269,10 +270,17 @@ def query_params(
         "end": end,
         "queue": queue,
         "task": task,
-        "floor_id": 0,  # the raw source reads every event of the range
+        "floor_id": 0,  # the raw source reads every event of the range, or from raw_floor_id
         "ceiling_id": NO_CEILING_ID,
         "limit": ERROR_GROUPS_LIMIT,
     }
+
+
+def raw_floor_id(conn: psycopg.Connection, start: datetime) -> int:
+    """The rollup marks' id floor for raw events from `start` on: a rollup that ran once lets
+    the raw fallback read the last hour's events by primary key instead of all of them."""
+    row = conn.execute(FLOOR_ID_SQL, {"start": start}).fetchone()
+    return int(row[0]) if row else 0
 
 
 def load_throughput(
@@ -308,9 +316,9 @@ def load_history(
     per_queue: bool = False,
 ) -> HistoryData:
     history_range = RANGES[range_name]
-    # One snapshot for all charts. JIT off: the raw-events fallback's correlated subquery is
-    # estimated far above jit_above_cost, and compiling costs more than any of these queries
-    # takes to run (see docs/benchmarks-history.md).
+    # One snapshot for all charts. JIT off: the raw-events fallback is estimated above
+    # jit_above_cost, and compiling costs more than any of these queries takes to run (see
+    # docs/benchmarks-history.md).
     with conn.transaction():
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL timezone = 'UTC'")
@@ -320,6 +328,8 @@ def load_history(
         source = resolution(history_range, minute_retention_days)
         params = query_params(history_range, start, end, queue=queue, task=task)
         chart_source = throughput_source(source, task, status.recording, range_name)
+        if chart_source == "raw":
+            params["floor_id"] = raw_floor_id(conn, start)
         throughput = load_throughput(conn, chart_source, params, per_queue=per_queue)
         depth = load_queue_depth(conn, source, params)
         errors = load_error_groups(conn, source, params)
