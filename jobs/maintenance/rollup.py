@@ -253,8 +253,8 @@ def run_rollup(
 
 def _begin(conn: psycopg.Connection) -> None:
     conn.execute("SET LOCAL timezone = 'UTC'")
-    # Hash joins and sorts over a window's events are estimated above jit_above_cost; compiling
-    # takes longer than running them.
+    # A backfill day, or a window before every mark, is estimated above jit_above_cost:
+    # compiling would take longer than running it.
     conn.execute("SET LOCAL jit = off")
 
 
