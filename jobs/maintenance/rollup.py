@@ -43,6 +43,9 @@ MAX_OPEN_TRANSACTION_LOOKBACK = timedelta(hours=1)
 MAX_CATCH_UP = timedelta(hours=24)
 MARK_RETENTION = timedelta(hours=3)
 DELETED_EVENTS_RETENTION = timedelta(hours=2)
+# Queues with history rows this recent get a depth sample even when empty (DEPTH_SAMPLE_SQL),
+# however short the window a run recomputes.
+QUEUES_SEEN_RECENTLY = timedelta(minutes=10)
 # A backfill recomputes this much history per transaction.
 BACKFILL_CHUNK = timedelta(days=1)
 
@@ -279,7 +282,7 @@ def _run_window(conn: psycopg.Connection, since: datetime | None = None) -> Roll
         ids = (floor_row[0] if floor_row else 0, NO_CEILING_ID)
         history_rows = _recompute_minutes(conn, start, end, ids)
         error_rows = _recompute_error_minutes(conn, start, end)
-        queues = _sample_queue_depth(conn, start)
+        queues = _sample_queue_depth(conn, min(start, end - QUEUES_SEEN_RECENTLY))
         _recompute_hours(conn, start, end)
         conn.execute(
             "INSERT INTO jobdash_rollup_marks (taken_at, last_event_id) "
@@ -420,8 +423,9 @@ def _recompute_error_minutes(conn: psycopg.Connection, start: datetime, end: dat
     return cur.rowcount
 
 
-def _sample_queue_depth(conn: psycopg.Connection, start: datetime) -> int:
-    return conn.execute(DEPTH_SAMPLE_SQL, {"start": start}).rowcount
+def _sample_queue_depth(conn: psycopg.Connection, seen_since: datetime) -> int:
+    """One depth sample; queues with history rows since `seen_since` get one even when empty."""
+    return conn.execute(DEPTH_SAMPLE_SQL, {"start": seen_since}).rowcount
 
 
 def covering_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
