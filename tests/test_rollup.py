@@ -127,6 +127,24 @@ def test_late_committing_events_are_counted_once(conn, database_url):
     assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)
 
 
+def test_state_keeps_open_transactions_for_the_next_run(conn, database_url):
+    job_id = defer_job(conn)
+    set_status(conn, job_id, "doing")
+    with psycopg.connect(database_url) as late:
+        late_start = late.execute("SELECT now()").fetchone()[0]
+        report = rollup(database_url)
+        state = conn.execute("SELECT last_run_at, recompute_from FROM jobdash_rollup_state")
+        assert state.fetchone() == (report.window_end, late_start)
+        late.execute("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE id = %s", (job_id,))
+        late.commit()
+    # Closed now: the next run starts at or before the recorded start, and counts it once.
+    report = rollup(database_url)
+    assert report.window_start <= late_start
+    assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)
+    state = conn.execute("SELECT last_run_at, recompute_from FROM jobdash_rollup_state")
+    assert state.fetchone() == (report.window_end, report.window_end)
+
+
 def test_second_concurrent_run_skips_while_lock_held(conn, database_url):
     with psycopg.connect(database_url) as holder:
         holder.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
@@ -381,6 +399,46 @@ def test_event_bucket_sql_equals_its_reference_on_crafted_attempts(conn):
         assert _buckets(conn, EVENT_BUCKETS_SQL, params) == reference
         checked += len(reference)
     assert checked > 20
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    attempts=st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=3),  # job (a few, so attempts interleave)
+            st.integers(min_value=-600, max_value=600),  # start, seconds from t0
+            st.integers(min_value=0, max_value=400_000),  # duration ms
+            st.sampled_from(["succeeded", "failed", "deferred_for_retry", "aborted"]),
+        ),
+        max_size=10,
+    ),
+    window_offset_s=st.integers(min_value=-300, max_value=300),
+)
+def test_property_event_bucket_sql_equals_its_reference(conn, attempts, window_offset_s):
+    conn.execute("TRUNCATE procrastinate_jobs, jobdash_deleted_job_events CASCADE")
+    t0 = _minutes_ago(conn, 15).replace(microsecond=0)
+    jobs = [defer_job(conn, task=f"t{i % 2}") for i in range(4)]
+    for job, start_s, duration_ms, end in attempts:
+        started_at = t0 + timedelta(seconds=start_s)
+        for kind, at in (
+            ("started", started_at),
+            (end, started_at + timedelta(milliseconds=duration_ms)),
+        ):
+            conn.execute(
+                "INSERT INTO procrastinate_events (job_id, type, at)"
+                " VALUES (%s, %s::procrastinate_job_event_type, %s)",
+                (jobs[job], kind, at),
+            )
+    params = {
+        "start": t0 + timedelta(seconds=window_offset_s),
+        "end": db_now(conn),
+        "floor_id": 0,
+        "ceiling_id": NO_CEILING_ID,
+    }
+    reference = _buckets(conn, REFERENCE_EVENT_BUCKETS_SQL, params)
+    assert _buckets(conn, EVENT_BUCKETS_SQL, params) == reference
 
 
 def test_event_bucket_sql_evaluates_the_start_probe_once_per_event(conn):
