@@ -213,8 +213,11 @@ class RollupReport:
     def summary(self) -> str:
         if self.skipped:
             return "skipped: another rollup is running"
+        assert self.window_start is not None and self.window_end is not None
+        same_day = self.window_start.date() == self.window_end.date()
+        end = f"{self.window_end:%H:%M}" if same_day else f"{self.window_end:%Y-%m-%d %H:%M}"
         return (
-            f"recomputed {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M} UTC: "
+            f"recomputed {self.window_start:%Y-%m-%d %H:%M} to {end} UTC: "
             f"{self.history_rows} minute buckets, {self.error_rows} error groups, "
             f"{self.queues_sampled} queues sampled"
         )
