@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rollup",
         help="fold recent job events into history buckets now",
         description="Recompute the last minutes of history (what the worker does every "
-        "minute), apply retention, or with --backfill build history from all existing events.",
+        "minute), apply retention, or with --backfill build history from all existing events "
+        "(a day per transaction, one line per day).",
     )
     rollup.add_argument(
         "--backfill", action="store_true", help="recompute from the oldest event still present"
@@ -56,7 +57,9 @@ def run_rollup_command(args: argparse.Namespace) -> int:
     url = database_url(args)
     if args.backfill:
         with connect(url) as conn:
-            report = run_rollup(conn, backfill=True)
+            report = run_rollup(
+                conn, backfill=True, progress=lambda step: print(step.summary(), flush=True)
+            )
     else:
         report = maintain(url)
     if report.skipped:
