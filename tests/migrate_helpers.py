@@ -16,6 +16,16 @@ from procrastinate.schema import SchemaManager
 from jobdash.core.database import connect
 
 QUEUES = ["default", "emails", "reports"]
+
+# Jobdash's migrations build no index on Procrastinate's tables (each one slowed defers):
+# the runner's handling of concurrent index builds is tested with this one.
+TEST_INDEX = "jobdash_test_idx"
+TEST_INDEX_MIGRATION = (
+    "999_test_index.sql",
+    f"-- step: build index {TEST_INDEX}\n"
+    f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {TEST_INDEX}"
+    " ON procrastinate_jobs (queue_name, id);\n",
+)
 POLL_S = 0.05
 
 
@@ -108,23 +118,6 @@ def ledger_mismatches(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
         """
     ).fetchall()
     return {q: (a, b) for q, a, b in rows}
-
-
-def finishes_mismatches(conn: psycopg.Connection) -> list[tuple]:
-    """Jobs whose jobdash_job_finishes row is missing, extra or not their latest finish (every
-    finish here is recent, so every finished job must have one)."""
-    return conn.execute(
-        """
-        with latest as (
-            select distinct on (job_id) job_id, at, type from procrastinate_events
-            where type in ('succeeded', 'failed') order by job_id, at desc, id desc
-        )
-        select coalesce(l.job_id, f.job_id), l.at, l.type::text, f.finished_at, f.outcome::text
-        from latest l full join jobdash_job_finishes f on f.job_id = l.job_id
-        where l.job_id is null or f.job_id is null
-           or (l.at, l.type) is distinct from (f.finished_at, f.outcome)
-        """
-    ).fetchall()
 
 
 def schema_dump(url: str) -> str:

@@ -91,8 +91,9 @@ def test_record_csv_keeps_the_rows_shown_and_neutralises_cells() -> None:
     rows = parse_csv(csv_bytes(source))
 
     assert rows == [
-        ["name", "ready", "scheduled", "doing", "failed", "oldest_ready_age_s"],
-        ["'=cmd|' /C calc'!A0", "1", "2", "3", "4", "5.5"],
+        ["name", "ready", "scheduled", "doing", "failed", "oldest_ready_age_s", "capped",
+         "ready_estimate", "scheduled_estimate", "doing_estimate", "estimated_at"],
+        ["'=cmd|' /C calc'!A0", "1", "2", "3", "4", "5.5", "false", "", "", "", ""],
     ]
     assert parse_csv(csv_bytes(records_source(QueueRow, []))) == [rows[0]]
 

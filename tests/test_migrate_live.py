@@ -17,12 +17,11 @@ import psycopg
 import pytest
 from procrastinate import App, PsycopgConnector
 
-from jobdash.core.schema import migrate, migration_files
+from jobdash.core.schema import load_migrations, migrate, migration_files
 from tests.migrate_helpers import (
     QUEUES,
     Queue,
     apply_procrastinate_schema,
-    finishes_mismatches,
     jobdash_objects,
     ledger_mismatches,
     poll_until,
@@ -54,9 +53,9 @@ def _history(conn: psycopg.Connection, queue: Queue, jobs: int, run_share: float
 
 
 def test_backfills_stay_exact_when_jobs_move_between_steps(procrastinate_url):
-    """Between every step and every backfill batch, the queue defers, fetches, fails,
-    finishes, retries and deletes jobs through Procrastinate's own SQL functions. Afterwards
-    the failed-count ledger equals the real counts and every finish is recorded once."""
+    """Between every step, the queue defers, fetches, fails, finishes, retries and deletes jobs
+    through Procrastinate's own SQL functions. Afterwards the failed-count ledger (the one
+    backfill: a recount after its triggers exist) equals the real counts."""
     calls = []
     with psycopg.connect(procrastinate_url, autocommit=True) as conn:
         queue = Queue(conn)
@@ -67,16 +66,14 @@ def test_backfills_stay_exact_when_jobs_move_between_steps(procrastinate_url):
             queue.churn()
 
         migrate(procrastinate_url, between_steps=between, batch_size=40)
-        assert sum("finishes backfill" in label for label in calls) > 5  # each batch churned
+        assert len(calls) >= sum(len(m.steps) for m in load_migrations())  # churned each time
         assert ledger_mismatches(conn) == {}
-        assert finishes_mismatches(conn) == []
         present = {r[0] for r in conn.execute("select id from procrastinate_jobs")}
         assert present == set(queue.deferred) - queue.deleted
         # ... and the triggers keep them exact from there on.
         for _ in range(20):
             queue.churn()
         assert ledger_mismatches(conn) == {}
-        assert finishes_mismatches(conn) == []
 
 
 def _noop_app(url: str) -> App:
@@ -177,7 +174,6 @@ def test_migrate_on_a_live_queue_blocks_nothing_and_loses_nothing(procrastinate_
         assert set(deferred) <= present
         assert set(seed_queue.deferred) <= present
         assert ledger_mismatches(conn) == {}
-        assert finishes_mismatches(conn) == []
 
 
 _KILLED_MIGRATE = """
@@ -194,10 +190,11 @@ migrate(sys.argv[1], between_steps=between)
 
 @pytest.mark.parametrize(("migration", "killed_after"), [
     ("001_instrumentation.sql", "create jobdash_workers"),
-    # Some ledger triggers exist, not all.
-    ("002_dashboard_indexes.sql", "create trigger jobdash_count_failed_update"),
-    # In the middle of the finishes backfill.
-    ("002_dashboard_indexes.sql", "record the finishes there are (finishes backfill)"),
+    # The ledger's triggers exist, its recount has not run.
+    ("006_light_hot_path.sql", "count moves into and out of failed, row by row, filtered by "
+     "WHEN clauses"),
+    # One index of an earlier version dropped, the other not.
+    ("006_light_hot_path.sql", "drop index jobdash_jobs_open_idx"),
 ])
 def test_a_migrate_killed_midway_is_completed_by_the_next(
     procrastinate_url, database_url, migration, killed_after
@@ -220,4 +217,3 @@ def test_a_migrate_killed_midway_is_completed_by_the_next(
     assert jobdash_objects(procrastinate_url) == jobdash_objects(database_url)
     with psycopg.connect(procrastinate_url, autocommit=True) as conn:
         assert ledger_mismatches(conn) == {}
-        assert finishes_mismatches(conn) == []

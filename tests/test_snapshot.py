@@ -30,7 +30,8 @@ def test_json_has_the_contract_keys(
     }  # fmt: skip
     assert qs["failed_jobs"] == 1 and qs["success_rate"] == 0
     assert set(qs["queues"][0]) == {
-        "name", "ready", "scheduled", "doing", "failed", "oldest_ready_age_s",
+        "name", "ready", "scheduled", "doing", "failed", "oldest_ready_age_s", "capped",
+        "ready_estimate", "scheduled_estimate", "doing_estimate", "estimated_at",
     }  # fmt: skip
     wh = data["worker_health"]
     assert {"total_workers", "active_workers", "jobs_in_progress", "stalled_jobs"} <= set(wh)

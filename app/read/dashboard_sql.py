@@ -1,62 +1,58 @@
 """The dashboard loaders' SQL, one constant per query; every value is a parameter.
 
-Indexes and the jobdash_job_finishes / jobdash_failed_counts tables these rely on:
-migrations/002_dashboard_indexes.sql.
+What they read costs the same with a hundred or a million jobs waiting: the functions of
+migrations/006_light_hot_path.sql read the oldest open jobs through Procrastinate's own index
+up to a cap, the failed-count ledger gives exact failed counts, the history rollup the last
+hour's outcomes; none of them needs an index of ours on Procrastinate's tables.
+Statements a loader needs together go in one round trip (pipeline mode).
 """
 
-# Queue statistics, one round trip. Per-queue counts read only open jobs (jobdash_jobs_open_idx)
-# and the failed-count ledger (a few rows per queue, exact); queue names come from a loose index
-# scan of Procrastinate's queue_name index (one probe per distinct queue, not one per job).
-QUEUE_STATS = """
-with recursive queue_names(name) as (
-    (select queue_name from procrastinate_jobs order by queue_name limit 1)
-    union all
-    select (select j.queue_name from procrastinate_jobs j
-            where j.queue_name > q.name order by j.queue_name limit 1)
-    from queue_names q where q.name is not null
-),
-open_counts as (
-    select queue_name,
-           count(*) filter (where status = 'todo'
-                            and (scheduled_at is null or scheduled_at <= now())) as ready,
-           count(*) filter (where status = 'todo' and scheduled_at > now()) as scheduled,
-           count(*) filter (where status = 'doing') as doing,
-           min(id) filter (where status = 'todo'
-                           and (scheduled_at is null or scheduled_at <= now())) as oldest_ready_id
-    from procrastinate_jobs
-    where status in ('todo', 'doing')
-    group by queue_name
-),
-failed_counts as (
-    select queue_name, sum(delta)::bigint as failed
-    from jobdash_failed_counts
-    group by queue_name
-),
-window_stats as (
-    select count(*) filter (where outcome = 'succeeded') as succeeded,
-           count(*) filter (where outcome = 'failed') as failed,
-           avg(duration_ms) as avg_duration_ms
-    from jobdash_job_finishes
-    where finished_at > now() - make_interval(secs => %(window_seconds)s)
-      and finished_at <= now()
+# The live panels read at most this many open jobs (the oldest), a few milliseconds' work.
+OPEN_JOBS_CAP = 2_000
+
+# Every queue, with its open jobs among the oldest `cap` (exact below the cap, lower bounds past
+# it), its failed jobs (ledger, exact) and since when its longest-waiting ready job waits.
+QUEUES = """
+with open as (select * from jobdash_open_jobs(%(cap)s))
+select q.name, coalesce(o.ready, 0), coalesce(o.scheduled, 0), coalesce(o.doing, 0),
+       (select coalesce(sum(f.delta), 0) from jobdash_failed_counts f
+         where f.queue_name = q.name)::bigint as failed,
+       extract(epoch from now() - o.oldest_ready)::float8 as oldest_ready_age_s,
+       coalesce(o.capped, (select bool_or(capped) from open), false)
+from jobdash_queue_names() q(name)
+left join open o on o.queue_name = q.name
+order by q.name
+"""
+
+# The latest minute sample of each queue's depth (the rollup counts up to a larger cap), for
+# an estimate where the live count hit its cap.
+DEPTH_SAMPLES = """
+select distinct on (queue_name) queue_name, bucket, ready_max, scheduled_max, doing_max, capped
+from jobdash_queue_depth_minute
+where bucket >= now() - make_interval(secs => %(max_age_s)s)
+order by queue_name, bucket desc
+"""
+
+# Where the window's statistics come from: now, how far the rollup made history complete, and
+# the event ids to read raw events from (a rollup mark, else a bisection of the events' ids).
+WINDOW_BOUNDS = """
+with bounds as (
+    select now() as now, now() - make_interval(secs => %(window_seconds)s) as start,
+           (select last_run_at from jobdash_rollup_state) as complete_to
 )
-select 'queue' as kind, q.name, coalesce(o.ready, 0), coalesce(o.scheduled, 0),
-       coalesce(o.doing, 0), coalesce(f.failed, 0),
-       -- The oldest ready job is the one with the lowest id (ids grow with deferral); its
-       -- `deferred` event gives its age.
-       (select extract(epoch from now() - min(e.at))
-          from procrastinate_events e
-         where e.job_id = o.oldest_ready_id and e.type = 'deferred')::float8
-           as oldest_ready_age_s,
-       null::float8 as avg_duration_ms
-from queue_names q
-left join open_counts o on o.queue_name = q.name
-left join failed_counts f on f.queue_name = q.name
-where q.name is not null
-union all
-select 'window', null, null, null, null, w.succeeded, w.failed, w.avg_duration_ms
-from window_stats w
-order by 1 desc, 2
+select b.now, b.start, b.complete_to,
+       (select coalesce(max(m.last_event_id), 0) from jobdash_rollup_marks m
+         where m.taken_at <= greatest(b.start, coalesce(b.complete_to, b.start))),
+       jobdash_event_id_before(b.start - interval '5 minutes')
+from bounds b
+"""
+
+# The window's outcomes over the minutes the rollup made complete.
+WINDOW_FROM_HISTORY = """
+select coalesce(sum(succeeded), 0)::bigint, coalesce(sum(failed), 0)::bigint,
+       coalesce(sum(duration_sum_ms), 0)::float8, coalesce(sum(duration_count), 0)::bigint
+from jobdash_history_queue_minute
+where bucket >= %(start)s and bucket < %(end)s
 """
 
 WORKERS = """
@@ -68,8 +64,11 @@ select w.id,
        jw.memory_mb,
        w.last_heartbeat,
        extract(epoch from now() - w.last_heartbeat)::float8 as heartbeat_age_s,
-       (select count(*) from procrastinate_jobs j
-         where j.worker_id = w.id and j.status = 'doing') as jobs,
+       -- Through the worker_id index: a worker runs at most its concurrency, stalled piles of
+       -- a dead one are counted up to the cap.
+       (select count(*) from (
+            select 1 from procrastinate_jobs j
+             where j.worker_id = w.id and j.status = 'doing' limit %(cap)s + 1) mine) as jobs,
        jw.worker_name,
        jw.queues
 from procrastinate_workers w
@@ -77,57 +76,46 @@ left join jobdash_workers jw on jw.worker_id = w.id
 order by w.id
 """
 
-# Doing jobs whose worker row is gone or not among the healthy workers (decided by the
-# health rule in Python and passed in). First row: the counts; then the listed stalled jobs.
-DOING_AND_STALLED = """
-with stalled as (
-    select id, queue_name, task_name, worker_id
-    from procrastinate_jobs
-    where status = 'doing'
-      and (worker_id is null or not (worker_id = any(%(healthy_ids)s::bigint[])))
-)
-select 'counts' as kind,
-       (select count(*) from procrastinate_jobs where status = 'doing') as id,
-       (select count(*) from stalled)::text as queue_name, null as task_name, null as worker_id
-union all
-(select 'job', id, queue_name, task_name, worker_id from stalled order by id limit %(limit)s)
+# Jobs in progress whose worker row is gone, among the oldest `cap` open jobs.
+ORPHANED = """
+select count(*) filter (where status = 'doing' and worker_id is null), count(*) > %(cap)s
+from jobdash_open_prefix(%(cap)s + 1)
 """
 
-# First row: the exact total (sum of the failed-count ledger). Then the newest failures:
-# walk jobdash_job_finishes_failed_idx (finished_at desc, job_id desc) newest first, keep jobs
-# that are still failed.
-FAILED_JOBS = """
-select 'total' as kind,
-       (select coalesce(sum(delta), 0) from jobdash_failed_counts)::bigint as id,
-       null as queue_name, null as task_name, null::jsonb as args, null as args_text,
-       null::timestamptz as failed_at, null::int as attempts, null as error
+# Stalled jobs to list: those of the unhealthy workers (worker_id index), then the orphaned
+# ones among the oldest `cap` open jobs.
+STALLED_JOBS = """
+(select id, queue_name, task_name, worker_id from procrastinate_jobs
+  where status = 'doing' and worker_id = any(%(unhealthy_ids)s::bigint[])
+  order by id limit %(limit)s)
 union all
-(
-    select 'job', j.id, j.queue_name, j.task_name,
-           -- Big args are not shipped whole: the preview needs only the first characters.
-           case when pg_column_size(j.args) <= %(max_args_bytes)s then j.args end,
-           case when pg_column_size(j.args) > %(max_args_bytes)s
-                then left(j.args::text, %(preview_chars)s) end,
-           f.finished_at, j.attempts,
-           (select left(err.exception_type || ': ' || err.message, %(max_error_chars)s)
-              from jobdash_job_errors err
-             where err.job_id = j.id
-             order by err.attempt desc, err.id desc
-             limit 1)
-    from jobdash_job_finishes f
-    -- A lateral lookup the planner cannot flatten (offset 0): it keeps walking the finishes
-    -- index newest first and stops at the limit. As a plain join it misjudges how many failed
-    -- finishes are still failed and hashes or sorts every failed job (7 ms at 100 k).
-    cross join lateral (
-        select j.id, j.queue_name, j.task_name, j.args, j.attempts
-        from procrastinate_jobs j
-        where j.id = f.job_id and j.status = 'failed'
-        offset 0
-    ) j
-    where f.outcome = 'failed'
-    order by f.finished_at desc, f.job_id desc
-    limit %(limit)s
-)
+(select id, queue_name, task_name, worker_id from jobdash_open_prefix(%(cap)s)
+  where status = 'doing' and worker_id is null
+  order by id limit %(limit)s)
+order by id
+limit %(limit)s
+"""
+
+# Every failed job, exact, from the ledger.
+FAILED_TOTAL = "select coalesce(sum(delta), 0)::bigint from jobdash_failed_counts"
+
+# The args of these jobs for their previews; big ones are not shipped whole (the preview needs
+# only the first characters).
+FAILED_ARGS = """
+select id,
+       case when pg_column_size(args) <= %(max_args_bytes)s then args end,
+       case when pg_column_size(args) > %(max_args_bytes)s
+            then left(args::text, %(preview_chars)s) end
+from procrastinate_jobs
+where id = any(%(ids)s::bigint[])
+"""
+
+# The latest recorded error of each of these jobs.
+LATEST_ERRORS = """
+select distinct on (job_id) job_id, left(exception_type || ': ' || message, %(max_chars)s)
+from jobdash_job_errors
+where job_id = any(%(ids)s::bigint[])
+order by job_id, attempt desc, id desc
 """
 
 # The scheduler's three statements, sent together in one round trip (pipeline mode).
@@ -145,20 +133,21 @@ left join lateral (
 order by 1, 2
 """
 
-# One-time jobs (todo with a scheduled_at): how many, how many are due, the next future one.
+# One-time jobs (todo with a scheduled_at) among the oldest `cap` open jobs: how many, how many
+# are due, the next future one, and whether the count stopped at the cap.
 ONETIME_COUNTS = """
 select now() as now,
-       count(*) as total,
-       count(*) filter (where scheduled_at <= now()) as due,
-       min(scheduled_at) filter (where scheduled_at > now()) as next_at
-from procrastinate_jobs
-where status = 'todo' and scheduled_at is not null
+       count(*) filter (where status = 'todo' and scheduled_at is not null) as total,
+       count(*) filter (where status = 'todo' and scheduled_at <= now()) as due,
+       min(scheduled_at) filter (where status = 'todo' and scheduled_at > now()) as next_at,
+       count(*) > %(cap)s as capped
+from jobdash_open_prefix(%(cap)s + 1)
 """
 
-# The earliest one-time jobs, in run order.
+# The earliest one-time jobs among them, in run order.
 ONETIME_JOBS = """
 select id, task_name, queue_name, scheduled_at
-from procrastinate_jobs
+from jobdash_open_prefix(%(cap)s)
 where status = 'todo' and scheduled_at is not null
 order by scheduled_at, id
 limit %(limit)s

@@ -20,6 +20,13 @@ class QueueRow:
     doing: int
     failed: int
     oldest_ready_age_s: float | None
+    # Ready, scheduled and doing are counted up to QueueStats.count_cap; past it they are
+    # lower bounds (`capped`) and the rollup's latest minute sample, when recent, estimates them.
+    capped: bool = False
+    ready_estimate: int | None = None
+    scheduled_estimate: int | None = None
+    doing_estimate: int | None = None
+    estimated_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,8 @@ class QueueStats:
     success_rate: float | None
     avg_execution_time_ms: float | None
     queues: list[QueueRow] = field(default_factory=list)
+    count_cap: int | None = None
+    window_source: str = "history"  # or "raw events" when no rollup runs
 
 
 @dataclass(frozen=True)
@@ -109,6 +118,8 @@ class Scheduler:
     upcoming: list[UpcomingTask] = field(default_factory=list)
     periodic: list[UpcomingTask] = field(default_factory=list)  # every periodic task of the team
     maintenance: list[UpcomingTask] = field(default_factory=list)  # Jobdash's own (jobdash:…)
+    # One-time jobs are counted among the oldest open jobs up to a cap: past it, lower bounds.
+    onetime_capped: bool = False
 
 
 @dataclass(frozen=True)

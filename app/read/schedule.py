@@ -48,6 +48,7 @@ class ScheduleState:
     onetime_total: int = 0
     onetime_due: int = 0  # at read time
     onetime_next_at: datetime | None = None  # the earliest future one, at read time
+    onetime_capped: bool = False  # counted among the oldest sql.OPEN_JOBS_CAP open jobs only
 
 
 def is_jobdash_task(task_name: str) -> bool:
@@ -68,8 +69,10 @@ def load_schedule_state(
     a second one only for definitions taken from an App (their last runs)."""
     with conn.pipeline():
         periodic_cur = conn.execute(sql.PERIODIC_TASKS)
-        counts_cur = conn.execute(sql.ONETIME_COUNTS)
-        onetime_cur = conn.execute(sql.ONETIME_JOBS, {"limit": limit})
+        counts_cur = conn.execute(sql.ONETIME_COUNTS, {"cap": sql.OPEN_JOBS_CAP})
+        onetime_cur = conn.execute(
+            sql.ONETIME_JOBS, {"cap": sql.OPEN_JOBS_CAP, "limit": limit}
+        )
     periodic = [
         PeriodicState(
             PeriodicDefinition(
@@ -81,7 +84,7 @@ def load_schedule_state(
     ]
     counts = counts_cur.fetchone()
     assert counts is not None
-    now, total, due, next_at = counts
+    now, total, due, next_at, capped = counts
     onetime = [
         OnetimeJob(int(job_id), task, queue, _utc(at))
         for job_id, task, queue, at in onetime_cur.fetchall()
@@ -94,6 +97,7 @@ def load_schedule_state(
         onetime_total=int(total),
         onetime_due=int(due),
         onetime_next_at=_utc(next_at) if next_at else None,
+        onetime_capped=bool(capped),
     )
 
 
@@ -179,6 +183,7 @@ def scheduler_at(state: ScheduleState, now: datetime, limit: int = 10) -> Schedu
         upcoming=sorted(theirs + onetime, key=lambda t: (t.next_run, t.id))[:limit],
         periodic=theirs,
         maintenance=ours,
+        onetime_capped=state.onetime_capped,
     )
 
 

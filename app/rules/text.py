@@ -66,6 +66,16 @@ def format_count(value: int | None) -> str:
     return f"{value:,}"
 
 
+def format_capped(value: int, capped: bool, estimate: int | None = None) -> str:
+    """A count that may have stopped at a cap: exact when not `capped`; else the estimate
+    ("≈ 12,400") or the lower bound ("1,000+")."""
+    if not capped:
+        return f"{value:,}"
+    if estimate is not None:
+        return f"≈ {estimate:,}"
+    return f"{value:,}+"
+
+
 def format_percent(value: float | None) -> str:
     if value is None:
         return "—"

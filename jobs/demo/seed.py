@@ -156,17 +156,6 @@ where a.status = 'failed'
 order by a.ended_at
 """
 
-# What the jobdash_record_finish trigger would have written (migrations/002).
-_INSERT_FINISHES = """
-insert into jobdash_job_finishes (job_id, finished_at, outcome, duration_ms)
-select job_id, ended_at, status::text::procrastinate_job_event_type,
-       extract(epoch from ended_at - started_at) * 1000
-from jobdash_seed_attempts
-where status in ('succeeded', 'failed') and attempt = attempt_count
-on conflict (job_id) do nothing
-"""
-
-
 @dataclass(frozen=True)
 class SeedReport:
     jobs: int
@@ -253,8 +242,6 @@ def seed(
         # Lock first so the reserved id range stays ours; disabling triggers takes the same lock.
         cur.execute("lock table procrastinate_jobs in access exclusive mode")
         cur.execute("alter table procrastinate_jobs disable trigger user")
-        # Our finish trigger would probe each job's events one by one: filled set-based below.
-        cur.execute("alter table procrastinate_events disable trigger jobdash_record_finish")
         row = cur.execute("select now(), coalesce(max(id), 0) from procrastinate_jobs").fetchone()
         assert row is not None
         now, base_id = row
@@ -283,7 +270,6 @@ def seed(
         events = cur.rowcount
         cur.execute(_INSERT_ERRORS, params)
         errors = cur.rowcount
-        cur.execute(_INSERT_FINISHES)
         # The failed-count ledger's triggers were off too: rebuild it from the jobs table.
         cur.execute("select jobdash_recount_failed()")
         cur.execute(
@@ -292,7 +278,6 @@ def seed(
         )
         _insert_periodic(cur)
         cur.execute("alter table procrastinate_jobs enable trigger user")
-        cur.execute("alter table procrastinate_events enable trigger jobdash_record_finish")
         conn.commit()
     with psycopg.connect(conninfo, autocommit=True) as conn:
         # Fresh statistics and visibility map, so the planner and index-only scans see the data.
@@ -300,7 +285,6 @@ def seed(
             "procrastinate_jobs",
             "procrastinate_events",
             "jobdash_job_errors",
-            "jobdash_job_finishes",
             "jobdash_failed_counts",
         ):
             conn.execute(f"vacuum (analyze) {table}")  # noqa: S608 - fixed names

@@ -83,46 +83,42 @@ ERROR_COLUMNS = (
     "example_message, example_job_id"
 )
 
-# Current depth per queue, as one sample. Queues seen recently but now empty get a 0 row, so
-# charts drop to zero instead of stopping. Oldest-ready age: scheduled jobs are ready since
-# scheduled_at, others since their `deferred` event (the lowest id is the oldest).
+# Current depth per queue, as one sample, through the same function as the live panel
+# (jobdash_open_jobs, migrations/006_light_hot_path.sql) with a larger cap: the sample's cost
+# stops growing with the backlog past SAMPLE_CAP open jobs, and `capped` says its counts are
+# lower bounds. Latency: the same definition as everywhere. Queues seen recently but now empty
+# get a 0 row, so charts drop to zero instead of stopping.
+SAMPLE_CAP = 100_000
 DEPTH_SAMPLE_SQL = """
 INSERT INTO jobdash_queue_depth_minute (
     bucket, queue_name, samples, ready_sum, scheduled_sum, doing_sum,
-    ready_max, scheduled_max, doing_max, oldest_ready_age_max_s)
-WITH counts AS (
-    SELECT queue_name,
-           count(*) FILTER (WHERE status = 'todo'
-                              AND (scheduled_at IS NULL OR scheduled_at <= now())) AS ready,
-           count(*) FILTER (WHERE status = 'todo' AND scheduled_at > now()) AS scheduled,
-           count(*) FILTER (WHERE status = 'doing') AS doing,
-           min(scheduled_at) FILTER (WHERE status = 'todo' AND scheduled_at <= now())
-               AS oldest_scheduled,
-           min(id) FILTER (WHERE status = 'todo' AND scheduled_at IS NULL) AS oldest_unscheduled_id
-      FROM procrastinate_jobs
-     WHERE status IN ('todo', 'doing')
-     GROUP BY queue_name
+    ready_max, scheduled_max, doing_max, oldest_ready_age_max_s, capped)
+WITH open AS MATERIALIZED (
+    SELECT * FROM jobdash_open_jobs(%(cap)s)
 ), recent AS (
     SELECT DISTINCT queue_name FROM jobdash_queue_depth_minute
      WHERE bucket >= now() - interval '1 hour' AND ready_max + scheduled_max + doing_max > 0
     UNION
     SELECT DISTINCT queue_name FROM jobdash_history_minute WHERE bucket >= %(start)s
+), queues AS (
+    SELECT name AS queue_name FROM jobdash_queue_names() name
+    UNION SELECT queue_name FROM recent
+    UNION SELECT queue_name FROM open
 )
 SELECT date_trunc('minute', now()), q.queue_name, 1,
-       coalesce(c.ready, 0), coalesce(c.scheduled, 0), coalesce(c.doing, 0),
-       coalesce(c.ready, 0), coalesce(c.scheduled, 0), coalesce(c.doing, 0),
-       extract(epoch FROM now() - least(
-           c.oldest_scheduled,
-           (SELECT min(e.at) FROM procrastinate_events e
-             WHERE e.job_id = c.oldest_unscheduled_id AND e.type = 'deferred')))
-  FROM (SELECT queue_name FROM counts UNION SELECT queue_name FROM recent) q
-  LEFT JOIN counts c USING (queue_name)
+       coalesce(o.ready, 0), coalesce(o.scheduled, 0), coalesce(o.doing, 0),
+       coalesce(o.ready, 0), coalesce(o.scheduled, 0), coalesce(o.doing, 0),
+       extract(epoch FROM now() - o.oldest_ready),
+       coalesce((SELECT bool_or(capped) FROM open), false)
+  FROM queues q
+  LEFT JOIN open o USING (queue_name)
 ON CONFLICT (bucket, queue_name) DO UPDATE SET
     samples = 1, ready_sum = excluded.ready_sum, scheduled_sum = excluded.scheduled_sum,
     doing_sum = excluded.doing_sum, ready_max = excluded.ready_max,
     scheduled_max = excluded.scheduled_max, doing_max = excluded.doing_max,
-    oldest_ready_age_max_s = excluded.oldest_ready_age_max_s
+    oldest_ready_age_max_s = excluded.oldest_ready_age_max_s, capped = excluded.capped
 """
+
 
 def _coarser_error_groups_sql(unit: str, source: str) -> str:
     """Error groups of `jobdash_error_groups_<source>` rows in [start, end), summed per `unit`
@@ -428,7 +424,7 @@ def _recompute_error_minutes(conn: psycopg.Connection, start: datetime, end: dat
 
 def _sample_queue_depth(conn: psycopg.Connection, seen_since: datetime) -> int:
     """One depth sample; queues with history rows since `seen_since` get one even when empty."""
-    return conn.execute(DEPTH_SAMPLE_SQL, {"start": seen_since}).rowcount
+    return conn.execute(DEPTH_SAMPLE_SQL, {"start": seen_since, "cap": SAMPLE_CAP}).rowcount
 
 
 def covering_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:

@@ -204,7 +204,13 @@ def _table(upcoming: list[UpcomingTask], now: datetime, zone: tzinfo) -> None:
 
 def _metrics(scheduler: Scheduler, zone: tzinfo, now: datetime) -> None:
     cols = st.columns(3)
-    cols[0].metric("Scheduled tasks", f"{scheduler.total_scheduled_tasks:,}")
+    more = "+" if scheduler.onetime_capped else ""
+    cols[0].metric(
+        "Scheduled tasks",
+        f"{scheduler.total_scheduled_tasks:,}{more}",
+        help="Periodic tasks and one-time jobs"
+        + (" (one-time jobs counted among the oldest open jobs only)" if more else ""),
+    )
     cols[1].metric("Due now", f"{scheduler.due_tasks:,}", help="Missed or late runs")
     next_at = scheduler.next_execution
     upcoming_runs = [t for t in scheduler.upcoming if not t.is_due]
