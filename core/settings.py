@@ -35,6 +35,17 @@ def _timezone(name: str) -> str:
     return raw
 
 
+# Args keys whose values are never shown, exported or searchable (JOBDASH_REDACT_ARGS).
+DEFAULT_REDACT_ARGS = ("password", "secret", "token", "api_key", "card", "authorization")
+
+
+def _patterns(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated patterns, lower-cased; unset means `default`, an empty value none."""
+    if name not in os.environ:
+        return default
+    return tuple(p.strip().lower() for p in os.environ[name].split(",") if p.strip())
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -59,6 +70,8 @@ class Settings:
     max_concurrent_exports: int
     display_timezone: str
     worker_outage_tolerance_s: float
+    redact_args: tuple[str, ...] = DEFAULT_REDACT_ARGS
+    search_scan_jobs: int = 100_000
 
 
 def load_settings() -> Settings:
@@ -83,6 +96,8 @@ def load_settings() -> Settings:
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
         display_timezone=_timezone("JOBDASH_TIMEZONE"),
         worker_outage_tolerance_s=_number("JOBDASH_WORKER_OUTAGE_TOLERANCE_S", 300),
+        redact_args=_patterns("JOBDASH_REDACT_ARGS", DEFAULT_REDACT_ARGS),
+        search_scan_jobs=int(_number("JOBDASH_SEARCH_SCAN_JOBS", 100_000)),
     )
 
 

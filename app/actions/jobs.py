@@ -72,6 +72,11 @@ VERBS = {
     "delete": "Deleted",
     "restore": "Restored",
     "retry_stalled": "Retried stalled",
+    "cancel": "Cancelled",
+    "cancel_delete": "Cancelled and deleted",
+    "abort": "Requested abort of",
+    "run_now": "Set to run now",
+    "reschedule": "Rescheduled",
 }
 
 

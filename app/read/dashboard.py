@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
 
 import psycopg
 
 from jobdash.app.read import dashboard_sql as sql
+from jobdash.app.read.args import preview_args
 from jobdash.app.read.models import (
     FailedJobRow,
     FailedJobs,
@@ -27,8 +27,6 @@ from jobdash.app.read.schedule import load_scheduler
 from jobdash.app.rules.health import is_worker_healthy
 from jobdash.app.rules.text import (
     PAYLOAD_PREVIEW_CHARS,
-    cut_text,
-    payload_preview,
 )
 from jobdash.core.periodic import PeriodicDefinition
 
@@ -131,13 +129,6 @@ def load_worker_health(
     )
 
 
-def _preview(args: Any, args_text: str | None) -> str:
-    if args is not None:
-        return payload_preview(args)
-    # Too big to ship whole: jsonb's text (spaces after separators) is close enough to preview.
-    return cut_text(args_text or "")
-
-
 def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs:
     rows = conn.execute(
         sql.FAILED_JOBS,
@@ -160,7 +151,7 @@ def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs
                 queue=queue,
                 task=task,
                 error=error,
-                payload_preview=_preview(args, args_text),
+                payload_preview=preview_args(args, args_text),
                 failed_at=_utc(failed_at) if failed_at else None,
                 attempts=int(attempts),
             )

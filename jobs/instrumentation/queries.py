@@ -69,3 +69,26 @@ DELETE FROM jobdash_periodic_tasks
 WHERE task_name = ANY(%(task_names)s)
   AND NOT ((task_name || chr(31) || periodic_id) = ANY(%(current_keys)s))
 """
+
+# What operators paused and disabled (migrations/005_controls.sql), read once per poll interval.
+CONTROLS = """
+SELECT (SELECT coalesce(array_agg(queue_name), '{}') FROM jobdash_queue_pauses) AS paused,
+       (SELECT coalesce(array_agg(task_name || chr(31) || periodic_id), '{}')
+          FROM jobdash_periodic_disabled) AS disabled
+"""
+
+# The queues that have waiting jobs, one index probe per queue (a loose scan of
+# jobdash_jobs_open_idx): the allow-list of a worker listening to every queue while some
+# queue is paused. Read only while a queue is paused.
+QUEUES_WITH_WAITING_JOBS = """
+WITH RECURSIVE q(name) AS (
+    (SELECT queue_name FROM procrastinate_jobs WHERE status = 'todo'
+     ORDER BY queue_name LIMIT 1)
+    UNION ALL
+    SELECT (SELECT j.queue_name FROM procrastinate_jobs j
+             WHERE j.status = 'todo' AND j.queue_name > q.name
+             ORDER BY j.queue_name LIMIT 1)
+    FROM q WHERE q.name IS NOT NULL
+)
+SELECT coalesce(array_agg(name), '{}') AS queues FROM q WHERE name IS NOT NULL
+"""
