@@ -103,18 +103,10 @@ FROM (
 ORDER BY p.id DESC
 """
 )
-IDS = (
-    "SELECT j.id FROM ("
-    + CANDIDATES
-    + ") j WHERE {residual} ORDER BY j.id DESC LIMIT %(limit)s"
-)
+IDS = "SELECT j.id FROM (" + CANDIDATES + ") j WHERE {residual} ORDER BY j.id DESC LIMIT %(limit)s"
 # How far the candidate walk went: how many, down to which id.
 EXTENT = "SELECT count(*), min(j.id) FROM (" + CANDIDATES + ") j"
-COUNT = (
-    "SELECT count(*) FILTER (WHERE {residual}), count(*), min(j.id) FROM ("
-    + CANDIDATES
-    + ") j"
-)
+COUNT = "SELECT count(*) FILTER (WHERE {residual}), count(*), min(j.id) FROM (" + CANDIDATES + ") j"
 ESTIMATE = "EXPLAIN (FORMAT JSON) SELECT 1 FROM procrastinate_jobs j WHERE {conditions}"
 SMALL_QUEUE_SQL = """
 SELECT count(*) <= %(small)s FROM (
@@ -302,10 +294,17 @@ class JobCount:
     walks: str = "jobs"
 
     def text(self) -> str:
+        """ "12 jobs match the filter", or "≈ 2,300 jobs match (planner estimate); 12 of the
+        newest 100,000 jobs searched"."""
         if self.exact:
-            return f"{self.matched:,}"
-        about = f"≈ {self.estimate:,} (planner estimate); " if self.estimate is not None else ""
-        return f"{about}{self.matched:,} among the newest {self.searched or 0:,} {self.walks}"
+            verb = "job matches" if self.matched == 1 else "jobs match"
+            return f"{self.matched:,} {verb} the filter"
+        about = (
+            f"≈ {self.estimate:,} jobs match (planner estimate); "
+            if self.estimate is not None
+            else ""
+        )
+        return f"{about}{self.matched:,} of the newest {self.searched or 0:,} {self.walks} searched"
 
 
 def count_jobs(conn: psycopg.Connection, job_filter: JobFilter, scan: int = 100_000) -> JobCount:
