@@ -38,7 +38,10 @@ class WaitFacts:
 
 
 def _when(at: datetime, now: datetime) -> str:
-    return f"{at.isoformat(timespec='seconds')} ({relative_time(at, now)})"
+    """ "2024-05-01T15:00:00+00:00 (in 3 hours)", "… (5 min ago)"."""
+    if at > now:
+        return f"{at.isoformat(timespec='seconds')} ({relative_time(at, now)})"
+    return f"{at.isoformat(timespec='seconds')} ({format_duration((now - at).total_seconds())} ago)"
 
 
 def explain(facts: WaitFacts) -> str | None:
