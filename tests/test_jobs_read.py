@@ -176,3 +176,25 @@ def test_page_args_preview_is_short_text_and_redacted_even_when_too_big_to_ship(
     assert "s3cr3t" not in big_row["args"] and "••••" in big_row["args"]
     assert len(small_row["args"]) <= 100 and "<script>" in small_row["args"]
     assert "s3cr3t" not in small_row["args"]
+
+
+def test_time_filters_bound_the_ids_searched(conn):
+    made = [add_job(conn, final_status="succeeded") for _ in range(5)]
+    for days, job_id in zip((5, 4, 3, 2, 1), made, strict=True):
+        conn.execute(
+            "UPDATE procrastinate_events SET at = now() - make_interval(days => %s)"
+            " WHERE job_id = %s",
+            (days, job_id),
+        )
+    now = datetime.now(UTC)
+    job_filter = JobFilter(
+        deferred_since=now - timedelta(days=4, hours=1),
+        deferred_until=now - timedelta(days=2, hours=1),
+    )
+    assert jobs.id_bounds(conn, job_filter) == (made[1], made[3])
+    page = load_jobs_page(conn, job_filter, scan=2)
+    # Two ids in the bounds: the whole range is searched, even with a window of 2.
+    assert ids_of(page) == [made[2], made[1]] and page.searched.complete
+    assert jobs.first_id_deferred_at(conn, now + timedelta(days=1)) == made[-1] + 1
+    finished = JobFilter(finished_until=now - timedelta(days=3, hours=1))
+    assert ids_of(load_jobs_page(conn, finished)) == [made[1], made[0]]
