@@ -13,7 +13,11 @@ from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
 
-ACTIONS = ["(all)", "retry", "delete", "restore", "retry_stalled"]
+ACTIONS = [
+    "(all)", "retry", "delete", "restore", "retry_stalled", "cancel", "cancel_delete", "abort",
+    "run_now", "reschedule", "pause_queue", "resume_queue", "periodic_run", "periodic_disable",
+    "periodic_enable",
+]  # fmt: skip
 LIMIT = 500
 JOB_IDS_SHOWN = 20
 
