@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 
 DB = "jobdash_bench_failed_counts"
 TRIGGERS = ["jobdash_count_failed_insert", "jobdash_count_failed_update"]

@@ -21,7 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobdash.app import loaders
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 from jobdash.jobs.demo.seed import seed
 
 SIZES = [100_000, 1_000_000]

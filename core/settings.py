@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,6 +47,23 @@ def _patterns(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(p.strip().lower() for p in os.environ[name].split(",") if p.strip())
 
 
+# A host name as a Host header carries it (no scheme, no port): a DNS name (optionally `*.`
+# for every subdomain), an IPv4 address, or an IPv6 address in brackets.
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(\*\.)?{_LABEL}(\.{_LABEL})*|\[[0-9a-f:.]+\]")
+
+
+def _hosts(name: str) -> tuple[str, ...] | None:
+    entries = [e.strip().lower() for e in os.environ.get(name, "").split(",") if e.strip()]
+    for entry in entries:
+        if not _HOST_NAME.fullmatch(entry):
+            raise ConfigError(
+                f"{name}: {entry!r} is not a host name; give names such as dash.example.com, "
+                "*.example.com, 10.0.0.5 or [::1], without scheme or port"
+            )
+    return tuple(entries) or None
+
+
 def _flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -70,6 +88,10 @@ class Settings:
     max_concurrent_exports: int
     display_timezone: str
     worker_outage_tolerance_s: float
+    # None: the default (the address `serve` binds plus the local names), see app/web/guard.py.
+    allowed_hosts: tuple[str, ...] | None
+    export_stall_timeout_s: float
+    migrate_lock_timeout_ms: int
     redact_args: tuple[str, ...] = DEFAULT_REDACT_ARGS
     search_scan_jobs: int = 100_000
 
@@ -96,6 +118,11 @@ def load_settings() -> Settings:
         max_concurrent_exports=int(_number("JOBDASH_MAX_CONCURRENT_EXPORTS", 2)),
         display_timezone=_timezone("JOBDASH_TIMEZONE"),
         worker_outage_tolerance_s=_number("JOBDASH_WORKER_OUTAGE_TOLERANCE_S", 300),
+        allowed_hosts=_hosts("JOBDASH_ALLOWED_HOSTS"),
+        export_stall_timeout_s=_number("JOBDASH_EXPORT_STALL_TIMEOUT_S", 30),
+        # How long a migrate step waits for a lock on Procrastinate's tables before letting
+        # the queue through and retrying: the longest a defer or fetch waits behind it.
+        migrate_lock_timeout_ms=int(_number("JOBDASH_MIGRATE_LOCK_TIMEOUT_MS", 200)),
         redact_args=_patterns("JOBDASH_REDACT_ARGS", DEFAULT_REDACT_ARGS),
         search_scan_jobs=int(_number("JOBDASH_SEARCH_SCAN_JOBS", 100_000)),
     )

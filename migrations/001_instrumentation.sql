@@ -1,7 +1,8 @@
--- What the instrumented worker records and Procrastinate does not keep.
+-- What the instrumented worker records and Procrastinate does not keep (our tables only).
 
+-- step: create jobdash_job_errors
 -- One row per failed attempt, written by the worker middleware.
-CREATE TABLE jobdash_job_errors (
+CREATE TABLE IF NOT EXISTS jobdash_job_errors (
     id bigserial PRIMARY KEY,
     job_id bigint NOT NULL,
     attempt integer NOT NULL,
@@ -16,11 +17,12 @@ CREATE TABLE jobdash_job_errors (
 );
 -- No foreign key: errors of a deleted job are archived with it, and a missing job must never
 -- make the middleware's insert fail.
-CREATE INDEX jobdash_job_errors_job_id_idx ON jobdash_job_errors (job_id, attempt DESC, id DESC);
-CREATE INDEX jobdash_job_errors_recorded_at_idx ON jobdash_job_errors (recorded_at);
+CREATE INDEX IF NOT EXISTS jobdash_job_errors_job_id_idx ON jobdash_job_errors (job_id, attempt DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobdash_job_errors_recorded_at_idx ON jobdash_job_errors (recorded_at);
 
+-- step: create jobdash_workers
 -- Host metrics of instrumented workers, keyed by Procrastinate's worker id.
-CREATE TABLE jobdash_workers (
+CREATE TABLE IF NOT EXISTS jobdash_workers (
     worker_id bigint PRIMARY KEY,
     worker_name text,
     hostname text NOT NULL,
@@ -34,10 +36,11 @@ CREATE TABLE jobdash_workers (
     stopped_at timestamptz,
     versions jsonb NOT NULL DEFAULT '{}'::jsonb
 );
-CREATE INDEX jobdash_workers_updated_at_idx ON jobdash_workers (updated_at);
+CREATE INDEX IF NOT EXISTS jobdash_workers_updated_at_idx ON jobdash_workers (updated_at);
 
+-- step: create jobdash_periodic_tasks
 -- Periodic task definitions published by workers at start.
-CREATE TABLE jobdash_periodic_tasks (
+CREATE TABLE IF NOT EXISTS jobdash_periodic_tasks (
     task_name text NOT NULL,
     periodic_id text NOT NULL DEFAULT '',
     cron text NOT NULL,

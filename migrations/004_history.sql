@@ -2,12 +2,13 @@
 -- Minute and hour tables have the same columns; hours are recomputed from minutes by the
 -- rollup, so minutes can be dropped after their retention without losing the totals.
 
+-- step: create the throughput history tables
 -- Job outcomes and durations per (minute|hour, queue, task). duration_bin_NN counts finished
 -- attempts in bin NN of a fixed log-scale histogram (bounds in jobs/rollup.py, bin 00 is
 -- "< 1 ms"), so percentiles can be read back from any set of buckets by summing the bins.
 -- One column per bin rather than an int[]: summing 22 plain columns over a 90-day range is
 -- ~10x faster than summing 22 array subscripts (each subscript detoasts and copies the array).
-CREATE TABLE jobdash_history_minute (
+CREATE TABLE IF NOT EXISTS jobdash_history_minute (
     bucket timestamptz NOT NULL,
     queue_name text NOT NULL,
     task_name text NOT NULL,
@@ -46,20 +47,28 @@ CREATE TABLE jobdash_history_minute (
 );
 -- A task filter reads only that task's rows (the primary key leads with the bucket, so without
 -- this it would scan every series of the range). Copied to the hour table by LIKE … ALL.
-CREATE INDEX jobdash_history_minute_task_idx ON jobdash_history_minute (task_name, bucket);
-CREATE TABLE jobdash_history_hour (LIKE jobdash_history_minute INCLUDING ALL);
+CREATE INDEX IF NOT EXISTS jobdash_history_minute_task_idx ON jobdash_history_minute (task_name, bucket);
+CREATE TABLE IF NOT EXISTS jobdash_history_hour (LIKE jobdash_history_minute INCLUDING ALL);
 
 -- The same per (minute|hour, queue), summed over tasks: what charts read when no task filter is
 -- set, so their cost grows with the number of queues, not of (queue, task) series. Recomputed
 -- with the per-task rows, in the same transaction.
-CREATE TABLE jobdash_history_queue_minute (LIKE jobdash_history_minute INCLUDING DEFAULTS);
-ALTER TABLE jobdash_history_queue_minute
-    DROP COLUMN task_name,
-    ADD PRIMARY KEY (bucket, queue_name);
-CREATE TABLE jobdash_history_queue_hour (LIKE jobdash_history_queue_minute INCLUDING ALL);
+-- (Created and altered together, once: the ALTER is not repeatable.)
+DO $$
+BEGIN
+    IF to_regclass('jobdash_history_queue_minute') IS NULL THEN
+        CREATE TABLE jobdash_history_queue_minute (LIKE jobdash_history_minute INCLUDING DEFAULTS);
+        ALTER TABLE jobdash_history_queue_minute
+            DROP COLUMN task_name,
+            ADD PRIMARY KEY (bucket, queue_name);
+    END IF;
+END;
+$$;
+CREATE TABLE IF NOT EXISTS jobdash_history_queue_hour (LIKE jobdash_history_queue_minute INCLUDING ALL);
 
+-- step: create the queue depth tables
 -- Queue depth sampled once per rollup run (one sample per minute); hours keep sums and maxima.
-CREATE TABLE jobdash_queue_depth_minute (
+CREATE TABLE IF NOT EXISTS jobdash_queue_depth_minute (
     bucket timestamptz NOT NULL,
     queue_name text NOT NULL,
     samples integer NOT NULL,
@@ -72,10 +81,11 @@ CREATE TABLE jobdash_queue_depth_minute (
     oldest_ready_age_max_s double precision,
     PRIMARY KEY (bucket, queue_name)
 );
-CREATE TABLE jobdash_queue_depth_hour (LIKE jobdash_queue_depth_minute INCLUDING ALL);
+CREATE TABLE IF NOT EXISTS jobdash_queue_depth_hour (LIKE jobdash_queue_depth_minute INCLUDING ALL);
 
+-- step: create the error group tables
 -- Final failures per (bucket, queue, task, exception type), from jobdash_job_errors.
-CREATE TABLE jobdash_error_groups_minute (
+CREATE TABLE IF NOT EXISTS jobdash_error_groups_minute (
     bucket timestamptz NOT NULL,
     queue_name text NOT NULL,
     task_name text NOT NULL,
@@ -87,32 +97,34 @@ CREATE TABLE jobdash_error_groups_minute (
     example_job_id bigint,
     PRIMARY KEY (bucket, queue_name, task_name, exception_type)
 );
-CREATE TABLE jobdash_error_groups_hour (LIKE jobdash_error_groups_minute INCLUDING ALL);
+CREATE TABLE IF NOT EXISTS jobdash_error_groups_hour (LIKE jobdash_error_groups_minute INCLUDING ALL);
 -- Error groups are summed over a whole range, not charted per bucket: a range reads day rows
 -- for its whole days and hour (or minute) rows only for its ragged ends, so the 90-day top-N
 -- reads ~90 + 48 rows per group instead of ~2,160.
-CREATE TABLE jobdash_error_groups_day (LIKE jobdash_error_groups_minute INCLUDING ALL);
+CREATE TABLE IF NOT EXISTS jobdash_error_groups_day (LIKE jobdash_error_groups_minute INCLUDING ALL);
 
+-- step: create the rollup's bookkeeping tables
 -- Bookkeeping of the rollup: when it last ran (the dashboard says "not recorded" otherwise).
-CREATE TABLE jobdash_rollup_state (
+CREATE TABLE IF NOT EXISTS jobdash_rollup_state (
     id integer PRIMARY KEY DEFAULT 1 CHECK (id = 1),
     last_run_at timestamptz,
     last_window_start timestamptz,
     last_backfill_at timestamptz
 );
-INSERT INTO jobdash_rollup_state (id) VALUES (1);
+INSERT INTO jobdash_rollup_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
 
 -- (taken_at, last id of procrastinate_events at that time): any event whose `at` is >= taken_at
 -- got its id later, so it is > last_event_id. Lets the rollup scan events by primary key
 -- without an index on procrastinate_events.at.
-CREATE TABLE jobdash_rollup_marks (
+CREATE TABLE IF NOT EXISTS jobdash_rollup_marks (
     taken_at timestamptz PRIMARY KEY,
     last_event_id bigint NOT NULL
 );
 
+-- step: create jobdash_deleted_job_events
 -- Events of jobs deleted recently (dashboard delete, delete_jobs, short remove_old_jobs):
 -- the rollup recomputes a trailing window, and must not lose what was counted there.
-CREATE TABLE jobdash_deleted_job_events (
+CREATE TABLE IF NOT EXISTS jobdash_deleted_job_events (
     event_id bigint PRIMARY KEY,
     job_id bigint NOT NULL,
     queue_name text NOT NULL,
@@ -121,12 +133,15 @@ CREATE TABLE jobdash_deleted_job_events (
     at timestamptz NOT NULL,
     deleted_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX jobdash_deleted_job_events_at_idx ON jobdash_deleted_job_events (at);
+CREATE INDEX IF NOT EXISTS jobdash_deleted_job_events_at_idx ON jobdash_deleted_job_events (at);
+CREATE INDEX IF NOT EXISTS jobdash_deleted_job_events_job_id_idx
+    ON jobdash_deleted_job_events (job_id, type, at);
 
--- Ids of the finish events we record ourselves (below): negative, never a Procrastinate id.
-CREATE SEQUENCE jobdash_synthetic_event_id_seq;
+-- Ids of the finish events we record ourselves (trigger below): negative, never a Procrastinate id.
+CREATE SEQUENCE IF NOT EXISTS jobdash_synthetic_event_id_seq;
 
-CREATE FUNCTION jobdash_keep_recent_events_of_deleted_job() RETURNS trigger
+-- step: create function jobdash_keep_recent_events_of_deleted_job
+CREATE OR REPLACE FUNCTION jobdash_keep_recent_events_of_deleted_job() RETURNS trigger
     LANGUAGE plpgsql
 AS $$
 BEGIN
@@ -159,7 +174,8 @@ BEGIN
 END;
 $$;
 
+-- step: create trigger jobdash_keep_recent_events_of_deleted_job
+DROP TRIGGER IF EXISTS jobdash_keep_recent_events_of_deleted_job ON procrastinate_jobs;
 CREATE TRIGGER jobdash_keep_recent_events_of_deleted_job
     BEFORE DELETE ON procrastinate_jobs
     FOR EACH ROW EXECUTE FUNCTION jobdash_keep_recent_events_of_deleted_job();
-CREATE INDEX jobdash_deleted_job_events_job_id_idx ON jobdash_deleted_job_events (job_id, type, at);

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import psycopg
 
+from jobdash.core.auth.identity import Identity, Role
+
 MAKE_FAILED = """
 WITH new_jobs AS (
     INSERT INTO procrastinate_jobs (queue_name, task_name, args, priority, queueing_lock)
@@ -89,3 +91,8 @@ def snapshot_job(conn: psycopg.Connection, job_id: int) -> tuple:
         "SELECT to_jsonb(r) FROM jobdash_job_errors r WHERE job_id = %s ORDER BY id", (job_id,)
     ).fetchall()
     return (job, events, errors)
+
+
+def as_operator(name: str = "tester") -> Identity:
+    """Someone allowed to act on jobs (the actions check the actor's role)."""
+    return Identity(name, Role.OPERATOR, "cli")

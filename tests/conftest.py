@@ -20,7 +20,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 
 # The `dashboard` fixture (AppTest against a test database).
 pytest_plugins = ["tests.dashboard_app"]

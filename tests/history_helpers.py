@@ -6,6 +6,12 @@ from datetime import datetime
 
 import psycopg
 
+from jobdash.core.history_tables import (
+    ATTEMPT_END_EVENTS,
+    EVENT_COLUMNS,
+    HISTOGRAM_BOUNDS_MS,
+    HISTOGRAM_COLUMNS,
+)
 from jobdash.jobs.maintenance.rollup import run_rollup
 
 # Outcome -> the status updates that produce its events (after todo -> doing).
@@ -103,3 +109,58 @@ def db_now(conn: psycopg.Connection) -> datetime:
     row = conn.execute("SELECT now()").fetchone()
     assert row
     return row[0]
+
+
+def _reference_event_buckets_sql() -> str:
+    """The first version of EVENT_BUCKETS_SQL, the reference its rewrite must equal: a
+    correlated "latest started" subquery per event (inlined once per aggregate reading it)."""
+    bounds = "ARRAY[" + ", ".join(repr(b) for b in HISTOGRAM_BOUNDS_MS) + "]::float8[]"
+    counts = ",\n           ".join(
+        f"count(*) FILTER (WHERE type = '{event}') AS {column}"
+        for event, column in EVENT_COLUMNS.items()
+    )
+    bins = ",\n           ".join(
+        f"count(*) FILTER (WHERE bin = {i}) AS {c}" for i, c in enumerate(HISTOGRAM_COLUMNS)
+    )
+    types = ", ".join(f"'{t}'" for t in EVENT_COLUMNS)
+    ends = ", ".join(f"'{t}'" for t in ATTEMPT_END_EVENTS)
+    return f"""
+WITH ev AS (
+    SELECT e.id, e.job_id, e.type::text AS type, e.at, j.queue_name, j.task_name
+      FROM procrastinate_events e
+      JOIN procrastinate_jobs j ON j.id = e.job_id
+     WHERE e.id > %(floor_id)s AND e.at >= %(start)s AND e.at < %(end)s
+       AND e.type IN ({types})
+    UNION ALL
+    SELECT d.event_id, d.job_id, d.type, d.at, d.queue_name, d.task_name
+      FROM jobdash_deleted_job_events d
+     WHERE d.at >= %(start)s AND d.at < %(end)s AND d.type IN ({types})
+       AND NOT EXISTS (SELECT 1 FROM procrastinate_events r WHERE r.id = d.event_id)
+), measured AS (
+    SELECT ev.*, CASE WHEN ev.type IN ({ends}) THEN
+               extract(epoch FROM ev.at - (
+                   SELECT max(s.at) FROM (
+                       SELECT at FROM procrastinate_events
+                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
+                       UNION ALL
+                       SELECT at FROM jobdash_deleted_job_events
+                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
+                   ) s
+               )) * 1000
+           END AS duration_ms
+      FROM ev
+), binned AS (
+    SELECT measured.*, width_bucket(duration_ms, {bounds}) AS bin FROM measured
+)
+SELECT date_trunc('minute', at) AS bucket, queue_name, task_name,
+           {counts},
+           count(duration_ms)::int AS duration_count,
+           coalesce(sum(duration_ms), 0) AS duration_sum_ms,
+           max(duration_ms) AS duration_max_ms,
+           {bins}
+  FROM binned
+ GROUP BY 1, 2, 3
+"""
+
+
+REFERENCE_EVENT_BUCKETS_SQL = _reference_event_buckets_sql()

@@ -151,7 +151,7 @@ class PrivatePostgres:
         name = f"db{next(self._names)}"
         self.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
         if migrated:
-            from jobdash.core.migrate import migrate
+            from jobdash.core.schema import migrate
 
             migrate(self.url(name))
         return self.url(name)

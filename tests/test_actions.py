@@ -10,8 +10,6 @@ import pytest
 
 from jobdash.app.actions import jobs as actions
 from jobdash.app.actions.jobs import (
-    ActionError,
-    ReadOnlyError,
     delete_all_matching,
     delete_jobs,
     parse_job_ids,
@@ -22,7 +20,9 @@ from jobdash.app.actions.jobs import (
     summarize,
 )
 from jobdash.app.read.failed_jobs import FailedJobFilter
-from tests.actions_helpers import job_status, make_failed_jobs, snapshot_job
+from jobdash.core.auth.identity import Action
+from jobdash.core.errors import ActionError, ReadOnlyError
+from tests.actions_helpers import as_operator, job_status, make_failed_jobs, snapshot_job
 
 
 def audit_rows(conn):
@@ -33,7 +33,7 @@ def audit_rows(conn):
 
 def test_retry_moves_failed_to_todo_with_procrastinate_semantics(conn):
     [job_id] = make_failed_jobs(conn, 1)
-    result = retry_jobs(conn, [job_id], actor="alice")
+    result = retry_jobs(conn, [job_id], actor=as_operator("alice"))
     assert result.done == (job_id,)
     assert result.skipped == {}
     row = conn.execute(
@@ -58,7 +58,7 @@ def test_retry_moves_failed_to_todo_with_procrastinate_semantics(conn):
 def test_retry_options_at_queue_priority(conn):
     a, b = make_failed_jobs(conn, 2, queue="emails")
     at = datetime(2031, 5, 4, 3, 2, 1, tzinfo=UTC)
-    result = retry_jobs(conn, [a], "ops", at=at, queue="emails-slow", priority=-5)
+    result = retry_jobs(conn, [a], as_operator("ops"), at=at, queue="emails-slow", priority=-5)
     assert result.done == (a,)
     assert conn.execute(
         "SELECT status::text, scheduled_at, queue_name, priority FROM procrastinate_jobs "
@@ -80,14 +80,19 @@ def test_retry_options_at_queue_priority(conn):
         {"priority": "3"},
     ):
         with pytest.raises(ActionError):
-            retry_jobs(conn, [b], "ops", **bad)
+            retry_jobs(conn, [b], as_operator("ops"), **bad)
     assert job_status(conn, b) == "failed" and len(audit_rows(conn)) == 1
 
 
 def test_retry_all_matching_with_options_moves_every_batch(conn):
     ids = make_failed_jobs(conn, 25, queue="in")
     result = retry_all_matching(
-        conn, FailedJobFilter(queue="in"), "ops", batch_size=10, queue="out", priority=9
+        conn,
+        FailedJobFilter(queue="in"),
+        as_operator("ops"),
+        batch_size=10,
+        queue="out",
+        priority=9,
     )
     assert result.done_count == 25
     assert conn.execute(
@@ -100,11 +105,11 @@ def test_retry_all_matching_with_options_moves_every_batch(conn):
 def test_retry_skips_with_reasons(conn):
     failed, other = make_failed_jobs(conn, 2)
     conn.execute("UPDATE procrastinate_jobs SET status = 'todo' WHERE id = %s", (other,))
-    result = retry_jobs(conn, [failed, other, 999_999], actor="bob")
+    result = retry_jobs(conn, [failed, other, 999_999], actor=as_operator("bob"))
     assert result.done == (failed,)
     assert result.skipped == {other: "no longer failed (now todo)", 999_999: "not found"}
     assert "Retried 1 job; skipped 2" in result.summary()
-    again = retry_jobs(conn, [failed], actor="bob")
+    again = retry_jobs(conn, [failed], actor=as_operator("bob"))
     assert again.done == () and again.skipped == {failed: "no longer failed (now todo)"}
 
 
@@ -114,7 +119,7 @@ def test_retry_respects_queueing_lock(conn):
         "INSERT INTO procrastinate_jobs (queue_name, task_name, queueing_lock) "
         "VALUES ('q', 't', 'only-one')"
     )
-    result = retry_jobs(conn, [failed], actor="x")
+    result = retry_jobs(conn, [failed], actor=as_operator("x"))
     assert result.done == ()
     [holder] = conn.execute("SELECT id FROM procrastinate_jobs WHERE status = 'todo'").fetchone()
     assert result.skipped == {
@@ -127,7 +132,7 @@ def test_delete_archives_then_restore_puts_back_exactly(conn):
     [job_id, kept] = make_failed_jobs(conn, 2, message="it broke")
     before = snapshot_job(conn, job_id)
     assert before[1] and before[2]  # has events and errors
-    result = delete_jobs(conn, [job_id], actor="alice")
+    result = delete_jobs(conn, [job_id], actor=as_operator("alice"))
     assert result.done == (job_id,)
     assert job_status(conn, job_id) is None
     assert snapshot_job(conn, job_id) == (None, [], [])
@@ -138,10 +143,10 @@ def test_delete_archives_then_restore_puts_back_exactly(conn):
     ).fetchall()
     assert archived == [(job_id, "alice", len(before[1]), 1)]
 
-    restored = restore_jobs(conn, [job_id], actor="carol")
+    restored = restore_jobs(conn, [job_id], actor=as_operator("carol"))
     assert restored.done == (job_id,)
     assert snapshot_job(conn, job_id) == before
-    again = restore_jobs(conn, [job_id, 123_456], actor="carol")
+    again = restore_jobs(conn, [job_id, 123_456], actor=as_operator("carol"))
     assert again.done == ()
     assert again.skipped == {job_id: "already restored", 123_456: "not in the archive"}
     assert [r[1] for r in audit_rows(conn)] == ["delete", "restore", "restore"]
@@ -149,11 +154,11 @@ def test_delete_archives_then_restore_puts_back_exactly(conn):
 
 def test_delete_again_after_restore_and_already_deleted_reason(conn):
     [job_id] = make_failed_jobs(conn, 1)
-    assert delete_jobs(conn, [job_id], "a").done == (job_id,)
-    assert delete_jobs(conn, [job_id], "b").skipped == {job_id: "already deleted"}
-    assert restore_jobs(conn, [job_id], "a").done == (job_id,)
-    assert delete_jobs(conn, [job_id], "a").done == (job_id,)
-    assert restore_jobs(conn, [job_id], "a").done == (job_id,)
+    assert delete_jobs(conn, [job_id], as_operator("a")).done == (job_id,)
+    assert delete_jobs(conn, [job_id], as_operator("b")).skipped == {job_id: "already deleted"}
+    assert restore_jobs(conn, [job_id], as_operator("a")).done == (job_id,)
+    assert delete_jobs(conn, [job_id], as_operator("a")).done == (job_id,)
+    assert restore_jobs(conn, [job_id], as_operator("a")).done == (job_id,)
     assert job_status(conn, job_id) == "failed"
 
 
@@ -163,9 +168,9 @@ def test_restore_drops_link_to_vanished_worker(conn):
         "INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id"
     ).fetchone()[0]
     conn.execute("UPDATE procrastinate_jobs SET worker_id = %s WHERE id = %s", (worker, job_id))
-    delete_jobs(conn, [job_id], "a")
+    delete_jobs(conn, [job_id], as_operator("a"))
     conn.execute("DELETE FROM procrastinate_workers WHERE id = %s", (worker,))
-    assert restore_jobs(conn, [job_id], "a").done == (job_id,)
+    assert restore_jobs(conn, [job_id], as_operator("a")).done == (job_id,)
     assert conn.execute(
         "SELECT worker_id FROM procrastinate_jobs WHERE id = %s", (job_id,)
     ).fetchone() == (None,)
@@ -175,12 +180,12 @@ def test_read_only_refuses_every_action(conn, monkeypatch):
     [job_id] = make_failed_jobs(conn, 1)
     monkeypatch.setenv("JOBDASH_READ_ONLY", "1")
     for call in (
-        lambda: retry_jobs(conn, [job_id], "a"),
-        lambda: delete_jobs(conn, [job_id], "a"),
-        lambda: restore_jobs(conn, [job_id], "a"),
-        lambda: retry_all_matching(conn, FailedJobFilter(), "a"),
-        lambda: delete_all_matching(conn, FailedJobFilter(), "a"),
-        lambda: retry_stalled_jobs(conn, "a"),
+        lambda: retry_jobs(conn, [job_id], as_operator("a")),
+        lambda: delete_jobs(conn, [job_id], as_operator("a")),
+        lambda: restore_jobs(conn, [job_id], as_operator("a")),
+        lambda: retry_all_matching(conn, FailedJobFilter(), as_operator("a")),
+        lambda: delete_all_matching(conn, FailedJobFilter(), as_operator("a")),
+        lambda: retry_stalled_jobs(conn, as_operator("a")),
     ):
         with pytest.raises(ReadOnlyError):
             call()
@@ -207,7 +212,7 @@ def test_summarize_stopped():
 def test_refuses_connection_inside_transaction(conn):
     [job_id] = make_failed_jobs(conn, 1)
     with conn.transaction(), pytest.raises(ActionError):
-        retry_jobs(conn, [job_id], "a")
+        retry_jobs(conn, [job_id], as_operator("a"))
 
 
 def test_race_each_job_acted_on_exactly_once(database_url, conn):
@@ -221,7 +226,7 @@ def test_race_each_job_acted_on_exactly_once(database_url, conn):
             with psycopg.connect(database_url, autocommit=True) as own:
                 barrier.wait(timeout=10)
                 func = retry_jobs if kind == "retry" else delete_jobs
-                results.append(func(own, order, actor=kind))
+                results.append(func(own, order, actor=as_operator(kind)))
         except Exception as exc:  # surfaced below
             errors.append(exc)
 
@@ -262,7 +267,7 @@ def test_all_matching_batches_and_stop_midway(conn):
     result = retry_all_matching(
         conn,
         FailedJobFilter(queue="bulk"),
-        "ops",
+        as_operator("ops"),
         batch_size=1000,
         should_stop=lambda: len(seen) >= 4,
         progress=progress,
@@ -286,7 +291,9 @@ def test_all_matching_batches_and_stop_midway(conn):
     assert [a[0] for a in audits] == [1000] * 4
     assert audits[0][1] == {"queue": "bulk"}
 
-    rest = delete_all_matching(conn, FailedJobFilter(queue="bulk"), "ops", batch_size=2500)
+    rest = delete_all_matching(
+        conn, FailedJobFilter(queue="bulk"), as_operator("ops"), batch_size=2500
+    )
     assert not rest.stopped and rest.done_count == 6000
     assert conn.execute("SELECT count(*) FROM jobdash_deleted_jobs").fetchone()[0] == 6000
 
@@ -294,9 +301,13 @@ def test_all_matching_batches_and_stop_midway(conn):
 def test_all_matching_filters_by_error_text_and_type(conn):
     make_failed_jobs(conn, 3, exception_type="KeyError", message="customer_id missing")
     timeouts = make_failed_jobs(conn, 2, exception_type="TimeoutError", message="100% slow_down")
-    result = retry_all_matching(conn, FailedJobFilter(error_contains="100% SLOW_"), "ops")
+    result = retry_all_matching(
+        conn, FailedJobFilter(error_contains="100% SLOW_"), as_operator("ops")
+    )
     assert sorted(result.done) == timeouts
-    result = retry_all_matching(conn, FailedJobFilter(exception_type="KeyError"), "ops")
+    result = retry_all_matching(
+        conn, FailedJobFilter(exception_type="KeyError"), as_operator("ops")
+    )
     assert result.done_count == 3
 
 
@@ -318,19 +329,19 @@ def test_retry_stalled_jobs(conn):
         (live, dead, dead),
     ).fetchall()
     on_live, on_dead, orphan, aborting = (r[0] for r in rows)
-    result = retry_stalled_jobs(conn, "ops")
+    result = retry_stalled_jobs(conn, as_operator("ops"))
     assert sorted(result.done) == [on_dead, orphan]
     assert result.skipped == {aborting: "abort was requested: marked failed instead"}
     assert job_status(conn, on_live) == "doing"
     assert job_status(conn, aborting) == "failed"
     assert job_status(conn, on_dead) == "todo"
-    again = retry_stalled_jobs(conn, "ops", ids=[on_live, on_dead])
+    again = retry_stalled_jobs(conn, as_operator("ops"), ids=[on_live, on_dead])
     assert again.done == ()
     assert again.skipped == {
         on_live: "not stalled (its worker is alive)",
         on_dead: "no longer doing (now todo)",
     }
-    assert actions.VERBS["retry_stalled"] in result.summary()
+    assert actions.DONE_WORDS[Action.RETRY_STALLED] in result.summary()
 
 
 def test_retry_stalled_goes_through_procrastinate_and_respects_queueing_locks(conn):
@@ -343,7 +354,7 @@ def test_retry_stalled_goes_through_procrastinate_and_respects_queueing_locks(co
         """
     ).fetchall()
     blocked, free, waiting = (r[0] for r in rows)
-    result = retry_stalled_jobs(conn, "ops")
+    result = retry_stalled_jobs(conn, as_operator("ops"))
     assert result.done == (free,)
     assert result.skipped == {
         blocked: f"another job with queueing lock 'sync-7' is waiting (job {waiting})"

@@ -15,7 +15,7 @@ import psycopg
 from jobdash.app.actions.jobs import retry_all_matching, retry_jobs
 from jobdash.app.cli.main import main
 from jobdash.app.read.failed_jobs import FailedJobFilter
-from tests.actions_helpers import make_failed_jobs
+from tests.actions_helpers import as_operator, make_failed_jobs
 
 JOBS = 2_300
 SHARED_LOCKS = 400  # jobs i and i + 400, i + 800, ... share a lock: same batch and later ones
@@ -60,7 +60,9 @@ def expected_outcome(ids: list[int], holders: dict[str, int]) -> tuple[set[int],
 def test_bulk_retry_retries_first_of_each_lock_and_names_the_holder(conn):
     ids, holders = make_queue(conn)
     retried, holder_of_skipped = expected_outcome(ids, holders)
-    result = retry_all_matching(conn, FailedJobFilter(queue="q"), "ops", batch_size=1000)
+    result = retry_all_matching(
+        conn, FailedJobFilter(queue="q"), as_operator("ops"), batch_size=1000
+    )
     assert not result.stopped
     assert set(result.done) == retried
     assert result.done_count + result.skipped_count == JOBS == result.total
@@ -105,12 +107,12 @@ def test_cli_retry_all_failed_processes_every_job(database_url, conn, capsys):
 
 def test_retry_by_ids_in_one_call_with_a_shared_lock(conn):
     first, second = make_failed_jobs(conn, 0, queueing_locks=["invoice-7", "invoice-7"])
-    result = retry_jobs(conn, [second, first], "ops")
+    result = retry_jobs(conn, [second, first], as_operator("ops"))
     assert result.done == (first,)
     assert result.skipped == {
         second: f"another job with queueing lock 'invoice-7' is waiting (job {first})"
     }
-    again = retry_jobs(conn, [second], "ops")
+    again = retry_jobs(conn, [second], as_operator("ops"))
     assert again.skipped == {
         second: f"another job with queueing lock 'invoice-7' is waiting (job {first})"
     }
@@ -143,7 +145,9 @@ def test_a_job_deferred_meanwhile_with_the_lock_becomes_a_skip_not_an_error(data
         ).fetchone()[0]
         results = []
         thread = threading.Thread(
-            target=lambda: results.append(retry_jobs(operator, [before, contested, after], "x"))
+            target=lambda: results.append(
+                retry_jobs(operator, [before, contested, after], as_operator("x"))
+            )
         )
         thread.start()
         wait_until_blocked(conn, operator.info.backend_pid)
@@ -169,7 +173,9 @@ def test_concurrent_bulk_retries_retry_each_job_once(database_url, conn):
             with psycopg.connect(database_url, autocommit=True) as own:
                 barrier.wait(timeout=10)
                 results.append(
-                    retry_all_matching(own, FailedJobFilter(queue="q"), "ops", batch_size=250)
+                    retry_all_matching(
+                        own, FailedJobFilter(queue="q"), as_operator("ops"), batch_size=250
+                    )
                 )
         except Exception as exc:  # surfaced below
             errors.append(exc)

@@ -63,8 +63,9 @@ def test_every_dashboard_table_has_a_csv_button(dashboard: str, conn: psycopg.Co
 
 def failed_jobs_csv_chunks(database_url: str) -> list[bytes]:
     """What the export route streams for an empty filter (app/export_routes.py)."""
-    rows = export_failed_jobs_rows(database_url, FailedJobFilter())
-    return list(iter_csv(CsvSource(EXPORT_FAILED_HEADER, rows), chunk_rows=7))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        rows = export_failed_jobs_rows(conn, FailedJobFilter())
+        return list(iter_csv(CsvSource(EXPORT_FAILED_HEADER, rows), chunk_rows=7))
 
 
 def test_failed_jobs_csv_has_every_failed_job_not_only_the_50_listed(

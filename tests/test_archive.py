@@ -20,12 +20,12 @@ from jobdash.app.read.failed_jobs import (
 )
 from jobdash.core.errors import FilterError
 from jobdash.jobs.maintenance.archive_purge import purge_archived_jobs
-from tests.actions_helpers import make_failed_jobs
+from tests.actions_helpers import as_operator, make_failed_jobs
 
 
 def test_purge_removes_only_archives_older_than_retention(conn):
     old, recent = make_failed_jobs(conn, 2)
-    delete_jobs(conn, [old, recent], "a")
+    delete_jobs(conn, [old, recent], as_operator("a"))
     conn.execute(
         "UPDATE jobdash_deleted_jobs SET deleted_at = now() - interval '31 days' WHERE job_id = %s",
         (old,),
@@ -119,7 +119,7 @@ def test_a_date_alone_means_the_whole_day():
 def test_export_streams_all_matching_rows(database_url, conn):
     make_failed_jobs(conn, 30, queue="a")
     make_failed_jobs(conn, 5, queue="b")
-    rows = list(export_failed_jobs_rows(database_url, FailedJobFilter(queue="a"), chunk_rows=7))
+    rows = list(export_failed_jobs_rows(conn, FailedJobFilter(queue="a"), chunk_rows=7))
     assert len(rows) == 30 and {r[1] for r in rows} == {"a"}
 
 
@@ -130,7 +130,7 @@ def test_detail_of_live_deleted_and_unknown_job(conn):
     assert [e["type"] for e in detail.events] == ["deferred", "started", "failed"]
     assert detail.errors[0]["message"] == "bad thing"
     assert detail.events[0]["at"].utcoffset() == timedelta(0)
-    delete_jobs(conn, [job_id], "a")
+    delete_jobs(conn, [job_id], as_operator("a"))
     archived = load_job_detail(conn, job_id)
     assert archived.deleted_by == "a" and archived.job["id"] == job_id
     assert [e["type"] for e in archived.events] == ["deferred", "started", "failed"]

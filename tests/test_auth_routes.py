@@ -234,7 +234,7 @@ def test_without_builtin_users_the_routes_are_absent():
     client = TestClient(_app(lambda: nothing), follow_redirects=False)
     assert client.get(SIGN_IN_PATH).status_code == 404
     assert client.post(SIGN_OUT_PATH, data={}).status_code == 404
-    assert client.get("/whoami").text == "anonymous admin anonymous"  # no sign-in at all
+    assert client.get("/whoami").text == "dashboard admin anonymous"  # no sign-in at all
 
 
 def test_a_configuration_error_is_a_503_with_one_line():

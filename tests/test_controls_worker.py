@@ -13,6 +13,7 @@ from procrastinate import App, JobContext
 from jobdash.app.actions import controls, explorer
 from jobdash.jobs.instrumentation import controls as worker_controls
 from jobdash.jobs.instrumentation.schedules import publish_periodic_tasks
+from tests.actions_helpers import as_operator
 from tests.test_instrumentation_support import (
     all_finished,
     defer,
@@ -23,6 +24,8 @@ from tests.test_instrumentation_support import (
     run_async,
     run_worker_until,
 )
+
+OPS = as_operator("ops")
 
 
 def add_tasks(app: App) -> None:
@@ -78,7 +81,7 @@ def defer_in(app: App, queue: str, n: int) -> list[int]:
 
 def test_paused_queue_starts_nothing_other_queues_run_and_resume_drains_it(app, database_url):
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert controls.pause_queue(conn, "a", "ops").done
+        assert controls.pause_queue(conn, "a", OPS).done
     # Deferred first, same priority: without the pause they would be fetched first.
     paused = defer_in(app, "a", 3)
     others = defer_in(app, "b", 3)
@@ -87,7 +90,7 @@ def test_paused_queue_starts_nothing_other_queues_run_and_resume_drains_it(app, 
 
     assert started(database_url, paused) == 0
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert controls.resume_queue(conn, "a", "ops").done
+        assert controls.resume_queue(conn, "a", OPS).done
     run_worker_until(app, all_finished(database_url, paused))
     audit = query_all(database_url, "select action, actor, filter->>'queue' from jobdash_audit_log")
     assert audit == [("pause_queue", "ops", "a"), ("resume_queue", "ops", "a")]
@@ -100,7 +103,7 @@ def test_a_pause_takes_effect_within_one_poll_interval_for_a_worker_on_listed_qu
 
     async def pause_then_defer(worker) -> None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            controls.pause_queue(conn, "a", "ops")
+            controls.pause_queue(conn, "a", OPS)
         # The worker reads pauses every poll interval (0.2 s here).
         await poll_until(lambda: "a" in worker._controls.paused, timeout=5)
         seen["a"] = [await app.configure_task("quick", queue="a").defer_async() for _ in "xy"]
@@ -126,7 +129,7 @@ def test_worker_on_paused_queues_only_does_not_fetch(app, database_url):
 def test_disabled_periodic_task_is_skipped_and_enabling_does_not_make_up_ticks(app, database_url):
     run_async(_publish(app))
     with psycopg.connect(database_url, autocommit=True) as conn:
-        result = controls.disable_periodic(conn, "tick_disabled", "ops")
+        result = controls.disable_periodic(conn, "tick_disabled", OPS)
         assert result.done, result.reason
 
     def jobs_of(task: str) -> int:
@@ -138,7 +141,7 @@ def test_disabled_periodic_task_is_skipped_and_enabling_does_not_make_up_ticks(a
     assert jobs_of("tick_disabled") == 0
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert controls.enable_periodic(conn, "tick_disabled", "ops").done
+        assert controls.enable_periodic(conn, "tick_disabled", OPS).done
     run_worker_until(app, lambda: jobs_of("tick_disabled") >= 1)
     # One tick (maybe two at a second's edge), not every second it was disabled.
     assert jobs_of("tick_disabled") <= 2
@@ -162,9 +165,9 @@ def test_abort_a_running_job(app, database_url, task):
     async def abort_when_running(worker) -> None:
         def abort() -> None:
             with psycopg.connect(database_url, autocommit=True) as conn:
-                result = explorer.abort_jobs(conn, [job_id], "ops")
+                result = explorer.abort_jobs(conn, [job_id], OPS)
                 assert result.done == (job_id,)
-                again = explorer.abort_jobs(conn, [job_id], "ops")
+                again = explorer.abort_jobs(conn, [job_id], OPS)
                 assert again.skipped == {job_id: "abort already requested"}
 
         await asyncio.to_thread(abort)
@@ -186,8 +189,8 @@ def test_cancelled_job_never_runs_and_run_now_runs_a_scheduled_job(app, database
         ).defer(n=1)
     cancelled = defer(app, "quick", n=2)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        assert explorer.cancel_jobs(conn, [cancelled], "ops").done == (cancelled,)
-        assert explorer.run_now(conn, [later], "ops").done == (later,)
+        assert explorer.cancel_jobs(conn, [cancelled], OPS).done == (cancelled,)
+        assert explorer.run_now(conn, [later], OPS).done == (later,)
     run_worker_until(app, all_finished(database_url, [later]))
     assert status(database_url, cancelled) == "cancelled"
     assert started(database_url, [cancelled]) == 0
@@ -196,7 +199,7 @@ def test_cancelled_job_never_runs_and_run_now_runs_a_scheduled_job(app, database
 def test_periodic_run_now_defers_with_its_kwargs_and_a_worker_runs_it(app, database_url):
     run_async(_publish(app))
     with psycopg.connect(database_url, autocommit=True) as conn:
-        result = controls.run_periodic_now(conn, "tick_disabled", "ops")
+        result = controls.run_periodic_now(conn, "tick_disabled", OPS)
     assert result.done and result.job_id
     queue, args = query_one(
         database_url, "select queue_name, args from procrastinate_jobs where id = %s",
@@ -205,6 +208,6 @@ def test_periodic_run_now_defers_with_its_kwargs_and_a_worker_runs_it(app, datab
     assert queue == "ticks" and isinstance(args["timestamp"], int)
     run_worker_until(app, all_finished(database_url, [result.job_id]), queues=["ticks"])
     (details,) = query_one(
-        database_url, "select details from jobdash_audit_log where action = 'periodic_run'"
+        database_url, "select details from jobdash_audit_log where action = 'run_now'"
     )
     assert details["manual"] is True

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pandas as pd
 
+from jobdash.app.cli.main import main
 from jobdash.app.rules.csv_format import (
     CsvSource,
     cell_text,
@@ -18,6 +19,16 @@ from jobdash.app.rules.csv_format import (
     csv_file_name,
     neutralise,
 )
+from jobdash.app.ui.widgets.downloads import records_source
+from tests.actions_helpers import make_failed_jobs
+from tests.csv_checks import (
+    HOSTILE_TEXTS,
+    as_queue_name,
+    assert_cells_safe,
+    assert_exported,
+    parse_csv,
+)
+from tests.history_helpers import db_now, rollup, run_job
 from tests.hostile import HOSTILE
 
 
@@ -26,10 +37,70 @@ def parse(data: bytes) -> list[list[str]]:
 
 
 def test_neutralise_formula_triggers():
-    for text in ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]:
+    for text in ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx", "\rx", "\nx"]:
         assert neutralise(text) == "'" + text
-    for text in ["plain", "", "a=b", "'quoted"]:
+    for text in ["plain", "", "a=b", "'quoted", " ", "  spaced", "1-2", "Grüße", "日本語", "é=1"]:
         assert neutralise(text) == text
+
+
+def test_neutralise_behind_blanks_and_in_other_forms():
+    """Issue 8 item 7: leading whitespace of any kind, invisible characters, full-width,
+    small and super/subscript signs, minus and dash forms."""
+    blanks = [" ", "   ", "\xa0", "\u3000", "\u2009", "\u200b", "\ufeff", "\u202e", "\x0b"]
+    signs = list("=+-@＝＋－＠﹦﹢﹣﹫⁼⁺₊−–—")
+    for blank in ["", *blanks]:
+        for sign in signs:
+            text = f"{blank}{sign}1+1"
+            assert neutralise(text) == "'" + text, repr(text)
+    for text in blanks:
+        assert neutralise(text + "plain") == text + "plain"
+
+
+def test_hostile_strings_are_neutralised_in_ui_downloads():
+    """The UI's download buttons (every panel and page table) hand csv_bytes their rows."""
+    rows = [Row(i, text, datetime(2024, 1, 1, tzinfo=UTC)) for i, text in enumerate(HOSTILE_TEXTS)]
+    for data in (
+        records_source(Row, rows),
+        pd.DataFrame({"id": range(len(rows)), "task": HOSTILE_TEXTS}),
+        [{"id": i, "task": text} for i, text in enumerate(HOSTILE_TEXTS)],
+    ):
+        parsed = parse_csv(csv_bytes(data))
+        assert_cells_safe(parsed)
+        for row, text in zip(parsed[1:], HOSTILE_TEXTS, strict=True):
+            assert_exported(row[1], text)
+
+
+def test_hostile_strings_are_neutralised_by_jobdash_export_failed(database_url, conn, capsys):
+    texts = {}
+    for text in HOSTILE_TEXTS:
+        queue = as_queue_name(text)
+        [job_id] = make_failed_jobs(conn, 1, queue=queue, task=text[:128], message=text)
+        texts[str(job_id)] = text
+    assert main(["export", "failed", "--database-url", database_url]) == 0
+    parsed = parse_csv(capsys.readouterr().out.encode("utf-8"))
+    assert_cells_safe(parsed)
+    header = parsed[0]
+    assert sorted(row[0] for row in parsed[1:]) == sorted(texts)
+    for row in parsed[1:]:
+        text = texts[row[0]]
+        assert_exported(row[header.index("queue")], as_queue_name(text))
+        assert_exported(row[header.index("task")], text[:128])
+        assert_exported(row[header.index("error_message")], text)
+
+
+def test_hostile_strings_are_neutralised_by_jobdash_history_csv(database_url, conn, capsys):
+    started = db_now(conn) - timedelta(minutes=5)
+    for text in HOSTILE_TEXTS:
+        queue = as_queue_name(text)
+        run_job(conn, queue=queue, task="t", started_at=started, finished_at=started)
+    rollup(database_url, backfill=True)
+    assert main(["history", "--range", "1h", "--database-url", database_url]) == 0
+    parsed = parse_csv(capsys.readouterr().out.encode("utf-8"))
+    assert_cells_safe(parsed)
+    queues = {row[parsed[0].index("queue")] for row in parsed[1:]}
+    for text in HOSTILE_TEXTS:
+        queue = as_queue_name(text)
+        assert neutralise(queue) in queues or neutralise(queue.replace("\r\n", "\n")) in queues
 
 
 def test_cell_text():

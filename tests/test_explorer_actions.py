@@ -14,8 +14,10 @@ from jobdash.app.actions.retry import RetryOptions
 from jobdash.app.cli.main import main
 from jobdash.app.read.job_filter import JobFilter
 from jobdash.core.errors import ActionError, ReadOnlyError
-from tests.actions_helpers import job_status
+from tests.actions_helpers import as_operator, job_status
 from tests.dashboard_data import add_job
+
+OPS = as_operator("ops")
 
 
 def audit(conn) -> list[tuple]:
@@ -26,31 +28,31 @@ def audit(conn) -> list[tuple]:
 
 def test_cancel_only_waiting_jobs_and_say_why_not(conn):
     ready, running, done = add_job(conn), add_job(conn, final_status="doing"), add_job(conn)
-    result = explorer.cancel_jobs(conn, [ready, running, 999_999], "ops")
+    result = explorer.cancel_jobs(conn, [ready, running, 999_999], OPS)
     assert result.done == (ready,)
     assert result.skipped == {running: "not waiting (now doing)", 999_999: "not found"}
     assert result.summary() == (
         "Cancelled 1 job; skipped 2 (not waiting (now doing): 1, not found: 1)"
     )
     assert job_status(conn, ready) == "cancelled"
-    assert explorer.cancel_jobs(conn, [done], "ops", delete=True).done == (done,)
+    assert explorer.cancel_jobs(conn, [done], OPS, delete=True).done == (done,)
     assert job_status(conn, done) is None
-    assert audit(conn) == [("cancel", "ops", 1, 2), ("cancel_delete", "ops", 1, 0)]
+    assert audit(conn) == [("cancel", "ops", 1, 2), ("delete", "ops", 1, 0)]
 
 
 def test_abort_run_now_reschedule(conn):
     running, waiting = add_job(conn, final_status="doing"), add_job(conn)
-    result = explorer.abort_jobs(conn, [running, waiting], "ops")
+    result = explorer.abort_jobs(conn, [running, waiting], OPS)
     assert result.done == (running,) and result.skipped == {waiting: "not running (now ready)"}
     (flag,) = conn.execute(
         "SELECT abort_requested FROM procrastinate_jobs WHERE id = %s", (running,)
     ).fetchone()
     assert flag is True
     at = dt.datetime(2031, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    assert explorer.reschedule_jobs(conn, [waiting], "ops", at=at).done == (waiting,)
-    skipped = explorer.run_now(conn, [running], "ops").skipped
+    assert explorer.reschedule_jobs(conn, [waiting], OPS, at=at).done == (waiting,)
+    skipped = explorer.run_now(conn, [running], OPS).skipped
     assert skipped == {running: "not scheduled (now abort requested)"}
-    assert explorer.run_now(conn, [waiting], "ops").done == (waiting,)
+    assert explorer.run_now(conn, [waiting], OPS).done == (waiting,)
     (ready,) = conn.execute(
         "SELECT scheduled_at <= now() FROM procrastinate_jobs WHERE id = %s", (waiting,)
     ).fetchone()
@@ -63,18 +65,18 @@ def test_abort_run_now_reschedule(conn):
     ]
     assert events == ["deferred", "scheduled", "scheduled"]
     with pytest.raises(ActionError, match="timezone-aware"):
-        explorer.reschedule_jobs(conn, [waiting], "ops", at=dt.datetime(2031, 1, 1))
+        explorer.reschedule_jobs(conn, [waiting], OPS, at=dt.datetime(2031, 1, 1))
 
 
 def test_delete_finished_jobs_archives_and_restores(conn):
     ok = add_job(conn, final_status="succeeded")
     cancelled = add_job(conn, final_status="cancelled")
     running = add_job(conn, final_status="doing")
-    result = explorer.delete_finished_jobs(conn, [ok, cancelled, running], "ops")
+    result = explorer.delete_finished_jobs(conn, [ok, cancelled, running], OPS)
     assert result.done == (ok, cancelled)
     assert result.skipped == {running: "not finished (now doing)"}
-    assert explorer.delete_finished_jobs(conn, [ok], "ops").skipped == {ok: "already deleted"}
-    assert restore_jobs(conn, [ok, cancelled], "ops").done == (ok, cancelled)
+    assert explorer.delete_finished_jobs(conn, [ok], OPS).skipped == {ok: "already deleted"}
+    assert restore_jobs(conn, [ok, cancelled], OPS).done == (ok, cancelled)
     assert job_status(conn, ok) == "succeeded" and job_status(conn, cancelled) == "cancelled"
 
 
@@ -83,7 +85,7 @@ def test_all_matching_in_batches_with_progress_and_stop(conn):
     other = add_job(conn, queue="reports")
     seen = []
     result = explorer.cancel_all_matching(
-        conn, JobFilter(state="ready", queue="emails"), "ops", batch_size=2,
+        conn, JobFilter(state="ready", queue="emails"), OPS, batch_size=2,
         progress=seen.append, should_stop=lambda: len(seen) >= 2,
     )  # fmt: skip
     assert result.stopped and result.done_count == 4 and result.total == 5
@@ -105,7 +107,7 @@ def test_all_matching_walks_past_the_search_window(conn):
     for _ in range(5):
         add_job(conn, final_status="succeeded")
     result = explorer.delete_finished_all_matching(
-        conn, JobFilter(args='{"n":1}'), "ops", batch_size=2, scan=3
+        conn, JobFilter(args='{"n":1}'), OPS, batch_size=2, scan=3
     )
     assert sorted(result.done) == ids and not result.skipped
 
@@ -114,7 +116,7 @@ def test_retry_all_matching_an_explorer_filter_with_options(conn):
     ids = [add_job(conn, final_status="failed", task="t.pay") for _ in range(3)]
     add_job(conn, final_status="failed", task="t.other")
     result = explorer.retry_all_matching_jobs(
-        conn, JobFilter(state="failed", task="t.pay"), "ops",
+        conn, JobFilter(state="failed", task="t.pay"), OPS,
         retry=RetryOptions(queue="slow", priority=3),
     )  # fmt: skip
     assert sorted(result.done) == ids
@@ -131,7 +133,7 @@ def test_concurrent_cancels_act_on_each_job_once(database_url, conn):
 
     def cancel() -> None:
         with psycopg.connect(database_url, autocommit=True) as own:
-            results.append(explorer.cancel_jobs(own, ids, "ops"))
+            results.append(explorer.cancel_jobs(own, ids, OPS))
 
     threads = [threading.Thread(target=cancel) for _ in range(3)]
     for t in threads:
@@ -150,10 +152,10 @@ def test_read_only_refuses(conn, monkeypatch):
     monkeypatch.setenv("JOBDASH_READ_ONLY", "1")
     job = add_job(conn)
     for act in (
-        lambda: explorer.cancel_jobs(conn, [job], "ops"),
-        lambda: explorer.abort_jobs(conn, [job], "ops"),
-        lambda: controls.pause_queue(conn, "q", "ops"),
-        lambda: controls.disable_periodic(conn, "t", "ops"),
+        lambda: explorer.cancel_jobs(conn, [job], OPS),
+        lambda: explorer.abort_jobs(conn, [job], OPS),
+        lambda: controls.pause_queue(conn, "q", OPS),
+        lambda: controls.disable_periodic(conn, "t", OPS),
     ):
         with pytest.raises(ReadOnlyError):
             act()
@@ -183,3 +185,26 @@ def test_cli_cancel_abort_and_controls_exit_codes(database_url, conn, capsys):
     assert main(["periodic", "disable", "nosuch", *url]) == 2
     assert "no periodic task 'nosuch' is published" in capsys.readouterr().err
     assert main(["jobs", "--state", "bogus", *url]) == 2
+
+
+def test_a_viewer_and_nobody_are_refused_with_nothing_changed(conn):
+    from jobdash.core.auth.identity import Identity, Role
+    from jobdash.core.errors import PermissionDenied
+
+    job = add_job(conn)
+    viewer = Identity("vera", Role.VIEWER, "builtin")
+    for actor in (viewer, None):
+        for act in (
+            lambda a: explorer.cancel_jobs(conn, [job], a),
+            lambda a: explorer.abort_jobs(conn, [job], a),
+            lambda a: explorer.run_now(conn, [job], a),
+            lambda a: explorer.delete_finished_jobs(conn, [job], a),
+            lambda a: explorer.cancel_all_matching(conn, JobFilter(state="ready"), a),
+            lambda a: controls.pause_queue(conn, "q", a),
+            lambda a: controls.run_periodic_now(conn, "t", a),
+            lambda a: controls.enable_periodic(conn, "t", a),
+        ):
+            with pytest.raises(PermissionDenied):
+                act(actor)
+    assert job_status(conn, job) == "todo"
+    assert conn.execute("SELECT count(*) FROM jobdash_audit_log").fetchone()[0] == 0

@@ -11,7 +11,7 @@ import pytest
 from jobdash.app.actions.jobs import delete_jobs, restore_jobs, retry_jobs
 from jobdash.app.read.dashboard import load_failed_jobs, load_queue_stats
 from jobdash.jobs.maintenance.failed_counts import compact_failed_counts, recount_failed
-from tests.actions_helpers import make_failed_jobs
+from tests.actions_helpers import as_operator, make_failed_jobs
 from tests.loader_helpers import defer, set_status
 
 
@@ -80,12 +80,12 @@ def test_dashboard_actions_keep_counts_exact(conn: psycopg.Connection) -> None:
     emails = make_failed_jobs(conn, 4, queue="emails")
     billing = make_failed_jobs(conn, 3, queue="billing")
     assert loaded_counts(conn) == (7, {"emails": 4, "billing": 3})
-    assert retry_jobs(conn, emails[:2], "tester").done_count == 2
+    assert retry_jobs(conn, emails[:2], as_operator("tester")).done_count == 2
     assert loaded_counts(conn) == (5, {"emails": 2, "billing": 3})
-    assert delete_jobs(conn, billing, "tester").done_count == 3
+    assert delete_jobs(conn, billing, as_operator("tester")).done_count == 3
     assert loaded_counts(conn) == (2, {"emails": 2})
     # Restore re-inserts the archived rows as they were (status failed): they count again.
-    assert restore_jobs(conn, billing, "tester").done_count == 3
+    assert restore_jobs(conn, billing, as_operator("tester")).done_count == 3
     assert loaded_counts(conn) == (5, {"emails": 2, "billing": 3})
     assert_exact(conn)
 

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from jobdash.app.ui.navigation import page_file
-from tests.actions_helpers import job_status, make_failed_jobs
+from tests.actions_helpers import as_operator, job_status, make_failed_jobs
 
 PAGE = str(page_file("failed_jobs"))
 
@@ -107,7 +107,7 @@ def test_recently_deleted_restore(page_env, conn):
     from jobdash.app.actions.jobs import delete_jobs
 
     [job_id] = make_failed_jobs(conn, 1)
-    delete_jobs(conn, [job_id], "x")
+    delete_jobs(conn, [job_id], as_operator("x"))
     at = run_page({"view": "deleted"})
     assert not at.exception
     at.session_state["deleted_editor"] = {
@@ -124,8 +124,8 @@ def test_audit_page_filters(page_env, conn):
     from jobdash.app.actions.jobs import retry_jobs
 
     [a, b] = make_failed_jobs(conn, 2)
-    retry_jobs(conn, [a], "alice")
-    retry_jobs(conn, [b], "bob")
+    retry_jobs(conn, [a], as_operator("alice"))
+    retry_jobs(conn, [b], as_operator("bob"))
     at = AppTest.from_file(str(Path(PAGE).parent / "audit.py"), default_timeout=30)
     at.query_params["actor"] = "bob"
     at.run()

@@ -12,10 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from jobdash.app.cli.main import main
-from jobdash.app.read.history import RANGES, load_history, resolution
+from jobdash.app.read.history import RANGES, load_history, raw_floor_id, resolution
 from jobdash.app.rules.csv_format import csv_bytes
 from jobdash.app.ui.navigation import page_file
-from jobdash.jobs.maintenance.rollup import (
+from jobdash.core.history_tables import (
     HISTOGRAM_BOUNDS_MS,
     histogram_bin,
     percentile_from_histogram,
@@ -121,6 +121,22 @@ def test_last_hour_from_raw_events_when_nothing_records(conn, database_url):
     assert data.throughput["p50_ms"].iloc[0] == pytest.approx(1000, rel=0.5)
 
 
+def test_raw_fallback_reads_from_the_marks_floor(conn, database_url):
+    now = db_now(conn)
+    run_job(conn, started_at=now - timedelta(hours=3), finished_at=now - timedelta(hours=3))
+    # What a rollup that stopped two hours ago left: every event before it has a lower id.
+    conn.execute(
+        "INSERT INTO jobdash_rollup_marks SELECT %s, max(id) FROM procrastinate_events",
+        (now - timedelta(hours=2),),
+    )
+    t0 = now - timedelta(minutes=5)
+    run_job(conn, started_at=t0, finished_at=t0 + timedelta(seconds=1))
+    assert raw_floor_id(conn, now - timedelta(hours=1)) > 0
+    data = load_history(conn, "1h")
+    assert data.source == "raw"
+    assert data.throughput["succeeded"].sum() == 1
+
+
 def test_chart_csv_matches_its_data(conn, history_db):
     data = load_history(conn, "24h")
     rows = list(csv.DictReader(io.StringIO(csv_bytes(data.throughput).decode("utf-8-sig"))))
@@ -212,6 +228,10 @@ def test_cli_rollup_and_backfill(conn, database_url, capsys):
     run_job(conn, started_at=old, finished_at=old + timedelta(seconds=1))
     assert main(["rollup", "--database-url", database_url]) == 0
     assert conn.execute("SELECT count(*) FROM jobdash_history_minute").fetchone() == (0,)
+    capsys.readouterr()
     assert main(["rollup", "--backfill", "--database-url", database_url]) == 0
-    assert "minute buckets" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"backfilled {old:%Y-%m-%d %H:%M} to ")
+    assert "(1 of 3)" in lines[0] or "(1 of 2)" in lines[0]  # 2 days back: 3 days, or 2
+    assert "minute buckets" in lines[-1] and not lines[-1].startswith("backfilled")
     assert conn.execute("SELECT sum(succeeded) FROM jobdash_history_minute").fetchone() == (1,)

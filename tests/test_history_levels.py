@@ -22,7 +22,8 @@ from jobdash.app.read.history import (
     query_params,
     throughput_source,
 )
-from jobdash.jobs.maintenance.rollup import HISTOGRAM_COLUMNS, covering_days, run_maintenance
+from jobdash.core.history_tables import HISTOGRAM_COLUMNS
+from jobdash.jobs.maintenance.rollup import covering_days, run_maintenance
 from tests.history_helpers import db_now, defer_job, rollup, run_job
 
 METRICS = (

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from jobdash.app.actions import controls
 from jobdash.app.ui import data
 from jobdash.app.ui.navigation import job_url, page_file
-from tests.actions_helpers import job_status
+from tests.actions_helpers import as_operator, job_status
 from tests.dashboard_data import add_job, add_periodic, add_worker
 from tests.hostile import HOSTILE
 
@@ -74,7 +74,7 @@ def test_state_button_filters_and_bad_filter_is_a_notice(page_env, conn):
 def test_detail_of_a_waiting_job_says_why_and_offers_its_actions(page_env, conn):
     add_worker(conn, "web-1", 4101)
     job = add_job(conn, queue="emails", args={"note": HOSTILE["html_and_script"][0]})
-    controls.pause_queue(conn, "emails", "alice")
+    controls.pause_queue(conn, "emails", as_operator("alice"))
     at = run_page("jobs", {"job": str(job)})
     assert not at.exception
     assert any("is paused" in i.value for i in at.info)
@@ -144,7 +144,7 @@ def test_scheduler_panel_shows_disabled_and_its_controls(page_env, conn):
     from tests.dashboard_app import run_app
 
     add_periodic(conn, "app.tasks.digest", "0 8 * * *")
-    controls.disable_periodic(conn, "app.tasks.digest", "alice")
+    controls.disable_periodic(conn, "app.tasks.digest", as_operator("alice"))
     at = run_app()
     assert not at.exception
     table = next(d.value for d in at.dataframe if "Disabled" in d.value.columns)

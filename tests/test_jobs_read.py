@@ -56,6 +56,11 @@ def test_each_state_lists_its_jobs_and_counts_add_up(conn, every_state):
     assert counts.estimated == {"succeeded", "cancelled", "aborted"}
     assert counts.text("succeeded").startswith("≈ ")
     assert counts.text("ready") == "1"
+    add_job(conn)
+    add_job(conn)
+    assert load_state_counts(conn, cap=3).text("ready") == "3"
+    add_job(conn)
+    assert load_state_counts(conn, cap=3).text("ready") == "3+"
 
 
 def test_filters(conn, every_state):

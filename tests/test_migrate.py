@@ -1,12 +1,23 @@
+"""The migration runner: what it applies, serialisation, resumption, lock_timeout and retries."""
+
 from __future__ import annotations
 
 import threading
+import time
 
 import psycopg
 import pytest
 
 from jobdash.core.errors import MigrationError
-from jobdash.core.migrate import migrate, migration_files, pending_migrations
+from jobdash.core.schema import load_migrations, migrate, migration_files, pending_migrations
+from tests.migrate_helpers import (
+    Queue,
+    apply_procrastinate_schema,
+    jobdash_objects,
+    ledger_mismatches,
+    poll_until,
+    schema_dump,
+)
 
 
 def _tables(url: str) -> set[str]:
@@ -15,6 +26,18 @@ def _tables(url: str) -> set[str]:
             "select tablename from pg_tables where schemaname = 'public'"
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def _recorded(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [r[0] for r in conn.execute("select name from jobdash_schema_migrations order by 1")]
+
+
+@pytest.fixture
+def procrastinate_url(empty_database_url):
+    """A fresh database with Procrastinate's schema only."""
+    apply_procrastinate_schema(empty_database_url)
+    return empty_database_url
 
 
 def test_migrate_empty_database_applies_procrastinate_and_ours(empty_database_url):
@@ -35,6 +58,15 @@ def test_migrate_again_does_nothing(database_url):
     report = migrate(database_url)
     assert not report.procrastinate_schema_applied
     assert report.applied == []
+
+
+def test_database_migrated_by_the_one_transaction_runner_is_up_to_date(database_url):
+    # The old runner recorded the same file names and created the same objects, except the
+    # backfill's batch function, which the new runner adds.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("drop function jobdash_backfill_finishes(bigint[], integer)")
+    assert pending_migrations(database_url) == []
+    assert migrate(database_url).applied == []
 
 
 def test_concurrent_migrations_are_serialised(empty_database_url):
@@ -63,16 +95,159 @@ def test_old_procrastinate_schema_is_refused_with_the_migration_to_apply(databas
         migrate(database_url)
 
 
-def test_migration_failure_leaves_no_partial_state(empty_database_url, monkeypatch):
-    import jobdash.core.migrate as m
+def test_every_step_is_idempotent_so_running_a_migration_again_is_the_resume(database_url):
+    """Re-running every step over a complete schema (what resuming from the first step does)
+    succeeds and changes nothing."""
+    before = schema_dump(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("delete from jobdash_schema_migrations")
+    assert migrate(database_url).applied == [name for name, _ in migration_files()]
+    assert schema_dump(database_url) == before
 
+
+def test_a_failing_step_leaves_what_the_next_run_completes(procrastinate_url):
     good = migration_files()
-    broken = ("999_broken.sql", "create table jobdash_x (a int); select 1/0;")
-    monkeypatch.setattr(m, "migration_files", lambda: [*good, broken])
-    with pytest.raises(psycopg.errors.DivisionByZero):
-        m.migrate(empty_database_url)
-    assert "jobdash_x" not in _tables(empty_database_url)
-    # The migrations before the broken one stay applied.
-    with psycopg.connect(empty_database_url) as conn:
-        names = [r[0] for r in conn.execute("select name from jobdash_schema_migrations")]
-    assert names == [n for n, _ in good]
+    broken = [
+        *good,
+        ("999_broken.sql", "-- step: a table\nCREATE TABLE IF NOT EXISTS jobdash_x (a int);\n"
+         "-- step: then a failure\nSELECT 1/0;\n"),
+    ]
+    with pytest.raises(MigrationError, match=r"999_broken.sql step 2/2 \(then a failure\) "
+                       "failed: division by zero.*resumes"):
+        migrate(procrastinate_url, migrations=load_migrations(broken))
+    # Earlier migrations are recorded, the failed one is not, its first step stays done.
+    assert _recorded(procrastinate_url) == [name for name, _ in good]
+    assert "jobdash_x" in _tables(procrastinate_url)
+    fixed = [*good, ("999_broken.sql", broken[-1][1].replace("SELECT 1/0", "SELECT 1"))]
+    assert migrate(procrastinate_url, migrations=load_migrations(fixed)).applied == [
+        "999_broken.sql"
+    ]
+
+
+def test_an_index_build_interrupted_midway_is_rebuilt(procrastinate_url):
+    """A CREATE INDEX CONCURRENTLY cut off while it waits leaves an invalid index; the next
+    run drops it and builds it again instead of keeping it (IF NOT EXISTS alone would)."""
+    index = "jobdash_jobs_open_idx"
+    with psycopg.connect(procrastinate_url, autocommit=True) as blocker, \
+            psycopg.connect(procrastinate_url, autocommit=True) as admin:
+        # An old snapshot: the build's last phase waits for it to go.
+        blocker.execute("begin isolation level repeatable read")
+        blocker.execute("select count(*) from procrastinate_jobs")
+        errors: list[Exception] = []
+
+        def run() -> None:
+            try:
+                migrate(procrastinate_url)
+            except MigrationError as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+
+        def building() -> bool:
+            row = admin.execute(
+                "select pid from pg_stat_activity where datname = current_database()"
+                " and query ilike %s and wait_event_type = 'Lock'",
+                (f"%{index}%",),
+            ).fetchone()
+            return bool(row) and bool(admin.execute(
+                "select pg_terminate_backend(%s)", (row[0],)
+            ).fetchone())
+
+        poll_until(building)
+        thread.join(timeout=20)
+        blocker.execute("commit")
+    assert errors and f"(build index {index}) failed" in str(errors[0])
+    with psycopg.connect(procrastinate_url) as conn:
+        valid = conn.execute(
+            "select indisvalid from pg_index where indexrelid = to_regclass(%s)", (index,)
+        ).fetchone()
+    assert valid == (False,)
+    lines: list[str] = []
+    migrate(procrastinate_url, notify=lines.append)
+    assert any(f"index {index} was left invalid by an interrupted run; rebuilding" in line
+               for line in lines)
+    with psycopg.connect(procrastinate_url) as conn:
+        assert conn.execute(
+            "select indisvalid from pg_index where indexrelid = to_regclass(%s)", (index,)
+        ).fetchone() == (True,)
+
+
+def _hold_row_lock(url: str) -> psycopg.Connection:
+    """A job transaction left open: holds ROW EXCLUSIVE on procrastinate_jobs."""
+    conn = psycopg.connect(url, autocommit=True, application_name="long-job-transaction")
+    conn.execute("begin")
+    conn.execute("update procrastinate_jobs set priority = priority where id = (select min(id)"
+                 " from procrastinate_jobs)")
+    return conn
+
+
+def test_a_step_waits_at_most_lock_timeout_lets_the_queue_through_and_retries(
+    procrastinate_url,
+):
+    with psycopg.connect(procrastinate_url, autocommit=True) as conn:
+        Queue(conn).defer(10)
+    blocker = _hold_row_lock(procrastinate_url)
+    blocker_pid = blocker.info.backend_pid
+    lines: list[str] = []
+    errors: list[Exception] = []
+    thread = threading.Thread(
+        target=lambda: _collect(errors, migrate, procrastinate_url, notify=lines.append,
+                                lock_timeout_ms=100)
+    )
+    thread.start()
+    try:
+        poll_until(lambda: any("retry" in line for line in lines))
+        # Between attempts the migrate holds and waits for nothing: a defer goes through.
+        with psycopg.connect(procrastinate_url, autocommit=True) as conn:
+            started = time.monotonic()
+            conn.execute("set statement_timeout = '5s'")
+            Queue(conn).defer(1)
+            assert time.monotonic() - started < 2
+    finally:
+        blocker.execute("commit")
+        blocker.close()
+        thread.join(timeout=60)
+    assert errors == []
+    retry = next(line for line in lines if "retry" in line)
+    assert "(create trigger jobdash_" in retry
+    assert "lock not granted within 100 ms" in retry
+    assert f"waiting for pid {blocker_pid} (long-job-transaction, idle in transaction" in retry
+    assert "on procrastinate_jobs" in retry
+    assert _recorded(procrastinate_url) == [name for name, _ in migration_files()]
+
+
+def test_giving_up_on_a_lock_says_who_holds_it_and_the_next_run_completes(procrastinate_url):
+    with psycopg.connect(procrastinate_url, autocommit=True) as conn:
+        Queue(conn).defer(10)
+    blocker = _hold_row_lock(procrastinate_url)
+    try:
+        with pytest.raises(MigrationError, match=r"no lock after 2 tries, waiting for pid "
+                           rf"{blocker.info.backend_pid} .*run the command again"):
+            migrate(procrastinate_url, lock_timeout_ms=50, max_lock_attempts=2)
+    finally:
+        blocker.execute("commit")
+        blocker.close()
+    assert "002_dashboard_indexes.sql" not in _recorded(procrastinate_url)
+    migrate(procrastinate_url)
+    assert _recorded(procrastinate_url) == [name for name, _ in migration_files()]
+    with psycopg.connect(procrastinate_url) as conn:
+        assert ledger_mismatches(conn) == {}
+
+
+def test_resumed_migration_ends_with_the_same_objects(procrastinate_url, database_url):
+    def stop(step) -> None:
+        if step.what == "create trigger jobdash_count_failed_insert":
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        migrate(procrastinate_url, between_steps=stop)
+    migrate(procrastinate_url)
+    assert jobdash_objects(procrastinate_url) == jobdash_objects(database_url)
+
+
+def _collect(errors: list[Exception], fn, *args, **kwargs) -> None:
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - asserted by the test
+        errors.append(exc)

@@ -124,7 +124,7 @@ def test_every_read_model_hides_the_values(conn, database_url, secret_job, capsy
     detail = failed_jobs.load_job_detail(conn, secret_job)
     assert SECRET not in json.dumps(detail.job["args"])
     everything = failed_jobs.FailedJobFilter()
-    exported = list(failed_jobs.export_failed_jobs_rows(database_url, everything))
+    exported = list(failed_jobs.export_failed_jobs_rows(conn, everything))
     assert SECRET not in json.dumps(exported, default=str)
     preview = dashboard.load_failed_jobs(conn).jobs[0].payload_preview
     assert SECRET not in preview

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from jobdash.app.actions import controls
 from jobdash.app.read.job_facts import load_job_view
 from jobdash.app.rules.why_waiting import WaitFacts, explain
+from tests.actions_helpers import as_operator
 from tests.dashboard_data import add_job, add_worker
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -99,7 +100,7 @@ def test_loader_gathers_the_facts(conn):
     assert view.state == "ready"
     assert view.why_waiting.startswith(f"Waiting for lock 'k' held by job {holder} (running for")
 
-    controls.pause_queue(conn, "emails", "alice")
+    controls.pause_queue(conn, "emails", as_operator("alice"))
     assert "is paused" in load_job_view(conn, first).why_waiting
 
     other = add_job(conn, queue="reports")

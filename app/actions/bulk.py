@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobdash.app.actions.jobs import ActionResult
+from jobdash.core.auth.identity import Action, Identity
 from jobdash.core.database import connect
 from jobdash.core.errors import describe_error
 
@@ -22,7 +23,7 @@ BulkAction = Callable[..., ActionResult]
 
 @dataclass
 class BulkRun:
-    action: str
+    action: Action
     job_filter: Any  # FailedJobFilter or JobFilter: handed to the action as it is
     total: int
     stop: threading.Event = field(default_factory=threading.Event)
@@ -35,7 +36,7 @@ class BulkRun:
         self,
         run: BulkAction,
         database_url: str,
-        actor: str,
+        actor: Identity,
         on_finish: Callable[[], None] = lambda: None,
     ) -> None:
         def target() -> None:

@@ -18,8 +18,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from jobdash.app.actions.jobs import INSERT_AUDIT, _ensure_idle, ensure_writable
+from jobdash.app.actions.jobs import INSERT_AUDIT, _ensure_idle, authorize
 from jobdash.app.actions.retry import QUEUEING_LOCK_INDEX, queueing_lock_reason, todo_holders
+from jobdash.core.auth.identity import Action, Identity
 from jobdash.core.errors import ActionError
 
 MAX_NAME_CHARS = 128  # procrastinate_jobs.queue_name and task_name are varchar(128)
@@ -67,7 +68,7 @@ _PERIODIC_LABEL = re.compile(r"^(?P<task>[^\[\]]+)(?:\[(?P<pid>[^\[\]]*)\])?$")
 class ControlResult:
     """What a control did: `done`, or why not (`reason`); `job_id` of a job it deferred."""
 
-    action: str
+    action: Action
     target: str
     done: bool
     reason: str | None = None
@@ -75,12 +76,12 @@ class ControlResult:
 
     def summary(self) -> str:
         words = {
-            "pause_queue": f"Paused queue {self.target!r}: instrumented workers take none of "
-            "its jobs from their next poll; running jobs finish",
-            "resume_queue": f"Resumed queue {self.target!r}",
-            "periodic_disable": f"Disabled periodic task {self.target!r}",
-            "periodic_enable": f"Enabled periodic task {self.target!r}",
-            "periodic_run": f"Deferred periodic task {self.target!r} now as job {self.job_id}",
+            Action.PAUSE_QUEUE: f"Paused queue {self.target!r}: instrumented workers take none "
+            "of its jobs from their next poll; running jobs finish",
+            Action.RESUME_QUEUE: f"Resumed queue {self.target!r}",
+            Action.DISABLE_PERIODIC: f"Disabled periodic task {self.target!r}",
+            Action.ENABLE_PERIODIC: f"Enabled periodic task {self.target!r}",
+            Action.RUN_NOW: f"Deferred periodic task {self.target!r} now as job {self.job_id}",
         }
         return words[self.action] if self.done else f"Nothing done: {self.reason}"
 
@@ -128,35 +129,37 @@ def _audit(
     )
 
 
-def _start(conn: psycopg.Connection) -> None:
-    ensure_writable()
+def _start(conn: psycopg.Connection, actor: Identity, action: Action) -> str:
+    """Read-only mode and the actor's role first; the name the audit log records."""
+    name = authorize(actor, action)
     _ensure_idle(conn)
+    return name
 
 
-def pause_queue(conn: psycopg.Connection, queue: str, actor: str) -> ControlResult:
-    _start(conn)
+def pause_queue(conn: psycopg.Connection, queue: str, actor: Identity) -> ControlResult:
+    name = _start(conn, actor, Action.PAUSE_QUEUE)
     queue = checked_name("queue", queue)
     with conn.transaction():
-        done = conn.execute(PAUSE, {"queue": queue, "actor": actor}).fetchone() is not None
+        done = conn.execute(PAUSE, {"queue": queue, "actor": name}).fetchone() is not None
         reason = None
         if not done:
             row = conn.execute(PAUSED, {"queue": queue}).fetchone()
             since = f" since {row[0].isoformat(timespec='seconds')} by {row[1]}" if row else ""
             reason = f"queue {queue!r} is already paused{since}"
-        result = ControlResult("pause_queue", queue, done, reason)
-        _audit(conn, actor, result, {"queue": queue})
+        result = ControlResult(Action.PAUSE_QUEUE, queue, done, reason)
+        _audit(conn, name, result, {"queue": queue})
     return result
 
 
-def resume_queue(conn: psycopg.Connection, queue: str, actor: str) -> ControlResult:
-    _start(conn)
+def resume_queue(conn: psycopg.Connection, queue: str, actor: Identity) -> ControlResult:
+    name = _start(conn, actor, Action.RESUME_QUEUE)
     queue = checked_name("queue", queue)
     with conn.transaction():
         row = conn.execute(RESUME, {"queue": queue}).fetchone()
         reason = None if row else f"queue {queue!r} is not paused"
-        result = ControlResult("resume_queue", queue, row is not None, reason)
+        result = ControlResult(Action.RESUME_QUEUE, queue, row is not None, reason)
         details = {"paused_since": row[0].isoformat()} if row else None
-        _audit(conn, actor, result, {"queue": queue}, details)
+        _audit(conn, name, result, {"queue": queue}, details)
     return result
 
 
@@ -172,44 +175,44 @@ def _unknown(task: str, periodic_id: str) -> str:
     )
 
 
-def disable_periodic(conn: psycopg.Connection, label: str, actor: str) -> ControlResult:
+def disable_periodic(conn: psycopg.Connection, label: str, actor: Identity) -> ControlResult:
     """Instrumented workers' periodic deferrer skips its ticks until it is enabled again."""
-    _start(conn)
+    name = _start(conn, actor, Action.DISABLE_PERIODIC)
     task, periodic_id = parse_periodic(label)
     target = {"task": task, "periodic_id": periodic_id}
     with conn.transaction():
         if _published(conn, task, periodic_id) is None:
             raise ActionError(_unknown(task, periodic_id))
-        done = conn.execute(DISABLE, target | {"actor": actor}).fetchone() is not None
+        done = conn.execute(DISABLE, target | {"actor": name}).fetchone() is not None
         reason = None
         if not done:
             row = conn.execute(DISABLED, target).fetchone()
             since = f" since {row[0].isoformat(timespec='seconds')} by {row[1]}" if row else ""
             reason = f"{_label(task, periodic_id)!r} is already disabled{since}"
-        result = ControlResult("periodic_disable", _label(task, periodic_id), done, reason)
-        _audit(conn, actor, result, target)
+        result = ControlResult(Action.DISABLE_PERIODIC, _label(task, periodic_id), done, reason)
+        _audit(conn, name, result, target)
     return result
 
 
-def enable_periodic(conn: psycopg.Connection, label: str, actor: str) -> ControlResult:
-    _start(conn)
+def enable_periodic(conn: psycopg.Connection, label: str, actor: Identity) -> ControlResult:
+    name = _start(conn, actor, Action.ENABLE_PERIODIC)
     task, periodic_id = parse_periodic(label)
     target = {"task": task, "periodic_id": periodic_id}
     with conn.transaction():
         row = conn.execute(ENABLE, target).fetchone()
         reason = None if row else f"{_label(task, periodic_id)!r} is not disabled"
         label = _label(task, periodic_id)
-        result = ControlResult("periodic_enable", label, row is not None, reason)
-        _audit(conn, actor, result, target)
+        result = ControlResult(Action.ENABLE_PERIODIC, label, row is not None, reason)
+        _audit(conn, name, result, target)
     return result
 
 
-def run_periodic_now(conn: psycopg.Connection, label: str, actor: str) -> ControlResult:
+def run_periodic_now(conn: psycopg.Connection, label: str, actor: Identity) -> ControlResult:
     """Defer the periodic task now with its configured kwargs (as published by the worker)
     and `timestamp` = now, as its deferrer would for a tick; marked manual in the audit log.
     Task-level defaults its worker did not publish (a priority or lock set on @app.task and
     not in @app.periodic) are not applied."""
-    _start(conn)
+    name = _start(conn, actor, Action.RUN_NOW)
     task, periodic_id = parse_periodic(label)
     target = {"task": task, "periodic_id": periodic_id}
     with conn.transaction():
@@ -239,7 +242,7 @@ def run_periodic_now(conn: psycopg.Connection, label: str, actor: str) -> Contro
                 raise
             reason = queueing_lock_reason(lock, todo_holders(conn, [lock]).get(lock))
         result = ControlResult(
-            "periodic_run", _label(task, periodic_id), job_id is not None, reason, job_id
+            Action.RUN_NOW, _label(task, periodic_id), job_id is not None, reason, job_id
         )
-        _audit(conn, actor, result, target, {"manual": True, "queue": params["queue"]})
+        _audit(conn, name, result, target, {"manual": True, "queue": params["queue"]})
     return result

@@ -24,12 +24,13 @@ from jobdash.app.actions.jobs import (
     ProgressCallback,
     _ensure_idle,
     _write_audit,
-    ensure_writable,
+    authorize,
     parse_job_ids,
 )
 from jobdash.app.actions.retry import RetryOptions, lock_failed_for_retry, retry_locked
 from jobdash.app.read.job_filter import JobFilter
 from jobdash.app.read.jobs import STATE_CASE, count_jobs, matching_ids_batch, max_job_id
+from jobdash.core.auth.identity import Action, Identity
 from jobdash.core.errors import ActionError
 
 DEFAULT_SCAN = 100_000
@@ -43,21 +44,21 @@ ORDER BY j.id
 FOR UPDATE
 """
 CONDITIONS = {
-    "cancel": "j.status = 'todo'",
-    "abort": "j.status = 'doing' AND NOT j.abort_requested",
-    "run_now": "j.status = 'todo' AND j.scheduled_at > now()",
-    "reschedule": "j.status = 'todo'",
-    "delete": "j.status::text = ANY(%(terminal)s::text[])",
-    "retry": "j.status = 'failed'",
+    Action.CANCEL: "j.status = 'todo'",
+    Action.ABORT: "j.status = 'doing' AND NOT j.abort_requested",
+    Action.RUN_JOB_NOW: "j.status = 'todo' AND j.scheduled_at > now()",
+    Action.RESCHEDULE: "j.status = 'todo'",
+    Action.DELETE: "j.status::text = ANY(%(terminal)s::text[])",
+    Action.RETRY: "j.status = 'failed'",
 }
 # What the operator saw the job as, for skip reasons ("not waiting (now doing)").
 EXPECTED = {
-    "cancel": "waiting",
-    "abort": "running",
-    "run_now": "scheduled",
-    "reschedule": "waiting",
-    "delete": "finished",
-    "retry": "failed",
+    Action.CANCEL: "waiting",
+    Action.ABORT: "running",
+    Action.RUN_JOB_NOW: "scheduled",
+    Action.RESCHEDULE: "waiting",
+    Action.DELETE: "finished",
+    Action.RETRY: "failed",
 }
 
 # Procrastinate's own cancel: todo → cancelled (or deleted when `delete_job`), or for a doing job
@@ -84,7 +85,7 @@ LIVE_ARCHIVED = (
 
 
 def _skip_reasons(
-    conn: psycopg.Connection, action: str, ids: list[int], known: Mapping[int, str]
+    conn: psycopg.Connection, action: Action, ids: list[int], known: Mapping[int, str]
 ) -> dict[int, str]:
     if not ids:
         return {}
@@ -96,7 +97,7 @@ def _skip_reasons(
             reasons[job_id] = known[job_id]
         elif job_id in state:
             now = state[job_id].replace("_", " ")
-            if action == "abort" and state[job_id] == "abort_requested":
+            if action == Action.ABORT and state[job_id] == "abort_requested":
                 reasons[job_id] = "abort already requested"
             else:
                 reasons[job_id] = f"not {EXPECTED[action]} (now {now})"
@@ -108,42 +109,48 @@ def _skip_reasons(
 
 
 def _change(
-    conn: psycopg.Connection, action: str, locked: list[int], options: Mapping[str, Any], actor: str
+    conn: psycopg.Connection,
+    action: Action,
+    locked: list[int],
+    options: Mapping[str, Any],
+    actor: str,
 ) -> tuple[list[int], dict[int, str]]:
     """Act on the locked rows: the ids done, and reasons for those refused on the way."""
     if not locked:
         return [], {}
-    if action in ("cancel", "abort"):
-        params = {"ids": locked, "abort": action == "abort", "delete": bool(options.get("delete"))}
+    if action in (Action.CANCEL, Action.ABORT):
+        delete = bool(options.get("delete"))
+        params = {"ids": locked, "abort": action == Action.ABORT, "delete": delete}
         rows = conn.execute(CANCEL_WITH_PROCRASTINATE, params)
         return sorted(row[0] for row in rows if row[0]), {}
-    if action in ("run_now", "reschedule"):
-        at = options.get("at") if action == "reschedule" else None
+    if action in (Action.RUN_JOB_NOW, Action.RESCHEDULE):
+        at = options.get("at") if action == Action.RESCHEDULE else None
         rows = conn.execute(SET_SCHEDULED_AT, {"ids": locked, "at": at})
         return sorted(row[0] for row in rows), {}
-    if action == "delete":
+    if action == Action.DELETE:
         return archive_and_delete(conn, locked, actor), {}
-    if action == "retry":
+    if action == Action.RETRY:
         retry = options.get("retry") or RetryOptions()
         return retry_locked(conn, lock_failed_for_retry(conn, locked), retry)
     raise ValueError(f"unknown action {action!r}")
 
 
-def _audit_name(action: str, options: Mapping[str, Any]) -> str:
-    return "cancel_delete" if action == "cancel" and options.get("delete") else action
+def _audited_as(action: Action, options: Mapping[str, Any]) -> Action:
+    """What the role check and the audit log call it: cancelling with `delete` deletes."""
+    return Action.DELETE if action == Action.CANCEL and options.get("delete") else action
 
 
 def _act(
     conn: psycopg.Connection,
-    action: str,
+    action: Action,
     ids: list[int],
     actor: str,
     options: Mapping[str, Any],
     job_filter: JobFilter | None = None,
     audit_extra: Mapping[str, Any] | None = None,
 ) -> ActionResult:
-    """One transaction: lock, change, explain the skipped, audit."""
-    name = _audit_name(action, options)
+    """One transaction: lock, change, explain the skipped, audit (`actor`: the name)."""
+    name = _audited_as(action, options)
     with conn.transaction():
         query = LOCK.format(condition=CONDITIONS[action])
         params = {"ids": ids, "terminal": list(TERMINAL_STATUSES)}
@@ -152,9 +159,11 @@ def _act(
         done_set = set(done)
         skipped = _skip_reasons(conn, action, [i for i in ids if i not in done_set], known)
         extra = dict(audit_extra or {})
-        if action == "reschedule" and options.get("at") is not None:
+        if name != action:
+            extra["as"] = "cancel, deleting (Procrastinate's cancel with delete_job)"
+        if action == Action.RESCHEDULE and options.get("at") is not None:
             extra["at"] = options["at"].isoformat()
-        if action == "retry" and options.get("retry") is not None:
+        if action == Action.RETRY and options.get("retry") is not None:
             described = options["retry"].describe()
             if described:
                 extra["options"] = described
@@ -163,14 +172,15 @@ def _act(
 
 
 def _on_ids(
-    conn: psycopg.Connection, action: str, ids: Iterable[object], actor: str, **options: Any
-) -> ActionResult:
-    ensure_writable()
+    conn: psycopg.Connection, action: Action, ids: Iterable[object], actor: Identity,
+    **options: Any,
+) -> ActionResult:  # fmt: skip
+    name = authorize(actor, _audited_as(action, options))
     job_ids = parse_job_ids(ids)
     if not job_ids:
-        return ActionResult(_audit_name(action, options))
+        return ActionResult(_audited_as(action, options))
     _ensure_idle(conn)
-    return _act(conn, action, job_ids, actor, options)
+    return _act(conn, action, job_ids, name, options)
 
 
 def _checked_time(at: datetime) -> datetime:
@@ -180,44 +190,46 @@ def _checked_time(at: datetime) -> datetime:
 
 
 def cancel_jobs(
-    conn: psycopg.Connection, ids: Iterable[object], actor: str, *, delete: bool = False
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity, *, delete: bool = False
 ) -> ActionResult:
     """Cancel the waiting (todo) jobs among `ids` with Procrastinate's cancel; `delete` deletes
     them instead, as Procrastinate's cancel allows (not archived)."""
-    return _on_ids(conn, "cancel", ids, actor, delete=delete)
+    return _on_ids(conn, Action.CANCEL, ids, actor, delete=delete)
 
 
-def abort_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
+def abort_jobs(
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
+) -> ActionResult:
     """Request the abort of the running (doing) jobs among `ids`, as Procrastinate does: its
     worker cancels an async task; a sync task stops only if it checks should_abort()."""
-    return _on_ids(conn, "abort", ids, actor)
+    return _on_ids(conn, Action.ABORT, ids, actor)
 
 
-def run_now(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
+def run_now(conn: psycopg.Connection, ids: Iterable[object], actor: Identity) -> ActionResult:
     """Make the scheduled jobs among `ids` ready now."""
-    return _on_ids(conn, "run_now", ids, actor)
+    return _on_ids(conn, Action.RUN_JOB_NOW, ids, actor)
 
 
 def reschedule_jobs(
-    conn: psycopg.Connection, ids: Iterable[object], actor: str, *, at: datetime
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity, *, at: datetime
 ) -> ActionResult:
     """Make the waiting jobs among `ids` run not before `at` (timezone-aware)."""
-    return _on_ids(conn, "reschedule", ids, actor, at=_checked_time(at))
+    return _on_ids(conn, Action.RESCHEDULE, ids, actor, at=_checked_time(at))
 
 
 def delete_finished_jobs(
-    conn: psycopg.Connection, ids: Iterable[object], actor: str
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
 ) -> ActionResult:
     """Archive, then delete, the finished (succeeded, failed, cancelled, aborted) jobs among
     `ids`; restorable with restore_jobs."""
-    return _on_ids(conn, "delete", ids, actor)
+    return _on_ids(conn, Action.DELETE, ids, actor)
 
 
 def all_matching(
     conn: psycopg.Connection,
-    action: str,
+    action: Action,
     job_filter: JobFilter,
-    actor: str,
+    actor: Identity,
     batch_size: int = DEFAULT_BATCH_SIZE,
     should_stop: Callable[[], bool] | None = None,
     progress: ProgressCallback | None = None,
@@ -230,67 +242,58 @@ def all_matching(
 
     `should_stop` is asked before each batch; what was done stays done (`stopped=True`).
     `progress(result_so_far)` after each batch. `options`: delete (cancel), at (reschedule)."""
-    ensure_writable()
-    _ensure_idle(conn)
     if action not in CONDITIONS:
         raise ActionError(f"unknown action {action!r}")
+    name = authorize(actor, _audited_as(action, options))
+    _ensure_idle(conn)
     if batch_size < 1:
         raise ActionError("batch size must be at least 1")
-    if action == "reschedule":
+    if action == Action.RESCHEDULE:
         options["at"] = _checked_time(options.get("at"))  # type: ignore[arg-type]
     before: int | None = max_job_id(conn) + 1
     count = count_jobs(conn, job_filter, scan)
     total = count.matched if count.exact else max(count.matched, count.estimate or 0)
     run_id = uuid.uuid4().hex[:12]
-    name = _audit_name(action, options)
-    result = ActionResult(name, total=total)
+    result = ActionResult(_audited_as(action, options), total=total)
     batch = 0
     while before is not None:
         if should_stop is not None and should_stop():
-            return ActionResult(name, result.done, result.skipped, True, total)
+            return ActionResult(result.action, result.done, result.skipped, True, total)
         ids, before = matching_ids_batch(conn, job_filter, before, batch_size, scan)
         if not ids:
             continue
         batch += 1
         extra = {"run": run_id, "batch": batch, "all_matching": True}
-        result = result.merged(_act(conn, action, ids, actor, options, job_filter, extra))
+        result = result.merged(_act(conn, action, ids, name, options, job_filter, extra))
         if progress is not None:
             progress(result)
     return result
 
 
 def cancel_all_matching(
-    conn: psycopg.Connection, job_filter: JobFilter, actor: str, *, delete: bool = False,
+    conn: psycopg.Connection,
+    job_filter: JobFilter,
+    actor: Identity,
+    *,
+    delete: bool = False,
     **kwargs: Any,
-) -> ActionResult:  # fmt: skip
-    return all_matching(conn, "cancel", job_filter, actor, delete=delete, **kwargs)
-
-
-def abort_all_matching(
-    conn: psycopg.Connection, job_filter: JobFilter, actor: str, **kwargs: Any
 ) -> ActionResult:
-    return all_matching(conn, "abort", job_filter, actor, **kwargs)
-
-
-def run_now_all_matching(
-    conn: psycopg.Connection, job_filter: JobFilter, actor: str, **kwargs: Any
-) -> ActionResult:
-    return all_matching(conn, "run_now", job_filter, actor, **kwargs)
+    return all_matching(conn, Action.CANCEL, job_filter, actor, delete=delete, **kwargs)
 
 
 def retry_all_matching_jobs(
     conn: psycopg.Connection,
     job_filter: JobFilter,
-    actor: str,
+    actor: Identity,
     *,
     retry: RetryOptions | None = None,
     **kwargs: Any,
 ) -> ActionResult:
     """Retry every failed job matching an explorer filter (options as retry_jobs)."""
-    return all_matching(conn, "retry", job_filter, actor, retry=retry, **kwargs)
+    return all_matching(conn, Action.RETRY, job_filter, actor, retry=retry, **kwargs)
 
 
 def delete_finished_all_matching(
-    conn: psycopg.Connection, job_filter: JobFilter, actor: str, **kwargs: Any
+    conn: psycopg.Connection, job_filter: JobFilter, actor: Identity, **kwargs: Any
 ) -> ActionResult:
-    return all_matching(conn, "delete", job_filter, actor, **kwargs)
+    return all_matching(conn, Action.DELETE, job_filter, actor, **kwargs)

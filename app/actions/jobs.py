@@ -7,7 +7,8 @@ lock (`status = 'failed'` in READ COMMITTED re-reads a row changed meanwhile), t
 so each job is acted on exactly once and the others are reported as skipped with a reason.
 Retries go through Procrastinate's own function (app/actions/retry.py). The audit row is
 written in the same transaction as the change. The UI, the CLI and the worker-health panel
-all call these functions (actor: "dashboard", the OS user, ...).
+all call these functions with the Identity acting: each checks read-only mode and the
+actor's role first (`authorize`), and the audit log records the actor's name.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from jobdash.app.read.failed_jobs import (
     failed_ids_batch,
     max_failed_id,
 )
-from jobdash.core.errors import ActionError, ReadOnlyError
+from jobdash.core.auth.identity import Action, Identity, require
+from jobdash.core.errors import ActionError
 from jobdash.core.settings import load_settings
 
 DEFAULT_BATCH_SIZE = 1000
@@ -67,16 +69,16 @@ VALUES (%(actor)s, %(action)s, %(job_ids)s, %(filter)s, %(done)s, %(skipped)s, %
 # At most this many per-job skip reasons are kept in one audit row (the counts are exact).
 AUDIT_SKIPPED_SAMPLE = 200
 
-VERBS = {
-    "retry": "Retried",
-    "delete": "Deleted",
-    "restore": "Restored",
-    "retry_stalled": "Retried stalled",
-    "cancel": "Cancelled",
-    "cancel_delete": "Cancelled and deleted",
-    "abort": "Requested abort of",
-    "run_now": "Set to run now",
-    "reschedule": "Rescheduled",
+# How a summary says what was done.
+DONE_WORDS = {
+    Action.RETRY: "Retried",
+    Action.DELETE: "Deleted",
+    Action.RESTORE: "Restored",
+    Action.RETRY_STALLED: "Retried stalled",
+    Action.CANCEL: "Cancelled",
+    Action.ABORT: "Requested abort of",
+    Action.RUN_JOB_NOW: "Set to run now",
+    Action.RESCHEDULE: "Rescheduled",
 }
 
 
@@ -84,7 +86,7 @@ VERBS = {
 class ActionResult:
     """What an action did: ids done, ids skipped with the reason, and whether it was stopped."""
 
-    action: str
+    action: Action
     done: tuple[int, ...] = ()
     skipped: Mapping[int, str] = field(default_factory=dict)
     stopped: bool = False
@@ -127,13 +129,13 @@ def count_reasons(reasons: Iterable[str]) -> dict[str, int]:
 
 
 def summarize(
-    action: str,
+    action: Action,
     done: int,
     skipped_by_reason: Mapping[str, int],
     stopped: bool = False,
     total: int | None = None,
 ) -> str:
-    verb = VERBS.get(action, action)
+    verb = DONE_WORDS.get(action, str(action))
     noun = "job" if done == 1 else "jobs"
     text = f"{verb} {done:,} {noun}"
     skipped = sum(skipped_by_reason.values())
@@ -165,9 +167,11 @@ def parse_job_ids(values: Iterable[object]) -> list[int]:
     return ids
 
 
-def ensure_writable() -> None:
-    if load_settings().read_only:
-        raise ReadOnlyError("read-only mode (JOBDASH_READ_ONLY=1): actions are disabled")
+def authorize(actor: Identity, action: Action) -> str:
+    """The check every action makes first: read-only mode, then the actor's role (raises
+    ReadOnlyError / PermissionDenied). The name the audit log records."""
+    require(actor, action, read_only=load_settings().read_only)
+    return actor.name
 
 
 def _ensure_idle(conn: psycopg.Connection) -> None:
@@ -190,8 +194,8 @@ def _reasons_for_skipped(
         if job_id in known:
             reasons[job_id] = known[job_id]
         elif job_id in status:
-            expected = "doing" if action == "retry_stalled" else "failed"
-            if status[job_id] == expected and action == "retry_stalled":
+            expected = "doing" if action == Action.RETRY_STALLED else "failed"
+            if status[job_id] == expected and action == Action.RETRY_STALLED:
                 reasons[job_id] = "not stalled (its worker is alive)"
             else:
                 reasons[job_id] = f"no longer {expected} (now {status[job_id]})"
@@ -250,13 +254,13 @@ def _act(
 ) -> ActionResult:
     """One transaction: lock, change, explain the skipped, audit."""
     with conn.transaction():
-        if action == "retry":
+        if action == Action.RETRY:
             options = options or RetryOptions()
             done, known = retry_locked(conn, lock_failed_for_retry(conn, ids), options)
             audit_extra = {**(audit_extra or {}), **_described(options)}
-        elif action == "delete":
+        elif action == Action.DELETE:
             done, known = _delete_in_transaction(conn, ids, actor)
-        elif action == "restore":
+        elif action == Action.RESTORE:
             outcome = restore_archived(conn, ids, actor)
             done, known = outcome.restored, outcome.skipped
         else:
@@ -274,23 +278,23 @@ def _described(options: RetryOptions) -> dict[str, Any]:
 
 def _act_on_ids(
     conn: psycopg.Connection,
-    action: str,
+    action: Action,
     ids: Iterable[object],
-    actor: str,
+    actor: Identity,
     options: RetryOptions | None = None,
 ) -> ActionResult:
-    ensure_writable()
+    name = authorize(actor, action)
     job_ids = parse_job_ids(ids)
     if not job_ids:
         return ActionResult(action)
     _ensure_idle(conn)
-    return _act(conn, action, job_ids, actor, options=options)
+    return _act(conn, action, job_ids, name, options=options)
 
 
 def retry_jobs(
     conn: psycopg.Connection,
     ids: Iterable[object],
-    actor: str,
+    actor: Identity,
     *,
     at: datetime | None = None,
     queue: str | None = None,
@@ -303,30 +307,34 @@ def retry_jobs(
     (lowest id) is retried; the others are skipped, naming the job that holds the lock.
     """
     options = retry_options(at, queue, priority)
-    return _act_on_ids(conn, "retry", ids, actor, options)
+    return _act_on_ids(conn, Action.RETRY, ids, actor, options)
 
 
-def delete_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
+def delete_jobs(
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
+) -> ActionResult:
     """Archive, then delete, the failed jobs among `ids`."""
-    return _act_on_ids(conn, "delete", ids, actor)
+    return _act_on_ids(conn, Action.DELETE, ids, actor)
 
 
-def restore_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: str) -> ActionResult:
+def restore_jobs(
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
+) -> ActionResult:
     """Put deleted jobs back from the archive, with their events and errors, ids preserved."""
-    return _act_on_ids(conn, "restore", ids, actor)
+    return _act_on_ids(conn, Action.RESTORE, ids, actor)
 
 
 def _all_matching(
     conn: psycopg.Connection,
-    action: str,
+    action: Action,
     job_filter: FailedJobFilter,
-    actor: str,
+    actor: Identity,
     batch_size: int,
     should_stop: Callable[[], bool] | None,
     progress: ProgressCallback | None,
     options: RetryOptions | None = None,
 ) -> ActionResult:
-    ensure_writable()
+    name = authorize(actor, action)
     _ensure_idle(conn)
     if batch_size < 1:
         raise ActionError("batch size must be at least 1")
@@ -346,7 +354,7 @@ def _all_matching(
         batch += 1
         after_id = ids[-1]
         extra = {"run": run_id, "batch": batch, "all_matching": True}
-        result = result.merged(_act(conn, action, ids, actor, job_filter, extra, options))
+        result = result.merged(_act(conn, action, ids, name, job_filter, extra, options))
         if progress is not None:
             progress(result)
     return result
@@ -355,7 +363,7 @@ def _all_matching(
 def retry_all_matching(
     conn: psycopg.Connection,
     job_filter: FailedJobFilter,
-    actor: str,
+    actor: Identity,
     batch_size: int = DEFAULT_BATCH_SIZE,
     should_stop: Callable[[], bool] | None = None,
     progress: ProgressCallback | None = None,
@@ -373,25 +381,27 @@ def retry_all_matching(
     """
     options = retry_options(at, queue, priority)
     return _all_matching(
-        conn, "retry", job_filter, actor, batch_size, should_stop, progress, options
+        conn, Action.RETRY, job_filter, actor, batch_size, should_stop, progress, options
     )
 
 
 def delete_all_matching(
     conn: psycopg.Connection,
     job_filter: FailedJobFilter,
-    actor: str,
+    actor: Identity,
     batch_size: int = DEFAULT_BATCH_SIZE,
     should_stop: Callable[[], bool] | None = None,
     progress: ProgressCallback | None = None,
 ) -> ActionResult:
     """Archive and delete every failed job matching the filter (see retry_all_matching)."""
-    return _all_matching(conn, "delete", job_filter, actor, batch_size, should_stop, progress)
+    return _all_matching(
+        conn, Action.DELETE, job_filter, actor, batch_size, should_stop, progress
+    )
 
 
 def retry_stalled_jobs(
     conn: psycopg.Connection,
-    actor: str,
+    actor: Identity,
     ids: Iterable[object] | None = None,
     stalled_after_s: float = STALLED_AFTER_S,
 ) -> ActionResult:
@@ -401,18 +411,18 @@ def retry_stalled_jobs(
     `ids=None`: every stalled job. A stalled job whose abort was requested is marked failed
     instead, as Procrastinate does, and reported as skipped.
     """
-    ensure_writable()
+    name = authorize(actor, Action.RETRY_STALLED)
     _ensure_idle(conn)
     job_ids = parse_job_ids(ids) if ids is not None else None
     if job_ids == []:
-        return ActionResult("retry_stalled")
+        return ActionResult(Action.RETRY_STALLED)
     with conn.transaction():
         locked = lock_stalled(conn, job_ids, stalled_after_s)
         done, known = retry_locked(conn, locked, RetryOptions())
         considered = job_ids if job_ids is not None else [job.id for job in locked]
         done_set = set(done)
         skipped = _reasons_for_skipped(
-            conn, "retry_stalled", [i for i in considered if i not in done_set], known
+            conn, Action.RETRY_STALLED, [i for i in considered if i not in done_set], known
         )
-        _write_audit(conn, actor, "retry_stalled", considered, len(done), skipped, None)
-    return ActionResult("retry_stalled", tuple(done), skipped)
+        _write_audit(conn, name, Action.RETRY_STALLED, considered, len(done), skipped, None)
+    return ActionResult(Action.RETRY_STALLED, tuple(done), skipped)

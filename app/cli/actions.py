@@ -4,17 +4,17 @@ dashboard's actions for scripts and runbooks, through the same functions (actor:
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 
 from jobdash.app.actions import jobs as actions
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_database_argument, cli_identity, database_url
 from jobdash.app.read.failed_jobs import (
     EXPORT_FAILED_HEADER,
     FailedJobFilter,
@@ -22,6 +22,7 @@ from jobdash.app.read.failed_jobs import (
     parse_utc,
 )
 from jobdash.app.rules.csv_format import write_csv
+from jobdash.core.auth.identity import Identity
 from jobdash.core.database import connect
 from jobdash.core.errors import ActionError, CommandError, ReadOnlyError, describe_error
 
@@ -141,11 +142,7 @@ def job_filter(args: argparse.Namespace) -> FailedJobFilter:
     )
 
 
-def current_actor() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "cli"
+
 
 
 FILTERS = ("queue", "task", "exception_type", "error_contains", "failed_since", "failed_until")
@@ -187,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("filters apply only with --all-failed")
     options = retry_options(args)
     url = database_url(args)
-    actor = current_actor()
+    actor = cli_identity()
     try:
         with connect(url) as conn:
             if bulk:
@@ -212,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_bulk(
-    conn: psycopg.Connection, args: argparse.Namespace, actor: str, options: dict[str, object]
+    conn: psycopg.Connection, args: argparse.Namespace, actor: Identity, options: dict[str, object]
 ) -> actions.ActionResult:
     def progress(result: actions.ActionResult) -> None:
         print(
@@ -229,8 +226,11 @@ def _run_bulk(
 
 
 def run_export(args: argparse.Namespace) -> int:
-    url = database_url(args)
-    rows = export_failed_jobs_rows(url, job_filter(args))
+    with connect(database_url(args)) as conn:
+        return write_export(export_failed_jobs_rows(conn, job_filter(args)), args)
+
+
+def write_export(rows: Iterator[tuple], args: argparse.Namespace) -> int:
     if args.output:
         target = Path(args.output)
         # Written beside the target, then renamed: a failed export leaves no partial file.

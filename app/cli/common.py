@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 
+from jobdash.core.auth.identity import Identity, Role
 from jobdash.core.database import check_connection, resolve_database_url
 from jobdash.core.settings import load_settings
 
@@ -23,3 +25,13 @@ def database_url(args: argparse.Namespace) -> str:
         url = resolve_database_url(load_settings())
     check_connection(url)
     return url
+
+
+def cli_identity() -> Identity:
+    """Who acts from the command line: the OS user, with every role (whoever can run the CLI
+    against the database can change it anyway; the audit log names them)."""
+    try:
+        name = getpass.getuser()
+    except (OSError, KeyError):
+        name = "cli"
+    return Identity(name, Role.ADMIN, "cli")

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import psycopg
 
 from jobdash.app.actions import controls
-from jobdash.app.cli.actions import current_actor
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_database_argument, cli_identity, database_url
+from jobdash.core.auth.identity import Identity
 from jobdash.core.database import connect
 from jobdash.core.errors import ActionError, CommandError, describe_error
 
@@ -55,10 +55,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     periodic.set_defaults(func=run_periodic)
 
 
-def _run(act: Callable[[psycopg.Connection, str], controls.ControlResult], url: str) -> int:
+def _run(act: Callable[[psycopg.Connection, Identity], controls.ControlResult], url: str) -> int:
     try:
         with connect(url) as conn:
-            result = act(conn, current_actor())
+            result = act(conn, cli_identity())
     except ActionError as exc:
         raise CommandError(str(exc)) from None
     except psycopg.Error as exc:

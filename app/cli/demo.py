@@ -20,10 +20,11 @@ from typing import IO
 from procrastinate import PsycopgConnector
 
 from jobdash.app.cli.common import add_database_argument, database_url
-from jobdash.app.cli.serve import dashboard_environment, streamlit_command
+from jobdash.app.cli.serve import browse_url, dashboard_environment, streamlit_command
 from jobdash.app.cli.worker import positive_float, positive_int
+from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern
 from jobdash.core.errors import CommandError, MigrationError
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 from jobdash.core.settings import load_settings
 
 DEMO_APP = "jobdash.jobs.demo.app:app"
@@ -83,6 +84,8 @@ def ensure_port_free(host: str, port: int) -> None:
 
 
 def dashboard_answers(host: str, port: int) -> bool:
+    # Bound to every interface, it answers on 127.0.0.1 (an allowed host; 0.0.0.0 is not).
+    host = "127.0.0.1" if host_pattern(host) in ANY_ADDRESS else host_pattern(host)
     try:
         url = f"http://{host}:{port}/_stcore/health"
         with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (local URL)
@@ -176,10 +179,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             # Children get the resolved URL, so they join the embedded server this process
             # keeps alive instead of starting their own.
-            env = dashboard_environment(url, DEMO_APP)
+            hosts = allowed_hosts(args.host)
+            env = dashboard_environment(url, DEMO_APP, hosts)
             children.start("worker", worker_command(args.concurrency), env, log)
             if not args.no_dashboard:
-                children.start("dashboard", streamlit_command(args.host, args.port), env, log)
+                dashboard = streamlit_command(args.host, args.port, hosts)
+                children.start("dashboard", dashboard, env, log)
             with workload_running(url, args.rate):
                 return supervise(children, args, log_path)
         finally:
@@ -190,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def supervise(children: Children, args: argparse.Namespace, log_path: Path) -> int:
-    dashboard = None if args.no_dashboard else f"http://{args.host}:{args.port}"
+    hosts = allowed_hosts(args.host)
+    dashboard = None if args.no_dashboard else browse_url(args.host, args.port, hosts)
     print(f"jobdash demo: dashboard {dashboard or '(disabled)'}", flush=True)
     print(f"jobdash demo: worker and dashboard output in {log_path}", flush=True)
     print("jobdash demo: Ctrl-C to stop", flush=True)

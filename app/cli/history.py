@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from typing import Any
 
 from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.app.read.history import RANGES, history_rows, load_history
+from jobdash.app.rules.csv_format import write_csv
 from jobdash.core.database import connect
 from jobdash.core.errors import CommandError
 from jobdash.core.settings import load_settings
@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rollup",
         help="fold recent job events into history buckets now",
         description="Recompute the last minutes of history (what the worker does every "
-        "minute), apply retention, or with --backfill build history from all existing events.",
+        "minute), apply retention, or with --backfill build history from all existing events "
+        "(a day per transaction, one line per day).",
     )
     rollup.add_argument(
         "--backfill", action="store_true", help="recompute from the oldest event still present"
@@ -56,7 +57,9 @@ def run_rollup_command(args: argparse.Namespace) -> int:
     url = database_url(args)
     if args.backfill:
         with connect(url) as conn:
-            report = run_rollup(conn, backfill=True)
+            report = run_rollup(
+                conn, backfill=True, progress=lambda step: print(step.summary(), flush=True)
+            )
     else:
         report = maintain(url)
     if report.skipped:
@@ -90,9 +93,10 @@ def run_history_command(args: argparse.Namespace) -> int:
         json.dump(rows, sys.stdout, indent=1)
         print()
     else:
-        writer = csv.DictWriter(sys.stdout, fieldnames=HISTORY_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        # The one CSV writer: a queue or task name like "=HYPERLINK(…)" is neutralised.
+        sys.stdout.reconfigure(newline="")
+        values = ([row[name] for name in HISTORY_FIELDS] for row in rows)
+        write_csv(HISTORY_FIELDS, values, sys.stdout)
     return 0
 
 

@@ -13,8 +13,8 @@ import psycopg
 
 from jobdash.app.actions import explorer
 from jobdash.app.actions import jobs as actions
-from jobdash.app.cli.actions import EXIT_STATUS, current_actor
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.actions import EXIT_STATUS
+from jobdash.app.cli.common import add_database_argument, cli_identity, database_url
 from jobdash.app.read.job_filter import STATES, JobFilter
 from jobdash.app.read.jobs import EXPORT_HEADER, export_jobs, export_row
 from jobdash.app.read.models import to_jsonable
@@ -184,11 +184,11 @@ def run_cancel(args: argparse.Namespace) -> int:
             if chosen is not None:
                 scan = load_settings().search_scan_jobs
                 result = explorer.cancel_all_matching(
-                    conn, chosen, current_actor(), delete=args.delete, progress=_progress,
+                    conn, chosen, cli_identity(), delete=args.delete, progress=_progress,
                     scan=scan,
                 )  # fmt: skip
             else:
-                result = explorer.cancel_jobs(conn, ids, current_actor(), delete=args.delete)
+                result = explorer.cancel_jobs(conn, ids, cli_identity(), delete=args.delete)
     except ActionError as exc:
         raise CommandError(str(exc)) from None
     except psycopg.Error as exc:
@@ -201,7 +201,7 @@ def run_abort(args: argparse.Namespace) -> int:
     url = database_url(args)
     try:
         with connect(url) as conn:
-            result = explorer.abort_jobs(conn, ids, current_actor())
+            result = explorer.abort_jobs(conn, ids, cli_identity())
     except ActionError as exc:
         raise CommandError(str(exc)) from None
     except psycopg.Error as exc:

@@ -14,6 +14,7 @@ from jobdash.core.errors import JobdashError
 # Each module defines `register(subparsers)`, which adds its parser(s) with `func=run`.
 COMMAND_MODULES = [
     "jobdash.app.cli.migrate",
+    "jobdash.app.cli.uninstall",
     "jobdash.app.cli.serve",
     "jobdash.app.cli.worker",
     "jobdash.app.cli.demo",

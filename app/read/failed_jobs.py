@@ -20,7 +20,6 @@ from psycopg.rows import dict_row
 
 from jobdash.app.read.args import patterns, redact_args, redact_args_text
 from jobdash.app.rules.redact import redact_rows
-from jobdash.core.database import connect
 from jobdash.core.errors import FilterError
 
 PAGE_SIZES = (50, 100, 500)
@@ -342,26 +341,22 @@ def failed_queues_and_tasks(conn: psycopg.Connection) -> list[tuple[str, str, in
 
 
 def iter_server_side(
-    conninfo: str, query: str, params: Mapping[str, Any], chunk_rows: int = 2000
+    conn: psycopg.Connection, query: str, params: Mapping[str, Any], chunk_rows: int = 2000
 ) -> Iterator[tuple]:
-    """Rows of `query` from a server-side cursor on its own connection, `chunk_rows` at a time.
+    """Rows of `query` from a server-side cursor on `conn`, fetched `chunk_rows` at a time.
 
-    Own connection: an export runs on Streamlit's download thread, outside any session.
+    The cursor lives in a transaction of its own; closing the iterator early ends it.
     """
-    with (
-        connect(conninfo, autocommit=False) as conn,
-        conn.transaction(),
-        conn.cursor(name="jobdash_export") as cur,
-    ):
+    with conn.transaction(), conn.cursor(name="jobdash_export") as cur:
         cur.itersize = chunk_rows
         cur.execute(query, params)
         yield from cur
 
 
 def export_failed_jobs_rows(
-    conninfo: str, job_filter: FailedJobFilter, chunk_rows: int = 2000
+    conn: psycopg.Connection, job_filter: FailedJobFilter, chunk_rows: int = 2000
 ) -> Iterator[tuple]:
-    rows = iter_server_side(conninfo, EXPORT_FAILED_JOBS, job_filter.params(), chunk_rows)
+    rows = iter_server_side(conn, EXPORT_FAILED_JOBS, job_filter.params(), chunk_rows)
     return redact_rows(rows, EXPORT_FAILED_HEADER.index("args"), patterns())
 
 

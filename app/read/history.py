@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import psycopg
 
-from jobdash.jobs.maintenance.rollup import (
+from jobdash.core.history_tables import (
     EVENT_BUCKETS_SQL,
+    FLOOR_ID_SQL,
+    NO_CEILING_ID,
     histogram_array_sql,
     percentile_from_histogram,
 )
@@ -175,6 +177,7 @@ def error_group_split(start: datetime, end: datetime, unit: timedelta) -> tuple[
     return coarse_start, coarse_end
 
 
+# last_run_at: the end of the window the last rollup made complete (core/history_tables.py).
 RECORDING_SQL = "SELECT now(), last_run_at FROM jobdash_rollup_state"
 FILTER_OPTIONS_SQL = """
 SELECT DISTINCT queue_name, task_name FROM jobdash_history_hour
@@ -185,11 +188,11 @@ SELECT DISTINCT queue_name, task_name FROM jobdash_history_hour
 @dataclass(frozen=True)
 class RecordingStatus:
     now: datetime
-    last_run_at: datetime | None
+    complete_to: datetime | None  # history holds every event before this instant
 
     @property
     def recording(self) -> bool:
-        return self.last_run_at is not None and self.now - self.last_run_at <= RECORDING_STALE_AFTER
+        return self.complete_to is not None and self.now - self.complete_to <= RECORDING_STALE_AFTER
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,7 @@ class HistoryData:
 def load_recording_status(conn: psycopg.Connection) -> RecordingStatus:
     row = conn.execute(RECORDING_SQL).fetchone()
     assert row is not None
-    return RecordingStatus(now=row[0], last_run_at=row[1])
+    return RecordingStatus(now=row[0], complete_to=row[1])
 
 
 def load_filter_options(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
@@ -267,9 +270,17 @@ def query_params(
         "end": end,
         "queue": queue,
         "task": task,
-        "floor_id": 0,  # the raw source reads every event of the range
+        "floor_id": 0,  # the raw source reads every event of the range, or from raw_floor_id
+        "ceiling_id": NO_CEILING_ID,
         "limit": ERROR_GROUPS_LIMIT,
     }
+
+
+def raw_floor_id(conn: psycopg.Connection, start: datetime) -> int:
+    """The rollup marks' id floor for raw events from `start` on: a rollup that ran once lets
+    the raw fallback read the last hour's events by primary key instead of all of them."""
+    row = conn.execute(FLOOR_ID_SQL, {"start": start}).fetchone()
+    return int(row[0]) if row else 0
 
 
 def load_throughput(
@@ -305,9 +316,9 @@ def load_history(
     per_queue: bool = False,
 ) -> HistoryData:
     history_range = RANGES[range_name]
-    # One snapshot for all charts. JIT off: the raw-events fallback's correlated subquery is
-    # estimated far above jit_above_cost, and compiling costs more than any of these queries
-    # takes to run (see docs/benchmarks-history.md).
+    # One snapshot for all charts. JIT off: the raw-events fallback is estimated above
+    # jit_above_cost, and compiling costs more than any of these queries takes to run (see
+    # docs/benchmarks-history.md).
     with conn.transaction():
         conn.execute("SET LOCAL jit = off")
         conn.execute("SET LOCAL timezone = 'UTC'")
@@ -317,6 +328,8 @@ def load_history(
         source = resolution(history_range, minute_retention_days)
         params = query_params(history_range, start, end, queue=queue, task=task)
         chart_source = throughput_source(source, task, status.recording, range_name)
+        if chart_source == "raw":
+            params["floor_id"] = raw_floor_id(conn, start)
         throughput = load_throughput(conn, chart_source, params, per_queue=per_queue)
         depth = load_queue_depth(conn, source, params)
         errors = load_error_groups(conn, source, params)

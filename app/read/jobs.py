@@ -129,12 +129,21 @@ ID_RANGE = "SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM procrastinate
 # job deferred in a transaction open longer than this may fall outside the id bounds.
 DEFERRAL_SLACK = timedelta(minutes=5)
 
+# Open jobs per state, each counted through Procrastinate's indexes of todo/doing jobs (and
+# jobdash_jobs_todo_idx) up to a cap: a count of cap + 1 means "more than the cap".
 OPEN_COUNTS = """
-SELECT count(*) FILTER (WHERE status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())),
-       count(*) FILTER (WHERE status = 'todo' AND scheduled_at > now()),
-       count(*) FILTER (WHERE status = 'doing' AND NOT abort_requested),
-       count(*) FILTER (WHERE status = 'doing' AND abort_requested)
-FROM procrastinate_jobs WHERE status IN ('todo', 'doing')
+SELECT (SELECT count(*) FROM (
+            SELECT 1 FROM procrastinate_jobs WHERE status = 'todo'
+               AND (scheduled_at IS NULL OR scheduled_at <= now()) LIMIT %(cap)s + 1) r),
+       (SELECT count(*) FROM (
+            SELECT 1 FROM procrastinate_jobs WHERE status = 'todo' AND scheduled_at > now()
+             LIMIT %(cap)s + 1) s),
+       (SELECT count(*) FROM (
+            SELECT 1 FROM procrastinate_jobs WHERE status = 'doing' AND NOT abort_requested
+             LIMIT %(cap)s + 1) d),
+       (SELECT count(*) FROM (
+            SELECT 1 FROM procrastinate_jobs WHERE status = 'doing' AND abort_requested
+             LIMIT %(cap)s + 1) a)
 """
 FAILED_TOTAL = "SELECT coalesce(sum(delta), 0)::bigint FROM jobdash_failed_counts"
 ESTIMATED_STATES = ("succeeded", "cancelled", "aborted")
@@ -422,19 +431,22 @@ def max_job_id(conn: psycopg.Connection) -> int:
 
 @dataclass(frozen=True)
 class StateCounts:
-    """Jobs per state: exact for the open states (their index) and failed (the ledger);
-    planner estimates for the others (`estimated`)."""
+    """Jobs per state: exact for the open states (their indexes, up to `cap`: then "cap+")
+    and failed (the ledger); planner estimates for the others (`estimated`)."""
 
     counts: dict[str, int]
     estimated: frozenset[str]
+    cap: int = COUNT_CAP
 
     def text(self, state: str) -> str:
         value = self.counts.get(state, 0)
-        return f"≈ {value:,}" if state in self.estimated else f"{value:,}"
+        if state in self.estimated:
+            return f"≈ {value:,}"
+        return f"{self.cap:,}+" if value > self.cap else f"{value:,}"
 
 
-def load_state_counts(conn: psycopg.Connection) -> StateCounts:
-    row = conn.execute(OPEN_COUNTS).fetchone()
+def load_state_counts(conn: psycopg.Connection, cap: int = COUNT_CAP) -> StateCounts:
+    row = conn.execute(OPEN_COUNTS, {"cap": cap}).fetchone()
     ready, scheduled, doing, aborting = (int(v) for v in row) if row else (0, 0, 0, 0)
     failed_row = conn.execute(FAILED_TOTAL).fetchone()
     counts = {
@@ -446,7 +458,7 @@ def load_state_counts(conn: psycopg.Connection) -> StateCounts:
     }
     for state in ESTIMATED_STATES:
         counts[state] = estimate_jobs(conn, JobFilter(state=state))
-    return StateCounts(counts, frozenset(ESTIMATED_STATES))
+    return StateCounts(counts, frozenset(ESTIMATED_STATES), cap)
 
 
 JOB_ROW = """

@@ -13,13 +13,20 @@ import io
 import json
 import math
 import tempfile
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any
 
-# Spreadsheets run a cell starting with these as a formula (OWASP "CSV injection").
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Spreadsheets run a cell starting with these as a formula (OWASP "CSV injection"), also
+# behind leading blanks or invisible characters they skip, and in full-width or other forms
+# they read as the same sign (see `neutralise`).
+FORMULA_SIGNS = frozenset("=+-@")
+# Tab, CR and LF are triggers in themselves (OWASP): an importer may drop them.
+CONTROL_TRIGGERS = ("\t", "\r", "\n")
+# Dashes and minus signs NFKC leaves alone but a spreadsheet may take for "-".
+MINUS_FORMS = frozenset("\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58")
 # Rows written to the temporary file before it spills from memory to disk.
 SPOOL_MAX_BYTES = 8 * 1024 * 1024
 
@@ -36,8 +43,27 @@ CsvData = Any  # DataFrame | list[dict] | list[dataclass] | CsvSource | Callable
 
 
 def neutralise(text: str) -> str:
-    """`text`, prefixed with `'` when a spreadsheet would read it as a formula."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+    """`text`, prefixed with `'` when a spreadsheet could read it as a formula.
+
+    A formula sign counts after any leading whitespace (str.isspace: spaces, NBSP,
+    ideographic space, ...) and invisible characters (zero-width space, BOM, bidi marks:
+    Unicode categories Cf and Cc), and in every form NFKC folds to it (full-width ＝ ＋ － ＠,
+    small ﹦ ﹢ ﹣ ﹫, super- and subscript + and =) or that looks like a minus (MINUS_FORMS).
+    """
+    first = text[:1]
+    if "!" <= first <= "~" and first not in FORMULA_SIGNS:
+        return text  # the common case: a visible ASCII character that starts no formula
+    if text.startswith(CONTROL_TRIGGERS) or _starts_formula(text):
+        return "'" + text
+    return text
+
+
+def _starts_formula(text: str) -> bool:
+    for char in text:
+        if char.isspace() or unicodedata.category(char) in ("Cf", "Cc"):
+            continue
+        return char in MINUS_FORMS or unicodedata.normalize("NFKC", char)[:1] in FORMULA_SIGNS
+    return False
 
 
 def cell_text(value: Any) -> str:

@@ -10,6 +10,7 @@ import streamlit as st
 
 from jobdash.app.rules.text import escape_markdown
 from jobdash.app.ui import live
+from jobdash.app.ui.auth import identity_badge, require_identity
 from jobdash.app.ui.navigation import UI_DIR, build_navigation
 from jobdash.core.errors import ConfigError, DatabaseNotConfigured
 from jobdash.core.pool import configured_database_url
@@ -26,6 +27,9 @@ def main() -> None:
         st.title("Background Jobs Dashboard", anchor=False)
         st.error(escape_markdown(str(exc)), icon=":material/settings:")
         st.stop()
+    identity = require_identity()
+    with st.sidebar:
+        identity_badge(identity)
     live.toggle()
     build_navigation().run()
 

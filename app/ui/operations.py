@@ -20,29 +20,48 @@ from jobdash.app.actions.retry import retry_options
 from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.app.read.job_filter import JobFilter
 from jobdash.app.ui import data
+from jobdash.app.ui.auth import identity_from_streamlit
 from jobdash.app.ui.widgets.feedback import FAILED, REFUSED, Flash
 from jobdash.core import pool
-from jobdash.core.errors import JobdashError, ReadOnlyError, describe_error
+from jobdash.core.auth.identity import PERMISSIONS, Action, Identity, allowed
+from jobdash.core.errors import JobdashError, PermissionDenied, ReadOnlyError, describe_error
 from jobdash.core.settings import load_settings
 
-# Who the audit log names for actions taken in the dashboard.
-ACTOR = "dashboard"
+
+def current_actor() -> Identity:
+    """Who is acting: the signed-in person (the page stopped earlier for anyone else)."""
+    identity = identity_from_streamlit()
+    if not isinstance(identity, Identity):
+        raise PermissionDenied("sign in to act on jobs")
+    return identity
 
 
-def current_actor() -> str:
-    return ACTOR
+def why_not(action: Action) -> str:
+    """One line saying why this action's buttons are hidden."""
+    if read_only():
+        return "Read-only mode (JOBDASH_READ_ONLY=1): actions are hidden."
+    identity = identity_from_streamlit()
+    role = identity.role if isinstance(identity, Identity) else "no"
+    return f"Your role ({role}) cannot {PERMISSIONS[action].words}: actions are hidden."
+
+
+def may(action: Action) -> bool:
+    """Whether to offer this action's buttons (the action itself checks again)."""
+    identity = identity_from_streamlit()
+    return isinstance(identity, Identity) and allowed(identity, action, read_only=read_only())
 
 
 def read_only() -> bool:
     return load_settings().read_only
 
 
-def _run(label: str, act: Callable[[psycopg.Connection, str], Any]) -> Flash:
+def _run(label: str, act: Callable[[psycopg.Connection, Identity], Any]) -> Flash:
     """Run an action (an ActionResult or a ControlResult comes back) and say what it did."""
     try:
+        actor = current_actor()
         with pool.connection() as conn:
-            result = act(conn, current_actor())
-    except ReadOnlyError as exc:
+            result = act(conn, actor)
+    except (ReadOnlyError, PermissionDenied) as exc:
         return Flash(describe_error(exc), REFUSED)
     except (JobdashError, psycopg.Error) as exc:
         return Flash(f"{label} failed: {describe_error(exc)}", FAILED)
@@ -70,19 +89,18 @@ def retry_stalled(ids: list[int]) -> Flash:
     )
 
 
-BULK_ACTIONS = {"retry": actions.retry_all_matching, "delete": actions.delete_all_matching}
+BULK_ACTIONS = {
+    Action.RETRY: actions.retry_all_matching,
+    Action.DELETE: actions.delete_all_matching,
+}
 
 
-def start_bulk(action: str, job_filter: FailedJobFilter, total: int) -> BulkRun:
+def start_bulk(action: Action, job_filter: FailedJobFilter, total: int) -> BulkRun:
     """Start "retry/delete all matching" in the background; the caller polls the run."""
-    actions.ensure_writable()
+    actor = current_actor()
+    actions.authorize(actor, action)  # refuse before a thread starts, not inside it
     run = BulkRun(action, job_filter, total)
-    run.start(
-        BULK_ACTIONS[action],
-        pool.configured_database_url(),
-        current_actor(),
-        on_finish=data.invalidate,
-    )
+    run.start(BULK_ACTIONS[action], pool.configured_database_url(), actor, data.invalidate)
     return run
 
 
@@ -92,7 +110,7 @@ def retry_with(
     queue: str | None = None,
     priority: int | None = None,
 ) -> Flash:
-    def act(conn: psycopg.Connection, actor: str) -> actions.ActionResult:
+    def act(conn: psycopg.Connection, actor: Identity) -> actions.ActionResult:
         return actions.retry_jobs(conn, ids, actor, at=at, queue=queue, priority=priority)
 
     return _run("Retry", act)
@@ -118,29 +136,27 @@ def delete_finished(ids: list[int]) -> Flash:
     return _run("Delete", lambda conn, actor: explorer.delete_finished_jobs(conn, ids, actor))
 
 
-def start_jobs_bulk(action: str, job_filter: JobFilter, total: int, **options: Any) -> BulkRun:
+def start_jobs_bulk(action: Action, job_filter: JobFilter, total: int, **options: Any) -> BulkRun:
     """Start an all-matching action of the Jobs page in the background (see start_bulk).
     `options`: delete (cancel); at, queue, priority (retry)."""
-    actions.ensure_writable()
-    if action == "retry":
+    actor = current_actor()
+    audited = Action.DELETE if action == Action.CANCEL and options.get("delete") else action
+    actions.authorize(actor, audited)  # refuse before a thread starts, not inside it
+    if action == Action.RETRY:
         options = {"retry": retry_options(**options)}
     scan = load_settings().search_scan_jobs
-    def bulk(conn: psycopg.Connection, chosen: JobFilter, actor: str, **kw: Any) -> Any:
-        return explorer.all_matching(conn, action, chosen, actor, scan=scan, **options, **kw)
+
+    def bulk(conn: psycopg.Connection, chosen: JobFilter, who: Identity, **kw: Any) -> Any:
+        return explorer.all_matching(conn, action, chosen, who, scan=scan, **options, **kw)
 
     run = BulkRun(action, job_filter, total)
-    run.start(
-        bulk,
-        pool.configured_database_url(),
-        current_actor(),
-        on_finish=data.invalidate,
-    )
+    run.start(bulk, pool.configured_database_url(), actor, data.invalidate)
     return run
 
 
 def clear_queue(queue: str, total: int) -> BulkRun:
     """Cancel every ready job of the queue, in batches, in the background."""
-    return start_jobs_bulk("cancel", JobFilter(state="ready", queue=queue), total)
+    return start_jobs_bulk(Action.CANCEL, JobFilter(state="ready", queue=queue), total)
 
 
 def pause_queue(queue: str) -> Flash:

@@ -117,6 +117,14 @@ def current_auth() -> AuthService:
         return _service
 
 
+def reset_auth() -> None:
+    """Forget the process's AuthService: the next request builds it from the settings again
+    (tests, which change the settings between cases)."""
+    global _service
+    with _service_lock:
+        _service = None
+
+
 def identity_from_request(request: Request, service: AuthService | None = None) -> Identity | None:
     """Who sent `request`, or None (nobody signed in, or signed in without a role)."""
     service = service or current_auth()

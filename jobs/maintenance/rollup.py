@@ -1,129 +1,60 @@
 """Fold `procrastinate_events` into per-minute history buckets, and keep them trimmed.
 
-Correctness rests on three choices:
+Correctness rests on four choices:
 - Whole buckets are recomputed (delete + insert) inside one transaction: a crash leaves the
   previous state, a re-run gives the same rows.
-- Each run recomputes a trailing window (TRAILING_WINDOW, widened to cover the oldest open
-  transaction, whose events carry its start time as `at` and may still commit).
+- Each run recomputes from where the previous run left data that may still change
+  (`recompute_from`: the oldest transaction open when it read the events, whose events carry
+  its start time as `at` and may commit later), and at least TRAILING_WINDOW.
+- `last_run_at` is the end of the window a run made complete, what readers call "recorded".
 - A transaction-level advisory lock serialises runs; a second concurrent run skips.
+
+A backfill rebuilds the whole range a day at a time, each day its own transaction, then ends
+with an ordinary run, so its state is as fresh as a regular run's.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from jobdash.core.history_tables import (
+    EVENT_BUCKETS_SQL,
+    EVENT_COLUMNS,
+    FLOOR_ID_SQL,
+    HISTORY_COLUMNS,
+    METRIC_SUMS,
+    NO_CEILING_ID,
+    QUEUE_HISTORY_COLUMNS,
+)
+
 # Arbitrary, fixed: one rollup at a time per database ("jdru").
 ROLLUP_LOCK_KEY = 0x6A647275
-TRAILING_WINDOW = timedelta(minutes=10)
+# Late commits are covered by recompute_from; this margin only absorbs small clock steps.
+TRAILING_WINDOW = timedelta(minutes=2)
+# The very first run records the last hour, so the 1-hour chart is whole from the start.
+FIRST_RUN_WINDOW = timedelta(hours=1)
 # How far back an open transaction, or a gap since the last run, may widen the window.
 MAX_OPEN_TRANSACTION_LOOKBACK = timedelta(hours=1)
 MAX_CATCH_UP = timedelta(hours=24)
 MARK_RETENTION = timedelta(hours=3)
 DELETED_EVENTS_RETENTION = timedelta(hours=2)
+# Queues with history rows this recent get a depth sample even when empty (DEPTH_SAMPLE_SQL),
+# however short the window a run recomputes.
+QUEUES_SEEN_RECENTLY = timedelta(minutes=10)
+# A backfill recomputes this much history per transaction.
+BACKFILL_CHUNK = timedelta(days=1)
 
-# Upper bounds (ms) of the duration histogram bins, a 1-2-5 log scale; bin 0 is "< 1 ms",
-# the last bin is ">= 5,000,000 ms" (83 min). Changing them invalidates stored histograms.
-HISTOGRAM_BOUNDS_MS: tuple[float, ...] = tuple(
-    float(m * 10**e) for e in range(7) for m in (1, 2, 5)
-)
-HISTOGRAM_BINS = len(HISTOGRAM_BOUNDS_MS) + 1
-# One integer column per bin (migration 004 explains why not an array).
-HISTOGRAM_COLUMNS: tuple[str, ...] = tuple(f"duration_bin_{i:02d}" for i in range(HISTOGRAM_BINS))
-
-# The Procrastinate event types we count, and the column each goes to.
-EVENT_COLUMNS = {
-    "started": "started",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "deferred_for_retry": "retried",
-    "cancelled": "cancelled",
-    "aborted": "aborted",
-}
-# Events that end an attempt that ran: their duration is measured from the latest `started`.
-ATTEMPT_END_EVENTS = ("succeeded", "failed", "deferred_for_retry", "aborted")
-
-
-def histogram_array_sql() -> str:
-    """`ARRAY[sum(duration_bin_00), …]::bigint[]`: the summed histogram of a group of rows."""
-    return "ARRAY[" + ", ".join(f"sum({c})" for c in HISTOGRAM_COLUMNS) + "]::bigint[]"
-
-
-_HISTOGRAM_COUNTS = ",\n           ".join(
-    f"count(*) FILTER (WHERE bin = {i}) AS {c}" for i, c in enumerate(HISTOGRAM_COLUMNS)
-)
-_HISTOGRAM_SUMS = ", ".join(f"sum({c})" for c in HISTOGRAM_COLUMNS)
-
-
-_BOUNDS_LITERAL = "ARRAY[" + ", ".join(repr(b) for b in HISTOGRAM_BOUNDS_MS) + "]::float8[]"
-_COUNT_COLUMNS = ",\n           ".join(
-    f"count(*) FILTER (WHERE type = '{event}') AS {column}"
-    for event, column in EVENT_COLUMNS.items()
-)
-_EVENT_TYPES = ", ".join(f"'{t}'" for t in EVENT_COLUMNS)
-_END_TYPES = ", ".join(f"'{t}'" for t in ATTEMPT_END_EVENTS)
-
-# Per-minute aggregates of the events in [start, end); ids above floor_id only (see marks).
-# Events of deleted jobs come from jobdash_deleted_job_events (kept by a trigger).
-EVENT_BUCKETS_SQL = f"""
-WITH ev AS (
-    SELECT e.id, e.job_id, e.type::text AS type, e.at, j.queue_name, j.task_name
-      FROM procrastinate_events e
-      JOIN procrastinate_jobs j ON j.id = e.job_id
-     WHERE e.id > %(floor_id)s AND e.at >= %(start)s AND e.at < %(end)s
-       AND e.type IN ({_EVENT_TYPES})
-    UNION ALL
-    SELECT d.event_id, d.job_id, d.type, d.at, d.queue_name, d.task_name
-      FROM jobdash_deleted_job_events d
-     WHERE d.at >= %(start)s AND d.at < %(end)s AND d.type IN ({_EVENT_TYPES})
-       AND NOT EXISTS (SELECT 1 FROM procrastinate_events r WHERE r.id = d.event_id)
-), measured AS (
-    SELECT ev.*, CASE WHEN ev.type IN ({_END_TYPES}) THEN
-               extract(epoch FROM ev.at - (
-                   SELECT max(s.at) FROM (
-                       SELECT at FROM procrastinate_events
-                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
-                       UNION ALL
-                       SELECT at FROM jobdash_deleted_job_events
-                        WHERE job_id = ev.job_id AND type = 'started' AND at <= ev.at
-                   ) s
-               )) * 1000
-           END AS duration_ms
-      FROM ev
-), binned AS (
-    SELECT measured.*, width_bucket(duration_ms, {_BOUNDS_LITERAL}) AS bin FROM measured
-)
-SELECT date_trunc('minute', at) AS bucket, queue_name, task_name,
-           {_COUNT_COLUMNS},
-           count(duration_ms)::int AS duration_count,
-           coalesce(sum(duration_ms), 0) AS duration_sum_ms,
-           max(duration_ms) AS duration_max_ms,
-           {_HISTOGRAM_COUNTS}
-  FROM binned
- GROUP BY 1, 2, 3
-"""
-
-_METRIC_COLUMNS = (
-    "started, succeeded, failed, retried, cancelled, aborted, "
-    "duration_count, duration_sum_ms, duration_max_ms, " + ", ".join(HISTOGRAM_COLUMNS)
-)
-HISTORY_COLUMNS = "bucket, queue_name, task_name, " + _METRIC_COLUMNS
-QUEUE_HISTORY_COLUMNS = "bucket, queue_name, " + _METRIC_COLUMNS
-METRIC_SUMS = (
-    "sum(started), sum(succeeded), sum(failed), sum(retried), sum(cancelled), sum(aborted), "
-    "sum(duration_count), sum(duration_sum_ms), max(duration_max_ms), " + _HISTOGRAM_SUMS
-)
-# Per-queue minute rows (all tasks summed) of the per-task minute rows from `start` on.
+# Per-queue minute rows (all tasks summed) of the per-task minute rows in [start, end).
 QUEUE_MINUTES_SQL = f"""
     INSERT INTO jobdash_history_queue_minute ({QUEUE_HISTORY_COLUMNS})
     SELECT bucket, queue_name, {METRIC_SUMS}
       FROM jobdash_history_minute
-     WHERE bucket >= %(start)s
+     WHERE bucket >= %(start)s AND bucket < %(end)s
      GROUP BY 1, 2
 """
 
@@ -240,27 +171,33 @@ BUCKET_TABLES = ("history", "history_queue", "queue_depth", "error_groups")
 # from the hour rows of whole days in [start, end).
 ERROR_DAYS_FROM_HOURS_SQL = _coarser_error_groups_sql("day", "hour")
 
+_EVENT_TYPES = ", ".join(f"'{t}'" for t in EVENT_COLUMNS)
 WINDOW_INPUTS_SQL = """
 SELECT now(),
-       (SELECT last_run_at FROM jobdash_rollup_state),
+       (SELECT coalesce(recompute_from, last_run_at) FROM jobdash_rollup_state),
        (SELECT min(xact_start) FROM pg_stat_activity
          WHERE datname = current_database() AND pid <> pg_backend_pid()
            AND backend_type = 'client backend' AND xact_start IS NOT NULL)
 """
-BACKFILL_WINDOW_SQL = """
-SELECT date_trunc('minute', least(
-           (SELECT min(at) FROM procrastinate_events),
-           (SELECT min(at) FROM jobdash_deleted_job_events),
-           (SELECT min(recorded_at) FROM jobdash_job_errors),
-           now())),
-       now()
+# Where each UTC day's counted events lie in id order: a backfill chunk reads its day by
+# primary key (there is no index on `at`), after one sequential pass for all days.
+BACKFILL_DAYS_SQL = f"""
+SELECT date_trunc('day', at), min(at), min(id), max(id)
+  FROM procrastinate_events WHERE type IN ({_EVENT_TYPES})
+ GROUP BY 1 ORDER BY 1
 """
-FLOOR_ID_SQL = """
-SELECT coalesce(max(last_event_id), 0) FROM jobdash_rollup_marks WHERE taken_at <= %(start)s
+BACKFILL_OTHER_START_SQL = """
+SELECT least((SELECT min(at) FROM jobdash_deleted_job_events),
+             (SELECT min(recorded_at) FROM jobdash_job_errors))
 """
 LAST_EVENT_ID_SQL = """
 SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
   FROM procrastinate_events_id_seq
+"""
+UPDATE_STATE_SQL = """
+UPDATE jobdash_rollup_state
+   SET last_run_at = %(end)s, recompute_from = %(recompute_from)s, last_window_start = %(start)s,
+       last_backfill_at = CASE WHEN %(backfill)s THEN %(end)s ELSE last_backfill_at END
 """
 
 
@@ -276,29 +213,79 @@ class RollupReport:
     def summary(self) -> str:
         if self.skipped:
             return "skipped: another rollup is running"
+        assert self.window_start is not None and self.window_end is not None
+        same_day = self.window_start.date() == self.window_end.date()
+        end = f"{self.window_end:%H:%M}" if same_day else f"{self.window_end:%Y-%m-%d %H:%M}"
         return (
-            f"recomputed {self.window_start:%Y-%m-%d %H:%M} to {self.window_end:%H:%M} UTC: "
+            f"recomputed {self.window_start:%Y-%m-%d %H:%M} to {end} UTC: "
             f"{self.history_rows} minute buckets, {self.error_rows} error groups, "
             f"{self.queues_sampled} queues sampled"
         )
 
 
-def run_rollup(conn: psycopg.Connection, *, backfill: bool = False) -> RollupReport:
-    """Recompute the trailing window (or, with backfill, everything) in one transaction."""
+@dataclass(frozen=True)
+class BackfillChunk:
+    """One committed step of a backfill (for progress output)."""
+
+    index: int
+    total: int
+    start: datetime
+    end: datetime
+    history_rows: int
+    error_rows: int
+    seconds: float
+
+    def summary(self) -> str:
+        return (
+            f"backfilled {self.start:%Y-%m-%d %H:%M} to {self.end:%Y-%m-%d %H:%M} UTC "
+            f"({self.index} of {self.total}): {self.history_rows} minute buckets, "
+            f"{self.error_rows} error groups in {self.seconds:.1f} s"
+        )
+
+
+def run_rollup(
+    conn: psycopg.Connection,
+    *,
+    backfill: bool = False,
+    progress: Callable[[BackfillChunk], None] | None = None,
+) -> RollupReport:
+    """Recompute the recent window in one transaction; with backfill, first rebuild the whole
+    history from the oldest event still present, a day per transaction (`conn` must be in
+    autocommit mode). `progress` is called after each committed backfill day."""
+    if not backfill:
+        return _run_window(conn)
+    return _run_backfill(conn, progress)
+
+
+def _begin(conn: psycopg.Connection) -> None:
+    conn.execute("SET LOCAL timezone = 'UTC'")
+    # A backfill day, or a window before every mark, is estimated above jit_above_cost:
+    # compiling would take longer than running it.
+    conn.execute("SET LOCAL jit = off")
+
+
+def _run_window(conn: psycopg.Connection, since: datetime | None = None) -> RollupReport:
+    """One ordinary run: recompute [start, now) and the queue-depth sample, in one transaction.
+    `since` makes the window start there at the latest (the end of a backfill's days)."""
     with conn.transaction():
-        conn.execute("SET LOCAL timezone = 'UTC'")
-        # The per-event subquery inflates cost estimates into JIT territory: seconds of
-        # compiling for a query that runs in milliseconds.
-        conn.execute("SET LOCAL jit = off")
-        locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,)).fetchone()
-        if not (locked and locked[0]):
+        _begin(conn)
+        if since is not None:  # a backfill waits for a running rollup instead of skipping
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
+        elif not _try_lock(conn):
             return RollupReport(skipped=True)
-        start, end = _window(conn, backfill)
+        row = conn.execute(WINDOW_INPUTS_SQL).fetchone()
+        assert row is not None
+        end, previous_recompute_from, oldest_open_transaction = row
+        start = window_start(end, previous_recompute_from)
+        if since is not None:
+            start = min(start, since)
         # Read the event sequence BEFORE the mark's clock time (see jobdash_rollup_marks).
         last_event_id = _last_event_id(conn)
-        history_rows = _recompute_minutes(conn, start, end)
+        floor_row = conn.execute(FLOOR_ID_SQL, {"start": start}).fetchone()
+        ids = (floor_row[0] if floor_row else 0, NO_CEILING_ID)
+        history_rows = _recompute_minutes(conn, start, end, ids)
         error_rows = _recompute_error_minutes(conn, start, end)
-        queues = _sample_queue_depth(conn, start)
+        queues = _sample_queue_depth(conn, min(start, end - QUEUES_SEEN_RECENTLY))
         _recompute_hours(conn, start, end)
         conn.execute(
             "INSERT INTO jobdash_rollup_marks (taken_at, last_event_id) "
@@ -306,35 +293,99 @@ def run_rollup(conn: psycopg.Connection, *, backfill: bool = False) -> RollupRep
             (last_event_id,),
         )
         conn.execute(
-            "UPDATE jobdash_rollup_state SET last_run_at = now(), last_window_start = %s"
-            + (", last_backfill_at = now()" if backfill else ""),
-            (start,),
+            UPDATE_STATE_SQL,
+            {
+                "end": end,
+                "recompute_from": recompute_from(end, oldest_open_transaction),
+                "start": start,
+                "backfill": since is not None,
+            },
         )
     return RollupReport(False, start, end, history_rows, error_rows, queues)
 
 
-def _window(conn: psycopg.Connection, backfill: bool) -> tuple[datetime, datetime]:
-    if backfill:
-        row = conn.execute(BACKFILL_WINDOW_SQL).fetchone()
+def _try_lock(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def window_start(now: datetime, previous_recompute_from: datetime | None) -> datetime:
+    """First minute to recompute: the trailing window, widened to where the previous run left
+    data that may still change (bounded by MAX_CATCH_UP; older gaps need a backfill)."""
+    if previous_recompute_from is None:
+        return (now - FIRST_RUN_WINDOW).replace(second=0, microsecond=0)
+    start = min(now - TRAILING_WINDOW, max(previous_recompute_from, now - MAX_CATCH_UP))
+    return start.replace(second=0, microsecond=0)
+
+
+def recompute_from(end: datetime, oldest_open_transaction: datetime | None) -> datetime:
+    """Where the next run must recompute from: events before `end` are final unless a
+    transaction open now writes them (with its start time as `at`), bounded by the lookback.
+
+    Transactions open now must be covered by the NEXT run, not this one: their events are not
+    visible yet, and the next run cannot know which of them committed in between.
+    """
+    if oldest_open_transaction is None or oldest_open_transaction >= end:
+        return end
+    return max(oldest_open_transaction, end - MAX_OPEN_TRANSACTION_LOOKBACK)
+
+
+def _run_backfill(
+    conn: psycopg.Connection, progress: Callable[[BackfillChunk], None] | None
+) -> RollupReport:
+    with conn.transaction():
+        _begin(conn)
+        row = conn.execute(WINDOW_INPUTS_SQL).fetchone()
         assert row is not None
-        return row[0], row[1]
-    row = conn.execute(WINDOW_INPUTS_SQL).fetchone()
-    assert row is not None
-    now, last_run_at, oldest_open_transaction = row
-    return window_start(now, last_run_at, oldest_open_transaction), now
+        now, _, oldest_open_transaction = row
+        # Events before `until` are all committed by now (a transaction open now writes its
+        # start time as `at`, later than `until`), so the day scan below sees every one of
+        # them; the closing ordinary run recomputes from `until` on.
+        until = recompute_from(now, oldest_open_transaction).replace(second=0, microsecond=0)
+        days = conn.execute(BACKFILL_DAYS_SQL).fetchall()
+        other = conn.execute(BACKFILL_OTHER_START_SQL).fetchone()
+    starts = [first_at for _, first_at, _, _ in days] + ([other[0]] if other and other[0] else [])
+    chunks = backfill_chunks(min(starts), until) if starts else []
+    id_ranges = {day: (lo - 1, hi) for day, _, lo, hi in days}
+    history_rows = error_rows = 0
+    for index, (start, end) in enumerate(chunks, 1):
+        began = time.monotonic()
+        ids = id_ranges.get(start.replace(hour=0, minute=0), (0, 0))  # (0, 0): no events
+        with conn.transaction():
+            _begin(conn)
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK_KEY,))
+            chunk_rows = _recompute_minutes(conn, start, end, ids)
+            chunk_errors = _recompute_error_minutes(conn, start, end)
+            _recompute_hours(conn, start, end)
+        history_rows += chunk_rows
+        error_rows += chunk_errors
+        if progress is not None:
+            elapsed = time.monotonic() - began
+            progress(
+                BackfillChunk(index, len(chunks), start, end, chunk_rows, chunk_errors, elapsed)
+            )
+    report = _run_window(conn, since=until)
+    return RollupReport(
+        False,
+        chunks[0][0] if chunks else report.window_start,
+        report.window_end,
+        history_rows + report.history_rows,
+        error_rows + report.error_rows,
+        report.queues_sampled,
+    )
 
 
-def window_start(
-    now: datetime, last_run_at: datetime | None, oldest_open_transaction: datetime | None
-) -> datetime:
-    """First minute to recompute: the trailing window, widened to the oldest open transaction
-    (its events will carry its start time) and to a gap since the last run, both bounded."""
-    candidates = [now - TRAILING_WINDOW]
-    if last_run_at is not None:
-        candidates.append(max(last_run_at - TRAILING_WINDOW, now - MAX_CATCH_UP))
-    if oldest_open_transaction is not None:
-        candidates.append(max(oldest_open_transaction, now - MAX_OPEN_TRANSACTION_LOOKBACK))
-    return min(candidates).replace(second=0, microsecond=0)
+def backfill_chunks(first: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) steps from the minute of `first` to `until`, split at UTC day boundaries
+    (so a step reads one day's id range and recomputes whole error-group days)."""
+    start = first.astimezone(UTC).replace(second=0, microsecond=0)
+    chunks = []
+    while start < until:
+        day = start.replace(hour=0, minute=0)
+        end = min(day + BACKFILL_CHUNK, until)
+        chunks.append((start, end))
+        start = end
+    return chunks
 
 
 def _last_event_id(conn: psycopg.Connection) -> int:
@@ -342,40 +393,62 @@ def _last_event_id(conn: psycopg.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _recompute_minutes(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
-    floor_row = conn.execute(FLOOR_ID_SQL, {"start": start}).fetchone()
-    floor_id = floor_row[0] if floor_row else 0
-    conn.execute("DELETE FROM jobdash_history_minute WHERE bucket >= %s", (start,))
+def _recompute_minutes(
+    conn: psycopg.Connection, start: datetime, end: datetime, ids: tuple[int, int]
+) -> int:
+    """Minute rows of [start, end) from the events with ids[0] < id <= ids[1]."""
+    window = {"start": start, "end": end}
+    conn.execute(
+        "DELETE FROM jobdash_history_minute WHERE bucket >= %(start)s AND bucket < %(end)s",
+        window,
+    )
     cur = conn.execute(
         f"INSERT INTO jobdash_history_minute ({HISTORY_COLUMNS}) {EVENT_BUCKETS_SQL}",
-        {"start": start, "end": end, "floor_id": floor_id},
+        {**window, "floor_id": ids[0], "ceiling_id": ids[1]},
     )
-    conn.execute("DELETE FROM jobdash_history_queue_minute WHERE bucket >= %s", (start,))
-    conn.execute(QUEUE_MINUTES_SQL, {"start": start})
+    conn.execute(
+        "DELETE FROM jobdash_history_queue_minute WHERE bucket >= %(start)s AND bucket < %(end)s",
+        window,
+    )
+    conn.execute(QUEUE_MINUTES_SQL, window)
     return cur.rowcount
 
 
 def _recompute_error_minutes(conn: psycopg.Connection, start: datetime, end: datetime) -> int:
-    conn.execute("DELETE FROM jobdash_error_groups_minute WHERE bucket >= %s", (start,))
+    window = {"start": start, "end": end}
+    conn.execute(
+        "DELETE FROM jobdash_error_groups_minute WHERE bucket >= %(start)s AND bucket < %(end)s",
+        window,
+    )
     cur = conn.execute(
-        f"INSERT INTO jobdash_error_groups_minute ({ERROR_COLUMNS}) {ERROR_BUCKETS_SQL}",
-        {"start": start, "end": end},
+        f"INSERT INTO jobdash_error_groups_minute ({ERROR_COLUMNS}) {ERROR_BUCKETS_SQL}", window
     )
     return cur.rowcount
 
 
-def _sample_queue_depth(conn: psycopg.Connection, start: datetime) -> int:
-    return conn.execute(DEPTH_SAMPLE_SQL, {"start": start}).rowcount
+def _sample_queue_depth(conn: psycopg.Connection, seen_since: datetime) -> int:
+    """One depth sample; queues with history rows since `seen_since` get one even when empty."""
+    return conn.execute(DEPTH_SAMPLE_SQL, {"start": seen_since}).rowcount
+
+
+def covering_hours(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole hours [first, last) that contain any instant of [start, end)."""
+    first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    last = end.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    if last < end:
+        last += timedelta(hours=1)
+    return first, max(last, first)
 
 
 def _recompute_hours(conn: psycopg.Connection, start: datetime, end: datetime) -> None:
-    hour_start = start.replace(minute=0, second=0, microsecond=0)
+    # Whole hours: a backfill day may end mid-hour, before minutes a regular run already wrote.
+    hour_start, hour_end = covering_hours(start, end)
     for table in BUCKET_TABLES:
         conn.execute(
             f"DELETE FROM jobdash_{table}_hour WHERE bucket >= %s AND bucket < %s",
-            (hour_start, end),
+            (hour_start, hour_end),
         )
-        conn.execute(HOUR_FROM_MINUTES_SQL[table], {"start": hour_start, "end": end})
+        conn.execute(HOUR_FROM_MINUTES_SQL[table], {"start": hour_start, "end": hour_end})
     _recompute_error_days(conn, start, end)
 
 
@@ -442,42 +515,3 @@ def run_maintenance(
             "DELETE FROM jobdash_deleted_job_events WHERE at < now() - %s::interval",
             (DELETED_EVENTS_RETENTION,),
         )
-
-
-def percentile_from_histogram(
-    counts: Sequence[int], q: float, max_ms: float | None = None
-) -> float | None:
-    """The q-quantile (0..1) of durations summarised by `counts` (HISTOGRAM_BOUNDS_MS bins).
-
-    Interpolates geometrically inside the bin (log-scale bins); never exceeds max_ms.
-    """
-    total = sum(counts)
-    if total <= 0:
-        return None
-    rank = q * total
-    cumulative = 0.0
-    for index, count in enumerate(counts):
-        if count <= 0:
-            continue
-        if cumulative + count >= rank:
-            fraction = (rank - cumulative) / count
-            value = _interpolate(index, fraction, max_ms)
-            return min(value, max_ms) if max_ms is not None else value
-        cumulative += count
-    return max_ms
-
-
-def _interpolate(index: int, fraction: float, max_ms: float | None) -> float:
-    bounds = HISTOGRAM_BOUNDS_MS
-    if index == 0:
-        return bounds[0] * fraction
-    low = bounds[index - 1]
-    high = bounds[index] if index < len(bounds) else max(max_ms or low * 2, low)
-    if high <= low:
-        return low
-    return low * math.exp(math.log(high / low) * fraction)
-
-
-def histogram_bin(duration_ms: float) -> int:
-    """The bin a duration falls in, as SQL's width_bucket over HISTOGRAM_BOUNDS_MS counts it."""
-    return bisect.bisect_right(HISTOGRAM_BOUNDS_MS, duration_ms)

@@ -2,9 +2,9 @@
 
 Reuse them from any browser test:
 - `streamlit_server(database_url, env=None, script=None) -> base_url` starts
-  `streamlit run` of the dashboard server (or `script`) on a free port with
-  JOBDASH_DATABASE_URL set (plus `env`), waits for /_stcore/health == "ok" and stops the
-  server after the test.
+  `streamlit run` of the dashboard server (or `script`) as `jobdash serve` does, on a free
+  port with JOBDASH_DATABASE_URL set (plus `env`), waits for /_stcore/health == "ok" and
+  stops the server after the test (tests/streamlit_process.py).
 - `wait_for_script_idle(page)` waits until the app's current run has finished.
 Every test in this folder is marked `browser`, and is skipped when /usr/bin/chromium is
 missing (unless $CI is set: then it fails). Never `playwright install`.
@@ -12,25 +12,23 @@ missing (unless $CI is set: then it fails). Never `playwright install`.
 
 from __future__ import annotations
 
+import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from jobdash.app.web import SERVER_SCRIPT
+from tests.streamlit_process import free_port, stop
+from tests.streamlit_process import streamlit_server as streamlit_server
 
 CHROMIUM = Path("/usr/bin/chromium")
-REPO = Path(__file__).resolve().parents[2]
 
-STARTUP_TIMEOUT_S = 60
 IDLE_SELECTOR = "[data-testid='stApp'][data-test-script-state='notRunning']"
 
 
@@ -70,83 +68,37 @@ def browser_type_launch_args(browser_type_launch_args: dict, _require_chromium: 
     }
 
 
-def _free_port() -> int:
-    # The OS picks an unused ephemeral port: parallel test workers don't pick the same one.
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def wait_for_script_idle(page, timeout_ms: float = 30_000) -> None:
+    page.wait_for_selector(IDLE_SELECTOR, timeout=timeout_ms)
 
 
-def _listens_on(pid: int, port: int) -> bool:
-    """Whether `pid` itself listens on `port` (not some other server that answered first)."""
-    try:
-        connections = psutil.Process(pid).net_connections(kind="tcp")
-    except psutil.Error:
-        return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
-
-
-def _healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as response:
-            # Unknown /_stcore paths answer 200 with index.html: check the body.
-            return response.status == 200 and response.read().strip() == b"ok"
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+# Users of the local OpenID Connect provider (oidc-provider-mock) the sign-in tests start.
+PROVIDER_USERS = [
+    {"sub": "ops", "email": "ops@acme.com", "name": "Ops", "groups": ["oncall"]},
+    {"sub": "eve", "email": "eve@evil.test", "name": "Eve"},
+]
 
 
 @pytest.fixture
-def streamlit_server(tmp_path: Path) -> Iterator[Callable[..., str]]:
-    """Factory: start a Streamlit server for `database_url`; returns its base URL."""
-    processes: list[subprocess.Popen] = []
-
-    def start(
-        database_url: str, env: dict[str, str] | None = None, script: Path | str | None = None
-    ) -> str:
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        log_path = tmp_path / f"streamlit-{port}.log"
-        command = [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(script or SERVER_SCRIPT),
-            f"--server.port={port}",
-            "--server.address=127.0.0.1",
-            "--server.headless=true",
-            "--server.fileWatcherType=none",
-            "--browser.gatherUsageStats=false",
-        ]
-        full_env = {**os.environ, "JOBDASH_DATABASE_URL": database_url, **(env or {})}
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command, cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT
-            )
-        processes.append(process)
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not (_healthy(base_url) and _listens_on(process.pid, port)):
-            if process.poll() is not None:
-                raise RuntimeError(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit not healthy after {STARTUP_TIMEOUT_S} s")
-            time.sleep(0.2)  # polling the health endpoint, not synchronising on time
-        return base_url
-
-    yield start
-    for process in processes:
-        _stop(process)
-
-
-def wait_for_script_idle(page, timeout_ms: float = 30_000) -> None:
-    page.wait_for_selector(IDLE_SELECTOR, timeout=timeout_ms)
+def oidc_provider(tmp_path: Path) -> Iterator[str]:
+    """oidc-provider-mock on a free 127.0.0.1 port; yields its base URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)]
+    for claims in PROVIDER_USERS:
+        command += ["--user-claims", json.dumps(claims)]
+    log = (tmp_path / "oidc.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base_url}/.well-known/openid-configuration", timeout=2):
+                break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise RuntimeError((tmp_path / "oidc.log").read_text()[-2000:]) from None
+            time.sleep(0.1)  # polling the provider's metadata, not synchronising on time
+    yield base_url
+    stop(process)
+    log.close()

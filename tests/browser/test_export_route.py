@@ -1,4 +1,4 @@
-"""The streaming CSV route served beside the dashboard (app/export_routes.py), over real HTTP."""
+"""The streaming CSV route served beside the dashboard (app/web/routes.py), over real HTTP."""
 
 from __future__ import annotations
 
@@ -10,6 +10,13 @@ import urllib.request
 import psycopg
 
 from tests.actions_helpers import make_failed_jobs
+from tests.csv_checks import (
+    HOSTILE_TEXTS,
+    as_queue_name,
+    assert_cells_safe,
+    assert_exported,
+    parse_csv,
+)
 
 
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
@@ -50,5 +57,31 @@ def test_failed_jobs_csv_says_when_the_database_is_unreachable(streamlit_server)
 
     assert status == 503
     text = body.decode("utf-8")
-    assert text.startswith("export unavailable: cannot connect to 127.0.0.1:9/gone")
+    assert text.startswith(
+        "export unavailable: database unreachable (cannot connect to 127.0.0.1:9/gone"
+    )
     assert "secret" not in text and text.count("\n") == 1
+
+
+def test_failed_jobs_csv_neutralises_every_hostile_string(
+    streamlit_server, database_url: str, conn: psycopg.Connection
+) -> None:
+    texts = {}
+    for text in HOSTILE_TEXTS:
+        queue = as_queue_name(text)
+        [job_id] = make_failed_jobs(conn, 1, queue=queue, task=text[:128], message=text)
+        texts[str(job_id)] = text
+    base_url = streamlit_server(database_url)
+
+    status, _headers, body = _get(f"{base_url}/export/failed-jobs.csv")
+
+    assert status == 200
+    rows = parse_csv(body)
+    assert_cells_safe(rows)
+    header = rows[0]
+    assert sorted(row[0] for row in rows[1:]) == sorted(texts)
+    for row in rows[1:]:
+        text = texts[row[0]]
+        assert_exported(row[header.index("queue")], as_queue_name(text))
+        assert_exported(row[header.index("task")], text[:128])
+        assert_exported(row[header.index("error_message")], text)

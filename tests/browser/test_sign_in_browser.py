@@ -3,52 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.auth_helpers import SECRET, users_text
-from tests.browser.conftest import _free_port, _stop, wait_for_script_idle
+from tests.browser.conftest import wait_for_script_idle
 
 AUTH_APP = Path(__file__).resolve().parents[1] / "auth_app" / "server.py"
-PROVIDER_USERS = [
-    {"sub": "ops", "email": "ops@acme.com", "name": "Ops", "groups": ["oncall"]},
-    {"sub": "eve", "email": "eve@evil.test", "name": "Eve"},
-]
-
-
-@pytest.fixture
-def oidc_provider(tmp_path: Path) -> Iterator[str]:
-    """oidc-provider-mock on a free 127.0.0.1 port; yields its base URL."""
-    port = _free_port()
-    command = [sys.executable, "-m", "oidc_provider_mock", "--port", str(port)]
-    for claims in PROVIDER_USERS:
-        command += ["--user-claims", json.dumps(claims)]
-    log = (tmp_path / "oidc.log").open("wb")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base_url}/.well-known/openid-configuration", timeout=2):
-                break
-        except (urllib.error.URLError, ConnectionError):
-            if process.poll() is not None or time.monotonic() > deadline:
-                _stop(process)
-                raise RuntimeError((tmp_path / "oidc.log").read_text()[-2000:]) from None
-            time.sleep(0.1)  # polling the provider's metadata, not synchronising on time
-    yield base_url
-    _stop(process)
-    log.close()
-
-
 def test_sign_in_through_the_identity_provider_and_the_builtin_form(
     streamlit_server, oidc_provider, browser
 ):

@@ -25,6 +25,7 @@ from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.charts import time_axis, wall_clock
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 from jobdash.app.ui.widgets.feedback import flash
+from jobdash.core.auth.identity import Action
 
 TITLE = "Scheduled Tasks Timeline"
 TIMELINE_HOURS = 6
@@ -288,7 +289,7 @@ def render(state: ScheduleState, app_warning: str | None = None) -> None:
     if scheduler.maintenance:
         with st.expander(f"Jobdash maintenance ({len(scheduler.maintenance)})"):
             _table(scheduler.maintenance, now, zone)
-    if scheduler.periodic and not operations.read_only():
+    if scheduler.periodic and operations.may(Action.RUN_NOW):
         _periodic_controls(scheduler.periodic)
 
 
@@ -303,9 +304,13 @@ def _periodic_controls(periodic: list[UpcomingTask]) -> None:
         if cols[1].button("Run now", key="periodic_run", icon=":material/play_arrow:"):
             chosen = operations.run_periodic
         if task.disabled_at is None:
-            if cols[2].button("Disable", key="periodic_disable", icon=":material/pause:"):
+            if operations.may(Action.DISABLE_PERIODIC) and cols[2].button(
+                "Disable", key="periodic_disable", icon=":material/pause:"
+            ):
                 chosen = operations.disable_periodic
-        elif cols[2].button("Enable", key="periodic_enable", icon=":material/play_circle:"):
+        elif operations.may(Action.ENABLE_PERIODIC) and cols[2].button(
+            "Enable", key="periodic_enable", icon=":material/play_circle:"
+        ):
             chosen = operations.enable_periodic
         st.caption(
             "Run now defers it with its configured kwargs (marked manual in the audit log). "

@@ -17,6 +17,7 @@ from jobdash.app.ui.widgets import columns, confirm
 from jobdash.app.ui.widgets.confirm import describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 from jobdash.app.ui.widgets.feedback import show_flash
+from jobdash.core.auth.identity import Action
 
 TITLE = "Worker Health"
 # Beyond this many workers the cards would bury the page: the rest go in a table.
@@ -142,7 +143,7 @@ def render(health: WorkerHealth) -> None:
             csv_download_button(
                 "Download CSV", records_source(StalledJob, health.stalled), "stalled-jobs"
             )
-        if not operations.read_only() and right.button(
+        if operations.may(Action.RETRY_STALLED) and right.button(
             f"Retry stalled ({len(health.stalled):,})",
             key="retry_stalled",
             icon=":material/replay:",

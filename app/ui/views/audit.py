@@ -12,12 +12,10 @@ from jobdash.app.ui import data
 from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
+from jobdash.core.auth.identity import PERMISSIONS, Action
 
-ACTIONS = [
-    "(all)", "retry", "delete", "restore", "retry_stalled", "cancel", "cancel_delete", "abort",
-    "run_now", "reschedule", "pause_queue", "resume_queue", "periodic_run", "periodic_disable",
-    "periodic_enable",
-]  # fmt: skip
+# Every action that writes is audited under its name.
+ACTIONS = ["(all)", *(action.value for action in Action if PERMISSIONS[action].writes)]
 LIMIT = 500
 JOB_IDS_SHOWN = 20
 

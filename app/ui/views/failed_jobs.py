@@ -29,6 +29,7 @@ from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
 from jobdash.app.ui.widgets.results import data_or_notice
+from jobdash.core.auth.identity import Action
 from jobdash.core.errors import FilterError, JobdashError, describe_error
 from jobdash.core.settings import load_settings
 
@@ -36,27 +37,27 @@ CURSORS = "failed_jobs_cursors"
 DELETED_LIMIT = 500
 LIST_COLUMNS = ["job", "failed_at", "queue", "task", "exception", "error", "attempts", "args"]
 DELETED_COLUMNS = ["job", "deleted_at", "deleted_by", "queue", "task", "errors", "args"]
-VERBS = {"retry": "Retry", "delete": "Delete"}
+VERBS = {Action.RETRY: "Retry", Action.DELETE: "Delete"}
 
 
-def _ids_confirmation(action: str, ids: list[int]) -> Confirmation:
+def _ids_confirmation(action: Action, ids: list[int]) -> Confirmation:
     verb = VERBS[action]
     noun = "job" if len(ids) == 1 else "jobs"
     return Confirmation(
         title=f"{verb} {noun}",
         text=f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}",
         caption="Deleted jobs are archived and can be restored from Recently deleted."
-        if action == "delete"
+        if action == Action.DELETE
         else None,
         confirm_label=f"{verb} {len(ids):,} {noun}",
-        run=lambda: operations.retry(ids) if action == "retry" else operations.delete(ids),
+        run=lambda: operations.retry(ids) if action == Action.RETRY else operations.delete(ids),
         confirm_key="confirm_ids",
         cancel_key="cancel_ids",
     )
 
 
 def _all_matching_confirmation(
-    action: str, job_filter: FailedJobFilter, count: int
+    action: Action, job_filter: FailedJobFilter, count: int
 ) -> Confirmation:
     verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
@@ -153,7 +154,7 @@ def failed_frame(rows: list[dict]) -> pd.DataFrame:
 
 def _selectable_table(frame: pd.DataFrame, key: str, check: str, shown: list[str]) -> list[int]:
     """A data editor whose only editable column is the checkbox `check`; the ticked job ids."""
-    writable = not operations.read_only()
+    writable = operations.may(Action.RETRY) or operations.may(Action.RESTORE)
     edited = st.data_editor(
         frame,
         key=key,
@@ -202,13 +203,13 @@ def _action_bar(job_filter: FailedJobFilter, selected: list[int], total: int) ->
         if len(selected) == 1:  # one job: no confirmation
             flash(operations.retry(selected))
             st.rerun()
-        confirm.request(_ids_confirmation("retry", selected))
+        confirm.request(_ids_confirmation(Action.RETRY, selected))
     if bar[1].button(
         f"Delete selected ({len(selected)})", disabled=not selected, key="delete_selected"
     ):
-        confirm.request(_ids_confirmation("delete", selected))
+        confirm.request(_ids_confirmation(Action.DELETE, selected))
     busy = bulk_progress.running() is not None
-    for column, action in zip(bar[2:], ("retry", "delete"), strict=True):
+    for column, action in zip(bar[2:], (Action.RETRY, Action.DELETE), strict=True):
         if column.button(
             f"{VERBS[action]} all {total:,} matching", disabled=busy or not total,
             key=f"{action}_all",
@@ -244,8 +245,8 @@ def render_list() -> None:
         failed_frame(page.rows), f"failed_editor_{len(cursors)}", "select", LIST_COLUMNS
     )
     _pager(cursors, page)
-    if operations.read_only():
-        st.info("Read-only mode (JOBDASH_READ_ONLY=1): actions are hidden.", icon=":material/lock:")
+    if not operations.may(Action.RETRY):
+        st.info(operations.why_not(Action.RETRY), icon=":material/lock:")
         return
     _action_bar(job_filter, selected, total)
 
@@ -281,7 +282,7 @@ def render_deleted() -> None:
     )
     chosen = _selectable_table(deleted_frame(rows), "deleted_editor", "restore", DELETED_COLUMNS)
     cols = st.columns([1, 1, 3])
-    if not operations.read_only() and cols[0].button(
+    if operations.may(Action.RESTORE) and cols[0].button(
         f"Restore selected ({len(chosen)})", disabled=not chosen, key="restore_selected"
     ):
         flash(operations.restore(chosen))
@@ -295,7 +296,7 @@ def render_deleted() -> None:
 
 
 def _detail_actions(job_id: int, detail: JobDetail) -> None:
-    if operations.read_only():
+    if not operations.may(Action.RETRY):
         return
     act = st.columns([1, 1, 4])
     if detail.deleted_at:
@@ -307,7 +308,7 @@ def _detail_actions(job_id: int, detail: JobDetail) -> None:
             flash(operations.retry([job_id]))
             st.rerun()
         if act[1].button("Delete", key="detail_delete"):
-            confirm.request(_ids_confirmation("delete", [job_id]))
+            confirm.request(_ids_confirmation(Action.DELETE, [job_id]))
 
 
 def render_detail(raw_id: str) -> None:

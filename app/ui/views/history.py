@@ -188,8 +188,8 @@ def render(history: HistoryData) -> None:
     raw = history.source == "raw"
     if not history.status.recording:
         since = (
-            f"last rollup {history.status.last_run_at:%Y-%m-%d %H:%M} UTC"
-            if history.status.last_run_at
+            f"complete up to {history.status.complete_to:%Y-%m-%d %H:%M} UTC"
+            if history.status.complete_to
             else "no rollup has run yet"
         )
         st.warning(

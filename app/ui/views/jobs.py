@@ -25,6 +25,7 @@ from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
 from jobdash.app.ui.widgets.results import data_or_notice
+from jobdash.core.auth.identity import Action
 from jobdash.core.errors import ActionError, FilterError, JobdashError, describe_error
 from jobdash.core.settings import load_settings
 
@@ -42,26 +43,26 @@ ABORT_NOTE = (
     "“abort requested” until its worker acts."
 )
 VERBS = {
-    "cancel": "Cancel", "abort": "Abort", "run_now": "Run now", "delete": "Delete",
-    "retry": "Retry",
+    Action.CANCEL: "Cancel", Action.ABORT: "Abort", Action.RUN_JOB_NOW: "Run now",
+    Action.DELETE: "Delete", Action.RETRY: "Retry",
 }  # fmt: skip
 # Which all-matching actions a state filter offers (what the operator sees is in that state).
 BULK_BY_STATE = {
-    "ready": ("cancel",),
-    "scheduled": ("run_now", "cancel"),
-    "doing": ("abort",),
-    "failed": ("retry", "delete"),
-    "succeeded": ("delete",),
-    "cancelled": ("delete",),
-    "aborted": ("delete",),
+    "ready": (Action.CANCEL,),
+    "scheduled": (Action.RUN_JOB_NOW, Action.CANCEL),
+    "doing": (Action.ABORT,),
+    "failed": (Action.RETRY, Action.DELETE),
+    "succeeded": (Action.DELETE,),
+    "cancelled": (Action.DELETE,),
+    "aborted": (Action.DELETE,),
 }
 CAPTIONS = {
-    "cancel": "Waiting jobs become cancelled (Procrastinate's cancel); others are skipped.",
-    "abort": ABORT_NOTE,
-    "delete": "Finished jobs are archived, then deleted; restore them from Failed jobs → "
+    Action.CANCEL: "Waiting jobs become cancelled (Procrastinate's cancel); others are skipped.",
+    Action.ABORT: ABORT_NOTE,
+    Action.DELETE: "Finished jobs are archived, then deleted; restore them from Failed jobs → "
     "Recently deleted or with `jobdash restore`.",
-    "run_now": "Scheduled jobs become ready now.",
-    "retry": "Failed jobs run again (Procrastinate's retry), with the retry options below.",
+    Action.RUN_JOB_NOW: "Scheduled jobs become ready now.",
+    Action.RETRY: "Failed jobs run again (Procrastinate's retry), with the retry options below.",
 }
 
 
@@ -186,7 +187,7 @@ def jobs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _table(frame: pd.DataFrame, key: str) -> list[int]:
-    writable = not operations.read_only()
+    writable = any(operations.may(action) for action in VERBS)
     edited = st.data_editor(
         frame,
         key=key,
@@ -255,15 +256,15 @@ def retry_options_form(key: str) -> dict[str, Any] | None:
     return options
 
 
-def _ids_confirmation(action: str, ids: list[int], options: dict[str, Any]) -> Confirmation:
+def _ids_confirmation(action: Action, ids: list[int], options: dict[str, Any]) -> Confirmation:
     verb = VERBS[action]
     noun = "job" if len(ids) == 1 else "jobs"
     runs = {
-        "cancel": lambda: operations.cancel(ids),
-        "abort": lambda: operations.abort(ids),
-        "run_now": lambda: operations.run_now(ids),
-        "delete": lambda: operations.delete_finished(ids),
-        "retry": lambda: operations.retry_with(ids, **options),
+        Action.CANCEL: lambda: operations.cancel(ids),
+        Action.ABORT: lambda: operations.abort(ids),
+        Action.RUN_JOB_NOW: lambda: operations.run_now(ids),
+        Action.DELETE: lambda: operations.delete_finished(ids),
+        Action.RETRY: lambda: operations.retry_with(ids, **options),
     }
     return Confirmation(
         title=f"{verb} {noun}",
@@ -277,14 +278,14 @@ def _ids_confirmation(action: str, ids: list[int], options: dict[str, Any]) -> C
 
 
 def _all_confirmation(
-    action: str, job_filter: JobFilter, total: int, options: dict[str, Any]
+    action: Action, job_filter: JobFilter, total: int, options: dict[str, Any]
 ) -> Confirmation:
     verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
 
     def run() -> Flash | None:
         try:
-            extra = options if action == "retry" else {}
+            extra = options if action == Action.RETRY else {}
             bulk_progress.keep(operations.start_jobs_bulk(action, job_filter, total, **extra))
         except JobdashError as exc:
             return Flash(describe_error(exc), REFUSED)
@@ -312,9 +313,10 @@ def _total(job_filter: JobFilter) -> int:
 
 
 def _action_bar(job_filter: JobFilter, selected: list[int]) -> None:
-    options = retry_options_form("list_retry") or {}
+    options = (retry_options_form("list_retry") or {}) if operations.may(Action.RETRY) else {}
+    offered = [action for action in VERBS if operations.may(action)]
     bar = st.columns(5)
-    for column, action in zip(bar, VERBS, strict=True):
+    for column, action in zip(bar, offered, strict=False):
         if column.button(
             f"{VERBS[action]} selected ({len(selected)})", disabled=not selected,
             key=f"{action}_selected",
@@ -323,7 +325,8 @@ def _action_bar(job_filter: JobFilter, selected: list[int]) -> None:
     if job_filter.state and job_filter.state in BULK_BY_STATE:
         busy = bulk_progress.running() is not None
         bulk = st.columns(5)
-        for column, action in zip(bulk, BULK_BY_STATE[job_filter.state], strict=False):
+        choices = [a for a in BULK_BY_STATE[job_filter.state] if operations.may(a)]
+        for column, action in zip(bulk, choices, strict=False):
             if column.button(f"{VERBS[action]} all matching", disabled=busy, key=f"{action}_all"):
                 confirm.request(_all_confirmation(action, job_filter, _total(job_filter), options))
     st.caption(
@@ -380,28 +383,33 @@ def render_list() -> None:
     selected = _table(jobs_frame(page.rows), f"jobs_editor_{len(cursors)}")
     _searched_note(page)
     _pager(cursors, page)
-    if operations.read_only():
-        st.info("Read-only mode (JOBDASH_READ_ONLY=1): actions are hidden.", icon=":material/lock:")
+    if not any(operations.may(action) for action in VERBS):
+        st.info(operations.why_not(Action.CANCEL), icon=":material/lock:")
         return
     _action_bar(job_filter, selected)
 
 
 def _detail_actions(job_id: int, view: JobView) -> None:
-    if operations.read_only():
-        return
+    may = operations.may
     if view.state == "deleted":
-        if st.button("Restore", key="detail_restore"):
+        if may(Action.RESTORE) and st.button("Restore", key="detail_restore"):
             flash(operations.restore([job_id]))
             st.rerun()
         return
     act = st.columns([1, 1, 1, 3])
     state = view.state
     if state in ("ready", "scheduled"):
-        if act[0].button("Cancel", key="detail_cancel"):
-            confirm.request(_ids_confirmation("cancel", [job_id], {}))
-        if state == "scheduled" and act[1].button("Run now", key="detail_run_now", type="primary"):
+        if may(Action.CANCEL) and act[0].button("Cancel", key="detail_cancel"):
+            confirm.request(_ids_confirmation(Action.CANCEL, [job_id], {}))
+        if (
+            state == "scheduled"
+            and may(Action.RUN_JOB_NOW)
+            and act[1].button("Run now", key="detail_run_now", type="primary")
+        ):
             flash(operations.run_now([job_id]))
             st.rerun()
+        if not may(Action.RESCHEDULE):
+            return
         with act[3]:
             at = st.text_input(
                 "Reschedule to", key="detail_at", help="ISO 8601, UTC unless it says"
@@ -414,18 +422,22 @@ def _detail_actions(job_id: int, view: JobView) -> None:
                     flash(operations.reschedule([job_id], when))
                     st.rerun()
     elif state == "doing":
-        if act[0].button("Abort", key="detail_abort"):
-            confirm.request(_ids_confirmation("abort", [job_id], {}))
+        if may(Action.ABORT) and act[0].button("Abort", key="detail_abort"):
+            confirm.request(_ids_confirmation(Action.ABORT, [job_id], {}))
         st.caption(ABORT_NOTE)
     elif state == "abort_requested":
         st.caption("Abort requested: its worker stops it at its next abort check. " + ABORT_NOTE)
-    if state == "failed":
+    if state == "failed" and may(Action.RETRY):
         options = retry_options_form("detail_retry")
         if act[0].button("Retry", key="detail_retry", type="primary") and options is not None:
             flash(operations.retry_with([job_id], **options))
             st.rerun()
-    if state in TERMINAL_STATES and act[1].button("Delete", key="detail_delete"):
-        confirm.request(_ids_confirmation("delete", [job_id], {}))
+    if (
+        state in TERMINAL_STATES
+        and may(Action.DELETE)
+        and act[1].button("Delete", key="detail_delete")
+    ):
+        confirm.request(_ids_confirmation(Action.DELETE, [job_id], {}))
 
 
 def render_detail(raw_id: str) -> None:

@@ -15,6 +15,7 @@ from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
 from jobdash.app.ui.widgets.results import data_or_notice
+from jobdash.core.auth.identity import Action
 from jobdash.core.errors import JobdashError, describe_error
 
 PAUSE_NOTE = (
@@ -109,14 +110,18 @@ def _controls(view: QueuesView) -> None:
     name = cols[0].selectbox("Queue", names, key="queue_choice")
     queue = next(q for q in view.queues if q.name == name)
     if queue.paused_at is None:
-        if cols[1].button("Pause", key="pause_queue", icon=":material/pause:"):
+        if operations.may(Action.PAUSE_QUEUE) and cols[1].button(
+            "Pause", key="pause_queue", icon=":material/pause:"
+        ):
             flash(operations.pause_queue(name))
             st.rerun()
-    elif cols[1].button("Resume", key="resume_queue", icon=":material/play_arrow:"):
+    elif operations.may(Action.RESUME_QUEUE) and cols[1].button(
+        "Resume", key="resume_queue", icon=":material/play_arrow:"
+    ):
         flash(operations.resume_queue(name))
         st.rerun()
     busy = bulk_progress.running() is not None
-    if cols[2].button(
+    if operations.may(Action.CANCEL) and cols[2].button(
         f"Clear ready ({queue.ready:,})", key="clear_queue", disabled=busy or not queue.ready
     ):
         confirm.request(_clear_confirmation(queue))
@@ -149,8 +154,8 @@ def main() -> None:
     show_flash(caption=True)
     st.fragment(run_every=live.every(data.refresh_interval(data.QUEUES)))(_live)()
     bulk_progress.show()
-    if operations.read_only():
-        st.info("Read-only mode (JOBDASH_READ_ONLY=1): actions are hidden.", icon=":material/lock:")
+    if not operations.may(Action.PAUSE_QUEUE):
+        st.info(operations.why_not(Action.PAUSE_QUEUE), icon=":material/lock:")
     else:
         view = data.fetch(data.QUEUES).data
         if view is not None:
