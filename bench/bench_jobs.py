@@ -28,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobdash.app.read import jobs
 from jobdash.app.read.job_filter import JobFilter
-from jobdash.core.migrate import migrate
+from jobdash.core.schema import migrate
 from jobdash.jobs.demo.seed import seed
 
 RARITIES = """

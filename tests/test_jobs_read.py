@@ -61,6 +61,7 @@ def test_each_state_lists_its_jobs_and_counts_add_up(conn, every_state):
     assert load_state_counts(conn, cap=3).text("ready") == "3"
     add_job(conn)
     assert load_state_counts(conn, cap=3).text("ready") == "3+"
+    assert load_state_counts(conn, cap=0).text("failed") == "1"  # the ledger, never capped
 
 
 def test_filters(conn, every_state):

@@ -442,7 +442,8 @@ class StateCounts:
         value = self.counts.get(state, 0)
         if state in self.estimated:
             return f"≈ {value:,}"
-        return f"{self.cap:,}+" if value > self.cap else f"{value:,}"
+        capped = state in OPEN_STATES and value > self.cap
+        return f"{self.cap:,}+" if capped else f"{value:,}"
 
 
 def load_state_counts(conn: psycopg.Connection, cap: int = COUNT_CAP) -> StateCounts:
