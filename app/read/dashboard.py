@@ -25,9 +25,7 @@ from jobdash.app.read.models import (
 )
 from jobdash.app.read.schedule import load_scheduler
 from jobdash.app.rules.health import is_worker_healthy
-from jobdash.app.rules.text import (
-    PAYLOAD_PREVIEW_CHARS,
-)
+from jobdash.app.rules.text import PAYLOAD_PREVIEW_CHARS
 from jobdash.core.periodic import PeriodicDefinition
 
 logger = logging.getLogger(__name__)
