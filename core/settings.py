@@ -36,6 +36,17 @@ def _timezone(name: str) -> str:
     return raw
 
 
+# Args keys whose values are never shown, exported or searchable (JOBDASH_REDACT_ARGS).
+DEFAULT_REDACT_ARGS = ("password", "secret", "token", "api_key", "card", "authorization")
+
+
+def _patterns(name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    """Comma-separated patterns, lower-cased; unset means `default`, an empty value none."""
+    if name not in os.environ:
+        return default
+    return tuple(p.strip().lower() for p in os.environ[name].split(",") if p.strip())
+
+
 # A host name as a Host header carries it (no scheme, no port): a DNS name (optionally `*.`
 # for every subdomain), an IPv4 address, or an IPv6 address in brackets.
 _LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
@@ -81,6 +92,8 @@ class Settings:
     allowed_hosts: tuple[str, ...] | None
     export_stall_timeout_s: float
     migrate_lock_timeout_ms: int
+    redact_args: tuple[str, ...] = DEFAULT_REDACT_ARGS
+    search_scan_jobs: int = 100_000
 
 
 def load_settings() -> Settings:
@@ -110,6 +123,8 @@ def load_settings() -> Settings:
         # How long a migrate step waits for a lock on Procrastinate's tables before letting
         # the queue through and retrying: the longest a defer or fetch waits behind it.
         migrate_lock_timeout_ms=int(_number("JOBDASH_MIGRATE_LOCK_TIMEOUT_MS", 200)),
+        redact_args=_patterns("JOBDASH_REDACT_ARGS", DEFAULT_REDACT_ARGS),
+        search_scan_jobs=int(_number("JOBDASH_SEARCH_SCAN_JOBS", 100_000)),
     )
 
 

@@ -188,9 +188,11 @@ $$;
 -- the rollup's minute sample a large one, so neither costs more with a bigger backlog.
 CREATE OR REPLACE FUNCTION jobdash_open_prefix(_cap integer)
     RETURNS TABLE (id bigint, queue_name text, task_name text,
-                   status procrastinate_job_status, scheduled_at timestamptz, worker_id bigint)
+                   status procrastinate_job_status, scheduled_at timestamptz, worker_id bigint,
+                   abort_requested boolean)
     LANGUAGE sql STABLE AS $$
-    SELECT j.id, j.queue_name, j.task_name, j.status, j.scheduled_at, j.worker_id
+    SELECT j.id, j.queue_name, j.task_name, j.status, j.scheduled_at, j.worker_id,
+           j.abort_requested
       FROM procrastinate_jobs j
      WHERE j.status IN ('todo', 'doing')
      ORDER BY j.id LIMIT _cap

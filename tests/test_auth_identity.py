@@ -34,6 +34,8 @@ def test_every_action_has_a_permission_and_the_table_is_as_documented():
         "pause_queue",
         "resume_queue",
         "run_now",
+        "run_job_now",
+        "reschedule",
         "enable_periodic",
         "disable_periodic",
         "retry_stalled",

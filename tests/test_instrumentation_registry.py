@@ -83,7 +83,8 @@ def test_worker_registry_publishes_host_metrics_and_marks_a_clean_stop(database_
     assert memory is not None and memory > 10
     assert started.tzinfo is not None and updated > started
     assert stopped is None
-    assert set(versions) == {"python", "procrastinate", "jobdash"}
+    assert set(versions) == {"python", "procrastinate", "jobdash", "jobdash_controls"}
+    assert versions["jobdash_controls"] == "queue-pause,periodic-disable"  # it honours pauses
     assert versions["procrastinate"].startswith("3.")
 
     ((stopped_at, still_registered),) = query_all(

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import psycopg
 
-# Copies each still-failed job (already locked by the caller) with its events and errors into
-# the archive, then deletes it: events cascade, errors have no foreign key so go explicitly.
-# Data-modifying CTEs share one snapshot, so the archive reads the events before they go.
-ARCHIVE_AND_DELETE_FAILED = """
+# Copies each job still in one of the given states (already locked by the caller) with its
+# events and errors into the archive, then deletes it: events cascade, errors have no foreign
+# key so go explicitly. Data-modifying CTEs share one snapshot, so the archive reads the events
+# before they go.
+ARCHIVE_AND_DELETE = """
 WITH victims AS (
     SELECT j.* FROM procrastinate_jobs j
-    WHERE j.id = ANY(%(ids)s) AND j.status = 'failed'
+    WHERE j.id = ANY(%(ids)s) AND j.status::text = ANY(%(statuses)s::text[])
 ), archived AS (
     INSERT INTO jobdash_deleted_jobs
         (job_id, queue_name, task_name, status, job, events, errors, deleted_by)
@@ -96,16 +97,30 @@ class RestoreOutcome:
     skipped: dict[int, str]
 
 
+# Jobs that may be deleted: finished ones (a waiting or running job is cancelled or aborted).
+TERMINAL_STATUSES = ("succeeded", "failed", "cancelled", "aborted")
+
+
+def archive_and_delete(
+    conn: psycopg.Connection,
+    job_ids: list[int],
+    actor: str,
+    statuses: tuple[str, ...] = TERMINAL_STATUSES,
+) -> list[int]:
+    """Archive then delete those of `job_ids` whose status is one of `statuses`; the ids
+    deleted, ascending."""
+    if not job_ids:
+        return []
+    params = {"ids": list(job_ids), "actor": actor, "statuses": list(statuses)}
+    rows = conn.execute(ARCHIVE_AND_DELETE, params).fetchall()
+    return sorted(row[0] for row in rows)
+
+
 def archive_and_delete_failed(
     conn: psycopg.Connection, job_ids: list[int], actor: str
 ) -> list[int]:
     """Archive then delete those of `job_ids` that are failed; the ids deleted, ascending."""
-    if not job_ids:
-        return []
-    rows = conn.execute(
-        ARCHIVE_AND_DELETE_FAILED, {"ids": list(job_ids), "actor": actor}
-    ).fetchall()
-    return sorted(row[0] for row in rows)
+    return archive_and_delete(conn, job_ids, actor, ("failed",))
 
 
 def restore_archived(conn: psycopg.Connection, job_ids: list[int], actor: str) -> RestoreOutcome:

@@ -9,21 +9,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from jobdash.app.actions.jobs import ActionResult
-from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.core.auth.identity import Action, Identity
 from jobdash.core.database import connect
 from jobdash.core.errors import describe_error
 
-# (conn, filter, actor, should_stop, progress) -> result: retry_all_matching, delete_all_matching
+# (conn, filter, actor, should_stop, progress) -> result: retry_all_matching, delete_all_matching,
+# and the Jobs page's all-matching actions (app/actions/explorer.py)
 BulkAction = Callable[..., ActionResult]
 
 
 @dataclass
 class BulkRun:
     action: Action
-    job_filter: FailedJobFilter
+    job_filter: Any  # FailedJobFilter or JobFilter: handed to the action as it is
     total: int
     stop: threading.Event = field(default_factory=threading.Event)
     progress: ActionResult | None = None

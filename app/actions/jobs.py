@@ -75,6 +75,10 @@ DONE_WORDS = {
     Action.DELETE: "Deleted",
     Action.RESTORE: "Restored",
     Action.RETRY_STALLED: "Retried stalled",
+    Action.CANCEL: "Cancelled",
+    Action.ABORT: "Requested abort of",
+    Action.RUN_JOB_NOW: "Set to run now",
+    Action.RESCHEDULE: "Rescheduled",
 }
 
 

@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "jobdash.app.cli.demo",
     "jobdash.app.cli.snapshot",
     "jobdash.app.cli.actions",
+    "jobdash.app.cli.jobs",
+    "jobdash.app.cli.controls",
     "jobdash.app.cli.history",
     "jobdash.app.cli.seed",
     "jobdash.app.cli.user",

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 
 from jobdash.app.read import dashboard_sql as sql
+from jobdash.app.read.args import preview_args
 from jobdash.app.read.failed_jobs import FailedJobFilter, list_failed_jobs
 from jobdash.app.read.models import (
     FailedJobRow,
@@ -27,11 +28,7 @@ from jobdash.app.read.models import (
 )
 from jobdash.app.read.schedule import load_scheduler
 from jobdash.app.rules.health import is_worker_healthy
-from jobdash.app.rules.text import (
-    PAYLOAD_PREVIEW_CHARS,
-    cut_text,
-    payload_preview,
-)
+from jobdash.app.rules.text import PAYLOAD_PREVIEW_CHARS
 from jobdash.core.history_tables import EVENT_BUCKETS_SQL, NO_CEILING_ID
 from jobdash.core.periodic import PeriodicDefinition
 
@@ -214,13 +211,6 @@ def _worker_row(row: tuple[Any, ...], healthy_heartbeat_s: float) -> WorkerRow:
     )
 
 
-def _preview(args: Any, args_text: str | None) -> str:
-    if args is not None:
-        return payload_preview(args)
-    # Too big to ship whole: jsonb's text (spaces after separators) is close enough to preview.
-    return cut_text(args_text or "")
-
-
 def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs:
     """The exact number of failed jobs (the ledger) and the newest failures, walked through
     the failure events index as the failed-jobs page does."""
@@ -248,7 +238,7 @@ def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs
             queue=row["queue_name"],
             task=row["task_name"],
             error=errors.get(row["id"]),
-            payload_preview=_preview(*args.get(row["id"], (None, None))),
+            payload_preview=preview_args(*args.get(row["id"], (None, None))),
             failed_at=row["failed_at"],
             attempts=int(row["attempts"]),
         )

@@ -123,13 +123,15 @@ order by job_id, attempt desc, id desc
 # latest per task and periodic_id).
 PERIODIC_TASKS = """
 select p.task_name, p.periodic_id, p.cron, p.queue_name, p.first_published_at,
-       to_timestamp(d.last_defer) as last_run
+       to_timestamp(d.last_defer) as last_run, x.disabled_at, x.disabled_by
 from jobdash_periodic_tasks p
 left join lateral (
     select max(pd.defer_timestamp) as last_defer
     from procrastinate_periodic_defers pd
     where pd.task_name = p.task_name and pd.periodic_id = p.periodic_id
 ) d on true
+left join jobdash_periodic_disabled x
+  on x.task_name = p.task_name and x.periodic_id = p.periodic_id
 order by 1, 2
 """
 

@@ -18,6 +18,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from jobdash.app.read.args import patterns, redact_args, redact_args_text
+from jobdash.app.rules.redact import redact_rows
 from jobdash.core.errors import FilterError
 
 PAGE_SIZES = (50, 100, 500)
@@ -301,6 +303,7 @@ def list_failed_jobs(
         rows = cur.execute(LIST_FAILED_JOBS, params).fetchall()
     for row in rows:
         row["failed_at"] = _utc(row["failed_at"])
+        row["args"] = redact_args_text(row["args"])
     has_more = len(rows) > limit
     rows = rows[:limit]
     cursor = PageCursor(rows[-1]["failed_at"], rows[-1]["failure_event_id"]) if has_more else None
@@ -353,7 +356,8 @@ def iter_server_side(
 def export_failed_jobs_rows(
     conn: psycopg.Connection, job_filter: FailedJobFilter, chunk_rows: int = 2000
 ) -> Iterator[tuple]:
-    return iter_server_side(conn, EXPORT_FAILED_JOBS, job_filter.params(), chunk_rows)
+    rows = iter_server_side(conn, EXPORT_FAILED_JOBS, job_filter.params(), chunk_rows)
+    return redact_rows(rows, EXPORT_FAILED_HEADER.index("args"), patterns())
 
 
 @dataclass
@@ -390,6 +394,7 @@ def load_job_detail(conn: psycopg.Connection, job_id: int) -> JobDetail | None:
             for error in detail.errors:
                 error["recorded_at"] = parse_utc(error.get("recorded_at"))
             detail.job["scheduled_at"] = parse_utc(detail.job.get("scheduled_at"))
+    detail.job["args"] = redact_args(detail.job.get("args"))
     for event in detail.events:
         event["at"] = _utc(event["at"])
     for error in detail.errors:
@@ -431,4 +436,5 @@ def list_deleted_jobs(
         rows = cur.execute(LIST_DELETED_JOBS, params).fetchall()
     for row in rows:
         row["deleted_at"] = _utc(row["deleted_at"])
+        row["args"] = redact_args_text(row["args"])
     return rows

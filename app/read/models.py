@@ -108,6 +108,9 @@ class UpcomingTask:
     queue: str | None = None
     # A missed periodic tick older than the deferrer's max_delay: Procrastinate skips it.
     skipped_if_late: bool = False
+    # Disabled by an operator (instrumented workers defer none of its ticks): since when, by whom.
+    disabled_at: datetime | None = None
+    disabled_by: str | None = None
 
 
 @dataclass(frozen=True)

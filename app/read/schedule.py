@@ -30,6 +30,8 @@ JOBDASH_TASK_PREFIX = "jobdash:"
 class PeriodicState:
     definition: PeriodicDefinition
     last_run: datetime | None
+    disabled_at: datetime | None = None  # disabled by an operator (jobdash periodic disable)
+    disabled_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,12 @@ def load_schedule_state(
                 task_name=task, periodic_id=periodic_id, cron=cron, queue=queue, known_since=since
             ),
             _utc(last_run) if last_run else None,
+            _utc(disabled_at) if disabled_at else None,
+            disabled_by,
         )
-        for task, periodic_id, cron, queue, since, last_run in periodic_cur.fetchall()
+        for task, periodic_id, cron, queue, since, last_run, disabled_at, disabled_by in (
+            periodic_cur.fetchall()
+        )
     ]
     counts = counts_cur.fetchone()
     assert counts is not None
@@ -123,13 +129,16 @@ def _label(definition: PeriodicDefinition) -> str:
 
 
 def periodic_task_at(state: PeriodicState, now: datetime) -> UpcomingTask | None:
-    """The task as of `now`: due (a missed tick, listed at that tick) or its next run."""
+    """The task as of `now`: due (a missed tick, listed at that tick) or its next run. A
+    disabled task is never due (its ticks are skipped on purpose)."""
     definition = state.definition
     if not schedules.is_valid_cron(definition.cron):
         logger.warning("periodic task %s: invalid cron %r", _label(definition), definition.cron)
         return None
     tick = schedules.latest_tick(definition.cron, now)
-    due = schedules.is_periodic_due(tick, state.last_run, now, known_since=definition.known_since)
+    due = state.disabled_at is None and schedules.is_periodic_due(
+        tick, state.last_run, now, known_since=definition.known_since
+    )
     next_run = tick if due else schedules.next_tick(definition.cron, now)
     return UpcomingTask(
         id=_label(definition),
@@ -143,6 +152,8 @@ def periodic_task_at(state: PeriodicState, now: datetime) -> UpcomingTask | None
         last_run=state.last_run,
         queue=definition.queue,
         skipped_if_late=due and schedules.is_skipped_when_late(tick, now),
+        disabled_at=state.disabled_at,
+        disabled_by=state.disabled_by,
     )
 
 

@@ -14,7 +14,17 @@ from typing import Any
 
 import psycopg
 
-from jobdash.app.read import audit, dashboard, failed_jobs, history, schedule
+from jobdash.app.read import (
+    audit,
+    dashboard,
+    failed_jobs,
+    history,
+    job_facts,
+    jobs,
+    locks,
+    queues,
+    schedule,
+)
 from jobdash.app.ui.shared_cache import Result, SharedCache, cache_ttl
 from jobdash.core import pool
 from jobdash.core.app_loader import load_app
@@ -101,6 +111,42 @@ HISTORY_FILTER_OPTIONS = Source(
     lambda conn, s: history.load_filter_options(conn),
     lambda s: FILTER_OPTIONS_REFRESH_S,
 )
+
+JOBS_PAGE = Source(
+    "jobs_page",
+    lambda conn, s, job_filter, limit, before: jobs.load_jobs_page(
+        conn, job_filter, limit, before, scan=s.search_scan_jobs
+    ),
+    lambda s: PAGE_REFRESH_S,
+)
+JOBS_COUNT = Source(
+    "jobs_count",
+    lambda conn, s, job_filter: jobs.count_jobs(conn, job_filter, scan=s.search_scan_jobs),
+    lambda s: PAGE_REFRESH_S,
+)
+STATE_COUNTS = Source(
+    "state_counts", lambda conn, s: jobs.load_state_counts(conn), lambda s: s.queue_refresh_s
+)
+JOB_VIEW = Source(
+    "job_view",
+    lambda conn, s, job_id: job_facts.load_job_view(conn, job_id, live_s=s.heartbeat_healthy_s),
+    lambda s: PAGE_REFRESH_S,
+)
+QUEUES = Source(
+    "queues",
+    lambda conn, s: queues.load_queues(conn, live_s=s.heartbeat_healthy_s),
+    lambda s: s.queue_refresh_s,
+)
+LOCKS = Source("locks", lambda conn, s: locks.load_locks(conn), lambda s: PAGE_REFRESH_S)
+
+
+def export_jobs(job_filter: jobs.JobFilter, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` jobs matching the filter as CSV rows (whole args, redacted), read now on a
+    pooled connection (the download thread has no session)."""
+    settings = load_settings()
+    with pool.connection() as conn:
+        rows = jobs.export_jobs(conn, job_filter, limit, settings.search_scan_jobs)
+    return [dict(zip(jobs.EXPORT_HEADER, jobs.export_row(r), strict=True)) for r in rows]
 
 
 def refresh_interval(source: Source, settings: Settings | None = None) -> float:

@@ -29,14 +29,17 @@ class PageEntry:
 
 PAGES: list[PageEntry] = [
     PageEntry("views/dashboard.py", "Dashboard", "dashboard", ":material/monitoring:", True),
+    PageEntry("views/jobs.py", "Jobs", "jobs", ":material/work:"),
     PageEntry("views/failed_jobs.py", "Failed jobs", "failed_jobs", ":material/error:"),
+    PageEntry("views/queues.py", "Queues", "queues", ":material/view_list:"),
+    PageEntry("views/locks.py", "Locks", "locks", ":material/lock:"),
     PageEntry("views/history.py", "History", "history", ":material/timeline:"),
     PageEntry("views/audit.py", "Recent actions", "audit", ":material/history:"),
 ]
 
 
-# The page that shows any job's detail (`?job=ID`).
-JOB_DETAIL_PAGE = "failed_jobs"
+# The page that shows any job's detail (`?job=ID`), whatever its state.
+JOB_DETAIL_PAGE = "jobs"
 
 
 def job_url(job_id: int, page: str = JOB_DETAIL_PAGE) -> str:

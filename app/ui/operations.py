@@ -8,12 +8,17 @@ own (app/actions); this module only connects them to the page.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 import psycopg
 
+from jobdash.app.actions import controls, explorer
 from jobdash.app.actions import jobs as actions
 from jobdash.app.actions.bulk import BulkRun
+from jobdash.app.actions.retry import retry_options
 from jobdash.app.read.failed_jobs import FailedJobFilter
+from jobdash.app.read.job_filter import JobFilter
 from jobdash.app.ui import data
 from jobdash.app.ui.auth import identity_from_streamlit
 from jobdash.app.ui.widgets.feedback import FAILED, REFUSED, Flash
@@ -50,9 +55,8 @@ def read_only() -> bool:
     return load_settings().read_only
 
 
-def _run(
-    label: str, act: Callable[[psycopg.Connection, Identity], actions.ActionResult]
-) -> Flash:
+def _run(label: str, act: Callable[[psycopg.Connection, Identity], Any]) -> Flash:
+    """Run an action (an ActionResult or a ControlResult comes back) and say what it did."""
     try:
         actor = current_actor()
         with pool.connection() as conn:
@@ -62,6 +66,8 @@ def _run(
     except (JobdashError, psycopg.Error) as exc:
         return Flash(f"{label} failed: {describe_error(exc)}", FAILED)
     data.invalidate()
+    if isinstance(result, controls.ControlResult) and not result.done:
+        return Flash(result.summary(), REFUSED)
     return Flash(result.summary())
 
 
@@ -96,3 +102,78 @@ def start_bulk(action: Action, job_filter: FailedJobFilter, total: int) -> BulkR
     run = BulkRun(action, job_filter, total)
     run.start(BULK_ACTIONS[action], pool.configured_database_url(), actor, data.invalidate)
     return run
+
+
+def retry_with(
+    ids: list[int],
+    at: datetime | None = None,
+    queue: str | None = None,
+    priority: int | None = None,
+) -> Flash:
+    def act(conn: psycopg.Connection, actor: Identity) -> actions.ActionResult:
+        return actions.retry_jobs(conn, ids, actor, at=at, queue=queue, priority=priority)
+
+    return _run("Retry", act)
+
+
+def cancel(ids: list[int], delete: bool = False) -> Flash:
+    return _run("Cancel", lambda conn, actor: explorer.cancel_jobs(conn, ids, actor, delete=delete))
+
+
+def abort(ids: list[int]) -> Flash:
+    return _run("Abort", lambda conn, actor: explorer.abort_jobs(conn, ids, actor))
+
+
+def run_now(ids: list[int]) -> Flash:
+    return _run("Run now", lambda conn, actor: explorer.run_now(conn, ids, actor))
+
+
+def reschedule(ids: list[int], at: datetime) -> Flash:
+    return _run("Reschedule", lambda conn, actor: explorer.reschedule_jobs(conn, ids, actor, at=at))
+
+
+def delete_finished(ids: list[int]) -> Flash:
+    return _run("Delete", lambda conn, actor: explorer.delete_finished_jobs(conn, ids, actor))
+
+
+def start_jobs_bulk(action: Action, job_filter: JobFilter, total: int, **options: Any) -> BulkRun:
+    """Start an all-matching action of the Jobs page in the background (see start_bulk).
+    `options`: delete (cancel); at, queue, priority (retry)."""
+    actor = current_actor()
+    audited = Action.DELETE if action == Action.CANCEL and options.get("delete") else action
+    actions.authorize(actor, audited)  # refuse before a thread starts, not inside it
+    if action == Action.RETRY:
+        options = {"retry": retry_options(**options)}
+    scan = load_settings().search_scan_jobs
+
+    def bulk(conn: psycopg.Connection, chosen: JobFilter, who: Identity, **kw: Any) -> Any:
+        return explorer.all_matching(conn, action, chosen, who, scan=scan, **options, **kw)
+
+    run = BulkRun(action, job_filter, total)
+    run.start(bulk, pool.configured_database_url(), actor, data.invalidate)
+    return run
+
+
+def clear_queue(queue: str, total: int) -> BulkRun:
+    """Cancel every ready job of the queue, in batches, in the background."""
+    return start_jobs_bulk(Action.CANCEL, JobFilter(state="ready", queue=queue), total)
+
+
+def pause_queue(queue: str) -> Flash:
+    return _run("Pause", lambda conn, actor: controls.pause_queue(conn, queue, actor))
+
+
+def resume_queue(queue: str) -> Flash:
+    return _run("Resume", lambda conn, actor: controls.resume_queue(conn, queue, actor))
+
+
+def run_periodic(label: str) -> Flash:
+    return _run("Run now", lambda conn, actor: controls.run_periodic_now(conn, label, actor))
+
+
+def disable_periodic(label: str) -> Flash:
+    return _run("Disable", lambda conn, actor: controls.disable_periodic(conn, label, actor))
+
+
+def enable_periodic(label: str) -> Flash:
+    return _run("Enable", lambda conn, actor: controls.enable_periodic(conn, label, actor))

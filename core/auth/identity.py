@@ -90,6 +90,8 @@ class Action(StrEnum):
     PAUSE_QUEUE = "pause_queue"
     RESUME_QUEUE = "resume_queue"
     RUN_NOW = "run_now"
+    RUN_JOB_NOW = "run_job_now"
+    RESCHEDULE = "reschedule"
     ENABLE_PERIODIC = "enable_periodic"
     DISABLE_PERIODIC = "disable_periodic"
     RETRY_STALLED = "retry_stalled"
@@ -118,6 +120,8 @@ def _permissions() -> Mapping[Action, Permission]:
         Action.PAUSE_QUEUE: Permission(operator, "pause queues", writes=True),
         Action.RESUME_QUEUE: Permission(operator, "resume queues", writes=True),
         Action.RUN_NOW: Permission(operator, "run periodic tasks now", writes=True),
+        Action.RUN_JOB_NOW: Permission(operator, "run scheduled jobs now", writes=True),
+        Action.RESCHEDULE: Permission(operator, "reschedule jobs", writes=True),
         Action.ENABLE_PERIODIC: Permission(operator, "enable periodic tasks", writes=True),
         Action.DISABLE_PERIODIC: Permission(operator, "disable periodic tasks", writes=True),
         Action.RETRY_STALLED: Permission(operator, "retry stalled jobs", writes=True),

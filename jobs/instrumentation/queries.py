@@ -69,3 +69,18 @@ DELETE FROM jobdash_periodic_tasks
 WHERE task_name = ANY(%(task_names)s)
   AND NOT ((task_name || chr(31) || periodic_id) = ANY(%(current_keys)s))
 """
+
+# What operators paused and disabled (migrations/007_controls.sql), read once per poll interval.
+CONTROLS = """
+SELECT (SELECT coalesce(array_agg(queue_name), '{}') FROM jobdash_queue_pauses) AS paused,
+       (SELECT coalesce(array_agg(task_name || chr(31) || periodic_id), '{}')
+          FROM jobdash_periodic_disabled) AS disabled
+"""
+
+# The queues there are (jobdash_queue_names: one probe of Procrastinate's queue_name index per
+# queue, however many jobs each holds): the allow-list of a worker listening to every queue
+# while some queue is paused. Read only while a queue is paused. A queue without waiting jobs
+# in the list costs the fetch nothing.
+QUEUES_WITH_WAITING_JOBS = """
+SELECT coalesce(array_agg(name), '{}') AS queues FROM jobdash_queue_names() name
+"""

@@ -86,13 +86,15 @@ class WorkerRegistry:
         worker: worker_module.Worker,
         connector: connector_module.BaseAsyncConnector | None = None,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S,
+        extra_versions: dict[str, str] | None = None,
     ) -> None:
         self.worker = worker
         self.connector = connector or worker.app.connector
         self.heartbeat_interval = heartbeat_interval
         self.worker_id: int | None = None
         self._metrics = ProcessMetrics()
-        self._versions = library_versions()
+        # Also what the worker can do (the instrumented worker: pauses and disables).
+        self._versions = library_versions() | (extra_versions or {})
 
     async def run(self, worker_task: asyncio.Future[Any]) -> None:
         """Publish until `worker_task` (the task running `Worker.run()`) is done."""

@@ -16,7 +16,7 @@ from procrastinate import worker as worker_module
 
 from jobdash.core.errors import WorkerGaveUp
 from jobdash.core.settings import load_settings
-from jobdash.jobs.instrumentation import outages
+from jobdash.jobs.instrumentation import controls, outages
 from jobdash.jobs.instrumentation.log_throttle import warn_throttled
 from jobdash.jobs.instrumentation.middleware import record_job_errors
 from jobdash.jobs.instrumentation.registry import WorkerRegistry
@@ -113,6 +113,7 @@ class InstrumentedWorker:
             self.worker,
             self.app.connector,  # type: ignore[arg-type]
             self._heartbeat_interval or self.worker.update_heartbeat_interval,
+            extra_versions={controls.CAPABILITY_KEY: controls.CAPABILITY},
         )
 
     def stop(self) -> None:
@@ -135,10 +136,12 @@ class InstrumentedWorker:
         self._stop_event = asyncio.Event()
         self._stop_requested = False
         signals = stop_on_signals(self.stop) if self._handle_signals else contextlib.nullcontext()
+        self._controls = controls.install(self.app)
         try:
             with signals:
                 await self._supervise()
         finally:
+            controls.uninstall(self.app)
             self._loop = self._stop_event = None
 
     async def _supervise(self) -> None:
@@ -195,11 +198,19 @@ class InstrumentedWorker:
         """One `Worker.run()`, with our registry beside it and schedules published first."""
         started_at = time.monotonic()
         await _quietly(publish_periodic_tasks(self.app), PUBLISH_TIMEOUT_S, "publishing schedules")
+        # Paused queues and disabled tasks are known before the first fetch.
+        watcher = controls.ControlsWatcher(
+            self.app, self._controls, self.worker.fetch_job_polling_interval
+        )
+        await watcher.refresh()
         error: BaseException | None = None
         with outages.SideTaskFailureWatch(self.worker) as watch:
             worker_task = asyncio.create_task(self.worker.run(), name="procrastinate worker")
             registry_task = asyncio.create_task(
                 self.registry.run(worker_task), name="jobdash worker registry"
+            )
+            controls_task = asyncio.create_task(
+                watcher.run(worker_task), name="jobdash worker controls"
             )
             await asyncio.sleep(0)  # Worker.run() forgets stop requests made before it starts
             if self._stop_requested:
@@ -210,6 +221,7 @@ class InstrumentedWorker:
             except Exception as exc:
                 error = exc
             finally:
+                await _finish(controls_task)
                 await _finish(registry_task)
                 await self.registry.mark_stopped()
         failed_at = watch.failed_at or time.monotonic()

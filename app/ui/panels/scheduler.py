@@ -20,9 +20,12 @@ from jobdash.app.read.models import Scheduler, UpcomingTask
 from jobdash.app.read.schedule import ScheduleState, scheduler_at
 from jobdash.app.rules.schedules import PROCRASTINATE_MAX_DELAY_S, interval_seconds, ticks_in
 from jobdash.app.rules.text import format_clock, format_interval, zone_label
+from jobdash.app.ui import operations
 from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.charts import time_axis, wall_clock
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
+from jobdash.app.ui.widgets.feedback import flash
+from jobdash.core.auth.identity import Action
 
 TITLE = "Scheduled Tasks Timeline"
 TIMELINE_HOURS = 6
@@ -34,6 +37,7 @@ KIND_COLORS = {
     "cron": "#1f77b4",
     "interval": "#2ca02c",
     "one-time": "#9467bd",
+    "disabled": "#9e9e9e",
     "due": "#d62728",
 }
 
@@ -57,6 +61,14 @@ def _rate(cron: str, runs: int, hours: float) -> str:
     return f"every {format_interval(step)}" if step else f"{runs / hours:,.0f} runs/h"
 
 
+def disabled_text(task: UpcomingTask, zone: tzinfo = UTC, now: datetime | None = None) -> str:
+    """ "disabled since 14:02 UTC by alice" (empty for an enabled task)."""
+    if task.disabled_at is None:
+        return ""
+    by = f" by {task.disabled_by}" if task.disabled_by else ""
+    return f"disabled since {format_clock(task.disabled_at, zone, now)}{by}"
+
+
 def _late(task: UpcomingTask, now: datetime) -> str:
     late = f"late by {format_interval(round((now - task.next_run).total_seconds()))}"
     return late + (" — Procrastinate skips it" if task.skipped_if_late else "")
@@ -74,6 +86,13 @@ def build_timeline(
         if row not in timeline.rows:
             timeline.rows.append(row)
         kind = TYPE_LABELS.get(task.schedule_type, "cron")
+        if task.disabled_at is not None:
+            # Skipped by every instrumented worker: one grey band saying since when.
+            timeline.bands.append(
+                {"task": row, "start": now, "end": end, "kind": "disabled",
+                 "rate": disabled_text(task, UTC, now)}
+            )  # fmt: skip
+            continue
         if task.is_due:
             timeline.due.append({"task": row, "at": now, "late": _late(task, now)})
         if task.schedule is None:
@@ -155,6 +174,8 @@ def _at_tooltip(zone: tzinfo) -> alt.Tooltip:
 
 
 def _status(task: UpcomingTask, now: datetime) -> str:
+    if task.disabled_at is not None:
+        return "⏸ disabled"
     if not task.is_due:
         return ""
     return "⚠ missed — skipped" if task.skipped_if_late else "⚠ late"
@@ -171,10 +192,14 @@ def upcoming_table(upcoming: list[UpcomingTask], now: datetime, zone: tzinfo) ->
             "Next run at": format_clock(task.next_run, zone, now),
             "Last run": format_clock(task.last_run, zone, now) if task.last_run else "never",
             "Queue": task.queue or "",
+            "Disabled": disabled_text(task, zone, now),
         }
         for task in due_first(upcoming)
     ]
-    names = ["Status", "Task", "Type", "Schedule", "Next run", "Next run at", "Last run", "Queue"]
+    names = [
+        "Status", "Task", "Type", "Schedule", "Next run", "Next run at", "Last run", "Queue",
+        "Disabled",
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=names)
 
 
@@ -198,6 +223,9 @@ def _table(upcoming: list[UpcomingTask], now: datetime, zone: tzinfo) -> None:
             "Next run at": st.column_config.TextColumn(columns.time_label("Next run at")),
             "Last run": st.column_config.TextColumn(columns.time_label("Last run")),
             "Queue": st.column_config.TextColumn("Queue", width="small"),
+            "Disabled": st.column_config.TextColumn(
+                "Disabled", help="Instrumented workers defer none of its ticks until enabled"
+            ),
         },
     )
 
@@ -267,3 +295,34 @@ def render(state: ScheduleState, app_warning: str | None = None) -> None:
     if scheduler.maintenance:
         with st.expander(f"Jobdash maintenance ({len(scheduler.maintenance)})"):
             _table(scheduler.maintenance, now, zone)
+    if scheduler.periodic and operations.may(Action.RUN_NOW):
+        _periodic_controls(scheduler.periodic)
+
+
+def _periodic_controls(periodic: list[UpcomingTask]) -> None:
+    """Run now / disable / enable one periodic task (audited; the worker honours it)."""
+    with st.expander("Run now, disable or enable a periodic task"):
+        labels = [t.id for t in periodic]
+        cols = st.columns([2, 1, 1, 1])
+        label = cols[0].selectbox("Periodic task", labels, key="periodic_choice")
+        task = next(t for t in periodic if t.id == label)
+        chosen = None
+        if cols[1].button("Run now", key="periodic_run", icon=":material/play_arrow:"):
+            chosen = operations.run_periodic
+        if task.disabled_at is None:
+            if operations.may(Action.DISABLE_PERIODIC) and cols[2].button(
+                "Disable", key="periodic_disable", icon=":material/pause:"
+            ):
+                chosen = operations.disable_periodic
+        elif operations.may(Action.ENABLE_PERIODIC) and cols[2].button(
+            "Enable", key="periodic_enable", icon=":material/play_circle:"
+        ):
+            chosen = operations.enable_periodic
+        st.caption(
+            "Run now defers it with its configured kwargs (marked manual in the audit log). "
+            "Disabled: instrumented workers defer none of its ticks, and do not make them up "
+            "when it is enabled again; other workers cannot honour it."
+        )
+        if chosen is not None:
+            flash(chosen(label))
+            st.rerun()

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from jobdash.app.read.failed_jobs import JobDetail, args_as_json_text
+from jobdash.app.read.job_filter import STATE_WORDS
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.rules.tracebacks import split_traceback
 from jobdash.app.ui.widgets import columns
@@ -34,11 +35,18 @@ def event_timeline(events: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summary(job_id: int, detail: JobDetail) -> None:
+def summary(
+    job_id: int, detail: JobDetail, state: str | None = None, worker: str | None = None
+) -> None:
+    """`state`: the job's state as the Jobs page names it (else Procrastinate's status);
+    `worker`: who runs or ran it."""
     job = detail.job
     st.subheader(f"Job {job_id}", anchor=False)
     st.text(f"Task: {job['task_name']}")
-    status = "deleted (archived)" if detail.deleted_at else job["status"]
+    if detail.deleted_at:
+        status = "deleted (archived)"
+    else:
+        status = STATE_WORDS.get(state, state) if state else job["status"]
     cols = st.columns(5)
     cols[0].metric("Status", status)
     cols[1].metric("Attempts", job["attempts"])
@@ -48,6 +56,8 @@ def summary(job_id: int, detail: JobDetail) -> None:
     cols[4].text(f"Queueing lock: {job.get('queueing_lock') or '—'}")
     zone = columns.display_zone()
     cols[4].text(f"Scheduled at: {format_timestamp(job.get('scheduled_at'), zone)}")
+    if worker:
+        cols[3].text(f"Worker: {worker}")
     if detail.deleted_at:
         st.text(f"Deleted {format_timestamp(detail.deleted_at, zone)} by {detail.deleted_by}.")
 
@@ -95,9 +105,19 @@ def events_and_args(detail: JobDetail) -> None:
     st.code(args_as_json_text(detail.job.get("args")), language="json")
 
 
-def show(job_id: int, detail: JobDetail, actions: Callable[[], None] | None = None) -> None:
-    """The whole detail; `actions` draws the buttons that fit the job's state (if allowed)."""
-    summary(job_id, detail)
+def show(
+    job_id: int,
+    detail: JobDetail,
+    actions: Callable[[], None] | None = None,
+    state: str | None = None,
+    worker: str | None = None,
+    why_waiting: str | None = None,
+) -> None:
+    """The whole detail; `actions` draws the buttons that fit the job's state (if allowed);
+    `why_waiting`: the one line on why a waiting job has not started."""
+    summary(job_id, detail, state, worker)
+    if why_waiting:
+        st.info(f"Why isn't it running? {escape_markdown(why_waiting)}", icon=":material/help:")
     if actions is not None:
         actions()
     attempts(detail)

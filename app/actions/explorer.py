@@ -1,0 +1,299 @@
+"""Actions on jobs in any state, for the Jobs page and the CLI: cancel a waiting job, abort a
+running one, run a scheduled job now, reschedule, delete finished jobs (archived, restorable)
+— one job, a list of ids, or every job matching a filter in batches.
+
+The same rules as app/actions/jobs.py: each batch is one transaction that locks the rows in id
+order under the condition the operator saw (waiting, running, scheduled, finished), acts through
+Procrastinate's own SQL functions where it has one, explains every skipped job, and writes the
+audit row; so each job is acted on exactly once, whatever runs at the same time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from jobdash.app.actions.archive import TERMINAL_STATUSES, archive_and_delete
+from jobdash.app.actions.jobs import (
+    DEFAULT_BATCH_SIZE,
+    ActionResult,
+    ProgressCallback,
+    _ensure_idle,
+    _write_audit,
+    authorize,
+    parse_job_ids,
+)
+from jobdash.app.actions.retry import RetryOptions, lock_failed_for_retry, retry_locked
+from jobdash.app.read.job_filter import JobFilter
+from jobdash.app.read.jobs import STATE_CASE, count_jobs, matching_ids_batch, max_job_id
+from jobdash.core.auth.identity import Action, Identity
+from jobdash.core.errors import ActionError
+
+DEFAULT_SCAN = 100_000
+
+# The rows each action may act on, locked in id order (no deadlock between two operators);
+# READ COMMITTED re-checks the condition on a row changed meanwhile.
+LOCK = """
+SELECT j.id FROM procrastinate_jobs j
+WHERE j.id = ANY(%(ids)s::bigint[]) AND {condition}
+ORDER BY j.id
+FOR UPDATE
+"""
+CONDITIONS = {
+    Action.CANCEL: "j.status = 'todo'",
+    Action.ABORT: "j.status = 'doing' AND NOT j.abort_requested",
+    Action.RUN_JOB_NOW: "j.status = 'todo' AND j.scheduled_at > now()",
+    Action.RESCHEDULE: "j.status = 'todo'",
+    Action.DELETE: "j.status::text = ANY(%(terminal)s::text[])",
+    Action.RETRY: "j.status = 'failed'",
+}
+# What the operator saw the job as, for skip reasons ("not waiting (now doing)").
+EXPECTED = {
+    Action.CANCEL: "waiting",
+    Action.ABORT: "running",
+    Action.RUN_JOB_NOW: "scheduled",
+    Action.RESCHEDULE: "waiting",
+    Action.DELETE: "finished",
+    Action.RETRY: "failed",
+}
+
+# Procrastinate's own cancel: todo → cancelled (or deleted when `delete_job`), or for a doing job
+# with `abort` the abort request its worker acts on.
+CANCEL_WITH_PROCRASTINATE = """
+SELECT procrastinate_cancel_job_v1(id, %(abort)s, %(delete)s)
+FROM unnest(%(ids)s::bigint[]) AS id
+"""
+# Procrastinate 3.10 has no function that changes a waiting job's scheduled_at
+# (procrastinate_retry_job_v2 takes only failed and doing jobs; defer makes new jobs), so run
+# now / reschedule is this UPDATE of ours, on rows locked under the same condition. Its trigger
+# procrastinate_trigger_scheduled_events_v1 records the new time as a `scheduled` event.
+SET_SCHEDULED_AT = """
+UPDATE procrastinate_jobs SET scheduled_at = coalesce(%(at)s::timestamptz, now())
+WHERE id = ANY(%(ids)s::bigint[])
+RETURNING id
+"""
+CURRENT_STATE = (
+    "SELECT j.id, " + STATE_CASE + " FROM procrastinate_jobs j WHERE j.id = ANY(%(ids)s)"
+)
+LIVE_ARCHIVED = (
+    "SELECT job_id FROM jobdash_deleted_jobs WHERE job_id = ANY(%(ids)s) AND restored_at IS NULL"
+)
+
+
+def _skip_reasons(
+    conn: psycopg.Connection, action: Action, ids: list[int], known: Mapping[int, str]
+) -> dict[int, str]:
+    if not ids:
+        return {}
+    state = dict(conn.execute(CURRENT_STATE, {"ids": ids}).fetchall())
+    archived = {row[0] for row in conn.execute(LIVE_ARCHIVED, {"ids": ids}).fetchall()}
+    reasons: dict[int, str] = {}
+    for job_id in ids:
+        if job_id in known:
+            reasons[job_id] = known[job_id]
+        elif job_id in state:
+            now = state[job_id].replace("_", " ")
+            if action == Action.ABORT and state[job_id] == "abort_requested":
+                reasons[job_id] = "abort already requested"
+            else:
+                reasons[job_id] = f"not {EXPECTED[action]} (now {now})"
+        elif job_id in archived:
+            reasons[job_id] = "already deleted"
+        else:
+            reasons[job_id] = "not found"
+    return reasons
+
+
+def _change(
+    conn: psycopg.Connection,
+    action: Action,
+    locked: list[int],
+    options: Mapping[str, Any],
+    actor: str,
+) -> tuple[list[int], dict[int, str]]:
+    """Act on the locked rows: the ids done, and reasons for those refused on the way."""
+    if not locked:
+        return [], {}
+    if action in (Action.CANCEL, Action.ABORT):
+        delete = bool(options.get("delete"))
+        params = {"ids": locked, "abort": action == Action.ABORT, "delete": delete}
+        rows = conn.execute(CANCEL_WITH_PROCRASTINATE, params)
+        return sorted(row[0] for row in rows if row[0]), {}
+    if action in (Action.RUN_JOB_NOW, Action.RESCHEDULE):
+        at = options.get("at") if action == Action.RESCHEDULE else None
+        rows = conn.execute(SET_SCHEDULED_AT, {"ids": locked, "at": at})
+        return sorted(row[0] for row in rows), {}
+    if action == Action.DELETE:
+        return archive_and_delete(conn, locked, actor), {}
+    if action == Action.RETRY:
+        retry = options.get("retry") or RetryOptions()
+        return retry_locked(conn, lock_failed_for_retry(conn, locked), retry)
+    raise ValueError(f"unknown action {action!r}")
+
+
+def _audited_as(action: Action, options: Mapping[str, Any]) -> Action:
+    """What the role check and the audit log call it: cancelling with `delete` deletes."""
+    return Action.DELETE if action == Action.CANCEL and options.get("delete") else action
+
+
+def _act(
+    conn: psycopg.Connection,
+    action: Action,
+    ids: list[int],
+    actor: str,
+    options: Mapping[str, Any],
+    job_filter: JobFilter | None = None,
+    audit_extra: Mapping[str, Any] | None = None,
+) -> ActionResult:
+    """One transaction: lock, change, explain the skipped, audit (`actor`: the name)."""
+    name = _audited_as(action, options)
+    with conn.transaction():
+        query = LOCK.format(condition=CONDITIONS[action])
+        params = {"ids": ids, "terminal": list(TERMINAL_STATUSES)}
+        locked = [row[0] for row in conn.execute(query, params)]
+        done, known = _change(conn, action, locked, options, actor)
+        done_set = set(done)
+        skipped = _skip_reasons(conn, action, [i for i in ids if i not in done_set], known)
+        extra = dict(audit_extra or {})
+        if name != action:
+            extra["as"] = "cancel, deleting (Procrastinate's cancel with delete_job)"
+        if action == Action.RESCHEDULE and options.get("at") is not None:
+            extra["at"] = options["at"].isoformat()
+        if action == Action.RETRY and options.get("retry") is not None:
+            described = options["retry"].describe()
+            if described:
+                extra["options"] = described
+        _write_audit(conn, actor, name, ids, len(done), skipped, job_filter, extra)  # type: ignore[arg-type]
+    return ActionResult(name, tuple(done), skipped)
+
+
+def _on_ids(
+    conn: psycopg.Connection, action: Action, ids: Iterable[object], actor: Identity,
+    **options: Any,
+) -> ActionResult:  # fmt: skip
+    name = authorize(actor, _audited_as(action, options))
+    job_ids = parse_job_ids(ids)
+    if not job_ids:
+        return ActionResult(_audited_as(action, options))
+    _ensure_idle(conn)
+    return _act(conn, action, job_ids, name, options)
+
+
+def _checked_time(at: datetime) -> datetime:
+    if not isinstance(at, datetime) or at.utcoffset() is None:
+        raise ActionError("the time must be a timezone-aware datetime")
+    return at
+
+
+def cancel_jobs(
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity, *, delete: bool = False
+) -> ActionResult:
+    """Cancel the waiting (todo) jobs among `ids` with Procrastinate's cancel; `delete` deletes
+    them instead, as Procrastinate's cancel allows (not archived)."""
+    return _on_ids(conn, Action.CANCEL, ids, actor, delete=delete)
+
+
+def abort_jobs(
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
+) -> ActionResult:
+    """Request the abort of the running (doing) jobs among `ids`, as Procrastinate does: its
+    worker cancels an async task; a sync task stops only if it checks should_abort()."""
+    return _on_ids(conn, Action.ABORT, ids, actor)
+
+
+def run_now(conn: psycopg.Connection, ids: Iterable[object], actor: Identity) -> ActionResult:
+    """Make the scheduled jobs among `ids` ready now."""
+    return _on_ids(conn, Action.RUN_JOB_NOW, ids, actor)
+
+
+def reschedule_jobs(
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity, *, at: datetime
+) -> ActionResult:
+    """Make the waiting jobs among `ids` run not before `at` (timezone-aware)."""
+    return _on_ids(conn, Action.RESCHEDULE, ids, actor, at=_checked_time(at))
+
+
+def delete_finished_jobs(
+    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
+) -> ActionResult:
+    """Archive, then delete, the finished (succeeded, failed, cancelled, aborted) jobs among
+    `ids`; restorable with restore_jobs."""
+    return _on_ids(conn, Action.DELETE, ids, actor)
+
+
+def all_matching(
+    conn: psycopg.Connection,
+    action: Action,
+    job_filter: JobFilter,
+    actor: Identity,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    should_stop: Callable[[], bool] | None = None,
+    progress: ProgressCallback | None = None,
+    scan: int = DEFAULT_SCAN,
+    **options: Any,
+) -> ActionResult:
+    """`action` on every job matching the filter when the run starts (ids up to the newest
+    then), `batch_size` per transaction, newest first; each batch's query is bounded (see
+    app/read/jobs.py), so a run over a big table takes long but never times out.
+
+    `should_stop` is asked before each batch; what was done stays done (`stopped=True`).
+    `progress(result_so_far)` after each batch. `options`: delete (cancel), at (reschedule)."""
+    if action not in CONDITIONS:
+        raise ActionError(f"unknown action {action!r}")
+    name = authorize(actor, _audited_as(action, options))
+    _ensure_idle(conn)
+    if batch_size < 1:
+        raise ActionError("batch size must be at least 1")
+    if action == Action.RESCHEDULE:
+        options["at"] = _checked_time(options.get("at"))  # type: ignore[arg-type]
+    before: int | None = max_job_id(conn) + 1
+    count = count_jobs(conn, job_filter, scan)
+    total = count.matched if count.exact else max(count.matched, count.estimate or 0)
+    run_id = uuid.uuid4().hex[:12]
+    result = ActionResult(_audited_as(action, options), total=total)
+    batch = 0
+    while before is not None:
+        if should_stop is not None and should_stop():
+            return ActionResult(result.action, result.done, result.skipped, True, total)
+        ids, before = matching_ids_batch(conn, job_filter, before, batch_size, scan)
+        if not ids:
+            continue
+        batch += 1
+        extra = {"run": run_id, "batch": batch, "all_matching": True}
+        result = result.merged(_act(conn, action, ids, name, options, job_filter, extra))
+        if progress is not None:
+            progress(result)
+    return result
+
+
+def cancel_all_matching(
+    conn: psycopg.Connection,
+    job_filter: JobFilter,
+    actor: Identity,
+    *,
+    delete: bool = False,
+    **kwargs: Any,
+) -> ActionResult:
+    return all_matching(conn, Action.CANCEL, job_filter, actor, delete=delete, **kwargs)
+
+
+def retry_all_matching_jobs(
+    conn: psycopg.Connection,
+    job_filter: JobFilter,
+    actor: Identity,
+    *,
+    retry: RetryOptions | None = None,
+    **kwargs: Any,
+) -> ActionResult:
+    """Retry every failed job matching an explorer filter (options as retry_jobs)."""
+    return all_matching(conn, Action.RETRY, job_filter, actor, retry=retry, **kwargs)
+
+
+def delete_finished_all_matching(
+    conn: psycopg.Connection, job_filter: JobFilter, actor: Identity, **kwargs: Any
+) -> ActionResult:
+    return all_matching(conn, Action.DELETE, job_filter, actor, **kwargs)

@@ -1,0 +1,209 @@
+"""`jobdash jobs`, `jobdash cancel`, `jobdash abort`: the Jobs page for scripts and runbooks,
+through the same read model and actions (actor: the OS user)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import textwrap
+
+import psycopg
+
+from jobdash.app.actions import explorer
+from jobdash.app.actions import jobs as actions
+from jobdash.app.cli.actions import EXIT_STATUS
+from jobdash.app.cli.common import add_database_argument, cli_identity, database_url
+from jobdash.app.read.job_filter import STATES, JobFilter
+from jobdash.app.read.jobs import EXPORT_HEADER, export_jobs, export_row
+from jobdash.app.read.models import to_jsonable
+from jobdash.app.rules.csv_format import write_csv
+from jobdash.core.database import connect
+from jobdash.core.errors import ActionError, CommandError, FilterError, describe_error
+from jobdash.core.settings import load_settings
+
+MAX_LIMIT = 1_000_000
+# Filter options: (option, JobFilter field, help).
+FILTERS = [
+    ("--state", "state", f"one of {', '.join(STATES)}"),
+    ("--queue", "queue", "queue name"),
+    ("--task", "task", "task name"),
+    ("--args", "args", 'args contain this: JSON ({"customer_id": 42}) or key=value'),
+    ("--ids", "ids", "job ids, comma-separated (a filter)"),
+    ("--lock", "lock", "lock"),
+    ("--queueing-lock", "queueing_lock", "queueing lock"),
+    ("--worker", "worker", "Procrastinate worker id"),
+    ("--priority-min", "priority_min", "priority at least"),
+    ("--priority-max", "priority_max", "priority at most"),
+    ("--deferred-since", "deferred_since", "deferred at or after (ISO 8601)"),
+    ("--deferred-until", "deferred_until", "deferred before (ISO 8601)"),
+    ("--finished-since", "finished_since", "finished at or after (ISO 8601)"),
+    ("--finished-until", "finished_until", "finished before (ISO 8601)"),
+]
+CANCEL_STATES = ("ready", "scheduled")
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters")
+    for option, field, help_text in FILTERS:
+        group.add_argument(option, dest=f"f_{field}", metavar="VALUE", help=help_text)
+
+
+def job_filter(args: argparse.Namespace) -> JobFilter:
+    raw = {field: getattr(args, f"f_{field}") for _, field, _ in FILTERS}
+    try:
+        return JobFilter.from_query_params(
+            {k: v for k, v in raw.items() if v is not None}, load_settings().redact_args
+        )
+    except FilterError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _has_filters(args: argparse.Namespace) -> bool:
+    return any(getattr(args, f"f_{field}") is not None for _, field, _ in FILTERS)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    jobs = subparsers.add_parser(
+        "jobs",
+        help="list jobs in any state, filtered (CSV or JSON, args redacted)",
+        description=textwrap.fill(
+            "List the newest jobs matching the filters, newest first, up to --limit. Args "
+            "values of redacted keys (JOBDASH_REDACT_ARGS) are shown as ••••; a search on a "
+            "redacted key is refused. CSV: UTF-8, a header row, ISO 8601 UTC times.",
+            88,
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_filters(jobs)
+    jobs.add_argument("--format", choices=["csv", "json"], default="csv")
+    jobs.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
+    add_database_argument(jobs)
+    jobs.set_defaults(func=run_jobs)
+
+    cancel = subparsers.add_parser(
+        "cancel",
+        help="cancel waiting jobs (by id, or all matching the filters)",
+        description=textwrap.fill(
+            "Cancel waiting (todo) jobs with Procrastinate's cancel (procrastinate_cancel_job_v1)"
+            ": they become cancelled, or with --delete are deleted as Procrastinate's cancel "
+            "allows (not archived). Jobs not waiting are skipped and reported. --all-matching "
+            "cancels the ready jobs matching the filters (--state scheduled for scheduled "
+            "ones), in batches of 1,000.",
+            88,
+        ),
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cancel.add_argument("ids", nargs="*", metavar="ID", help="job ids")
+    cancel.add_argument("--all-matching", action="store_true", help="every job matching")
+    cancel.add_argument("--delete", action="store_true", help="delete instead of cancelling")
+    _add_filters(cancel)
+    add_database_argument(cancel)
+    cancel.set_defaults(func=run_cancel)
+
+    abort = subparsers.add_parser(
+        "abort",
+        help="request the abort of running jobs",
+        description=textwrap.fill(
+            "Request the abort of running (doing) jobs as Procrastinate does "
+            "(procrastinate_cancel_job_v1 with abort): the worker cancels an async task; a "
+            "sync task stops only if it checks context.should_abort(). Until the worker acts "
+            "the job shows as abort requested.",
+            88,
+        ),
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    abort.add_argument("ids", nargs="+", metavar="ID", help="job ids")
+    add_database_argument(abort)
+    abort.set_defaults(func=run_abort)
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= MAX_LIMIT:
+        raise CommandError(f"--limit must be between 1 and {MAX_LIMIT}")
+    chosen = job_filter(args)
+    url = database_url(args)
+    settings = load_settings()
+    try:
+        with connect(url, statement_timeout_ms=settings.statement_timeout_ms) as conn:
+            rows = export_jobs(conn, chosen, args.limit, settings.search_scan_jobs)
+    except psycopg.Error as exc:
+        raise CommandError(describe_error(exc)) from None
+    if args.format == "json":
+        keys = EXPORT_HEADER
+        for row in rows:
+            record = dict(zip(keys, export_row(row), strict=True))
+            print(json.dumps(to_jsonable(record), ensure_ascii=False, sort_keys=False))
+    else:
+        sys.stdout.reconfigure(newline="")  # type: ignore[attr-defined]
+        write_csv(EXPORT_HEADER, (export_row(row) for row in rows), sys.stdout)
+    return 0
+
+
+def _ids(args: argparse.Namespace) -> list[int]:
+    try:
+        return actions.parse_job_ids(args.ids)
+    except ActionError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def report(result: actions.ActionResult) -> int:
+    print(result.summary())
+    for job_id, reason in sorted(result.skipped.items())[:50]:
+        print(f"  skipped {job_id}: {reason}")
+    if result.skipped_count > 50:
+        print(f"  … and {result.skipped_count - 50:,} more skipped")
+    return 1 if result.skipped or result.stopped else 0
+
+
+def _progress(result: actions.ActionResult) -> None:
+    done = f"  … {result.processed:,} of {result.total or 0:,} processed"
+    print(done, file=sys.stderr, flush=True)
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    ids = _ids(args)
+    if args.all_matching and ids:
+        raise CommandError("give job ids or --all-matching, not both")
+    if not args.all_matching and not ids:
+        raise CommandError("give at least one job id (or --all-matching)")
+    if not args.all_matching and _has_filters(args):
+        raise CommandError("filters apply only with --all-matching")
+    chosen = job_filter(args) if args.all_matching else None
+    if chosen is not None:
+        if chosen.state is None:
+            chosen = dataclasses.replace(chosen, state="ready")
+        elif chosen.state not in CANCEL_STATES:
+            raise CommandError("--state: only waiting jobs (ready or scheduled) can be cancelled")
+    url = database_url(args)
+    try:
+        with connect(url) as conn:
+            if chosen is not None:
+                scan = load_settings().search_scan_jobs
+                result = explorer.cancel_all_matching(
+                    conn, chosen, cli_identity(), delete=args.delete, progress=_progress,
+                    scan=scan,
+                )  # fmt: skip
+            else:
+                result = explorer.cancel_jobs(conn, ids, cli_identity(), delete=args.delete)
+    except ActionError as exc:
+        raise CommandError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise CommandError(describe_error(exc)) from None
+    return report(result)
+
+
+def run_abort(args: argparse.Namespace) -> int:
+    ids = _ids(args)
+    url = database_url(args)
+    try:
+        with connect(url) as conn:
+            result = explorer.abort_jobs(conn, ids, cli_identity())
+    except ActionError as exc:
+        raise CommandError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise CommandError(describe_error(exc)) from None
+    return report(result)

@@ -1,0 +1,482 @@
+"""Jobs: every job in every state. Live state counts, filters kept in the URL (deep links),
+keyset pages, selection by job id, actions for one job, the selected ones or all matching
+(batches, progress, Stop), and the detail of any job (`?job=ID`) with "why isn't it running?".
+
+A filter no index serves searches the newest JOBDASH_SEARCH_SCAN_JOBS candidates per page and
+says so; "Older »" searches on from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from jobdash.app.read.failed_jobs import parse_utc
+from jobdash.app.read.job_facts import JobView
+from jobdash.app.read.job_filter import STATE_WORDS, STATES, TERMINAL_STATES, JobFilter
+from jobdash.app.read.jobs import JobCount, JobPage, StateCounts
+from jobdash.app.rules.text import escape_markdown
+from jobdash.app.ui import data, live, operations
+from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail
+from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
+from jobdash.app.ui.widgets.downloads import csv_download_button
+from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
+from jobdash.app.ui.widgets.results import data_or_notice
+from jobdash.core.auth.identity import Action
+from jobdash.core.errors import ActionError, FilterError, JobdashError, describe_error
+from jobdash.core.settings import load_settings
+
+PAGE = "jobs"
+CURSORS = "jobs_cursors"
+PAGE_SIZES = (50, 100, 500)
+CSV_LIMIT = 10_000
+LIST_COLUMNS = [
+    "job", "state", "queue", "task", "priority", "attempts", "scheduled_at", "deferred_at",
+    "finished_at", "lock", "args",
+]  # fmt: skip
+ABORT_NOTE = (
+    "Abort asks the job's worker to stop it, as Procrastinate does: an async task is cancelled "
+    "at once; a sync task stops only if it checks context.should_abort(). The job shows "
+    "“abort requested” until its worker acts."
+)
+VERBS = {
+    Action.CANCEL: "Cancel", Action.ABORT: "Abort", Action.RUN_JOB_NOW: "Run now",
+    Action.DELETE: "Delete", Action.RETRY: "Retry",
+}  # fmt: skip
+# Which all-matching actions a state filter offers (what the operator sees is in that state).
+BULK_BY_STATE = {
+    "ready": (Action.CANCEL,),
+    "scheduled": (Action.RUN_JOB_NOW, Action.CANCEL),
+    "doing": (Action.ABORT,),
+    "failed": (Action.RETRY, Action.DELETE),
+    "succeeded": (Action.DELETE,),
+    "cancelled": (Action.DELETE,),
+    "aborted": (Action.DELETE,),
+}
+CAPTIONS = {
+    Action.CANCEL: "Waiting jobs become cancelled (Procrastinate's cancel); others are skipped.",
+    Action.ABORT: ABORT_NOTE,
+    Action.DELETE: "Finished jobs are archived, then deleted; restore them from Failed jobs → "
+    "Recently deleted or with `jobdash restore`.",
+    Action.RUN_JOB_NOW: "Scheduled jobs become ready now.",
+    Action.RETRY: "Failed jobs run again (Procrastinate's retry), with the retry options below.",
+}
+
+
+def current_filter() -> JobFilter:
+    params = {k: v for k, v in st.query_params.to_dict().items() if k not in ("job", "page_size")}
+    return JobFilter.from_query_params(params, load_settings().redact_args)
+
+
+def set_filter(job_filter: JobFilter) -> None:
+    keep = {k: v for k, v in st.query_params.to_dict().items() if k == "page_size"}
+    st.query_params.from_dict(keep | job_filter.to_query_params())
+    st.session_state.pop(CURSORS, None)
+
+
+def page_size() -> int:
+    try:
+        size = int(st.query_params.get("page_size", PAGE_SIZES[0]))
+    except ValueError:
+        size = PAGE_SIZES[0]
+    return size if size in PAGE_SIZES else PAGE_SIZES[0]
+
+
+def _state_counts(current: JobFilter) -> None:
+    """A button per state with its count; a click filters by that state (the other filters
+    stay)."""
+    counts: StateCounts | None = data_or_notice("State counts", data.fetch(data.STATE_COUNTS))
+    if counts is None:
+        return
+    cols = st.columns(len(STATES))
+    for col, state in zip(cols, STATES, strict=True):
+        chosen = current.state == state
+        if col.button(
+            f"{STATE_WORDS[state]} · {counts.text(state)}",
+            key=f"state_{state}",
+            type="primary" if chosen else "secondary",
+            width="stretch",
+        ):
+            set_filter(dataclasses.replace(current, state=None if chosen else state))
+            st.rerun(scope="app")
+    if counts.estimated:
+        st.caption(
+            "≈: the planner's estimate (EXPLAIN), not a count: no index holds those states. "
+            "The others are exact."
+        )
+
+
+def filter_form(current: JobFilter) -> None:
+    def text(value: object) -> str:
+        return "" if value in (None, ()) else str(value)
+
+    params = current.to_query_params()
+    with st.form("job_filters", border=False):
+        row = st.columns([1, 1, 1.4, 1, 1, 1])
+        state = row[0].selectbox(
+            "State", ["(all)", *STATES], format_func=lambda s: STATE_WORDS.get(s, s),
+            index=STATES.index(current.state) + 1 if current.state else 0,
+        )  # fmt: skip
+        queue = row[1].text_input("Queue", value=text(current.queue))
+        task = row[2].text_input("Task", value=text(current.task))
+        ids = row[3].text_input("Job id(s)", value=params.get("ids", ""), help="12 or 12, 13, 14")
+        worker = row[4].text_input("Worker id", value=text(current.worker))
+        lock = row[5].text_input("Lock", value=text(current.lock))
+        row = st.columns([1, 1, 1, 1, 1, 1, 1])
+        qlock = row[0].text_input("Queueing lock", value=text(current.queueing_lock))
+        pmin = row[1].text_input("Priority ≥", value=text(current.priority_min))
+        pmax = row[2].text_input("Priority ≤", value=text(current.priority_max))
+        times = {}
+        for col, name, label in zip(
+            row[3:],
+            ("deferred_since", "deferred_until", "finished_since", "finished_until"),
+            ("Deferred since", "Deferred before", "Finished since", "Finished before"),
+            strict=True,
+        ):
+            times[name] = col.text_input(
+                label, value=params.get(name, ""), help="ISO 8601, UTC unless it says: 2024-05-01"
+            )
+        args = st.text_input(
+            "Args contain",
+            value=text(current.args),
+            help='JSON containment, {"customer_id": 42}, or key=value (customer.id=42). '
+            "Redacted keys cannot be searched.",
+        )
+        applied = st.form_submit_button("Apply filters", icon=":material/filter_alt:")
+    if applied:
+        raw = {
+            "state": None if state == "(all)" else state, "queue": queue, "task": task,
+            "ids": ids, "worker": worker, "lock": lock, "queueing_lock": qlock,
+            "priority_min": pmin, "priority_max": pmax, "args": args, **times,
+        }  # fmt: skip
+        try:
+            chosen = JobFilter.from_query_params(
+                {k: v for k, v in raw.items() if v}, load_settings().redact_args
+            )
+        except FilterError as exc:
+            st.warning(f"Filter not applied — {escape_markdown(str(exc))}", icon=":material/block:")
+            return
+        set_filter(chosen)
+        st.rerun()
+
+
+def jobs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "select": [False] * len(rows),
+            "job": [f"?job={r['id']}" for r in rows],
+            "state": [STATE_WORDS.get(r["state"], r["state"]) for r in rows],
+            "queue": [r["queue_name"] for r in rows],
+            "task": [r["task_name"] for r in rows],
+            "priority": [r["priority"] for r in rows],
+            "attempts": [r["attempts"] for r in rows],
+            "scheduled_at": [r["scheduled_at"] for r in rows],
+            "deferred_at": [r["deferred_at"] for r in rows],
+            "finished_at": [r["finished_at"] for r in rows],
+            "lock": [r["lock"] or "" for r in rows],
+            "args": [r["args"] for r in rows],
+        },
+        index=pd.Index([r["id"] for r in rows], name="id"),
+    )
+    for name in ("scheduled_at", "deferred_at", "finished_at"):
+        frame[name] = pd.to_datetime(frame[name], utc=True)
+    return frame.astype({"select": bool})
+
+
+def _table(frame: pd.DataFrame, key: str) -> list[int]:
+    writable = any(operations.may(action) for action in VERBS)
+    edited = st.data_editor(
+        frame,
+        key=key,
+        num_rows="fixed",
+        disabled=[c for c in frame.columns if c != "select"] if writable else True,
+        column_order=(["select"] if writable else []) + LIST_COLUMNS,
+        column_config=columns.config(
+            frame.columns,
+            select=st.column_config.CheckboxColumn("✓", width="small"),
+            job=columns.job_link_column(),
+            deferred_at=columns.time_column("Deferred at"),
+            finished_at=columns.time_column("Finished at"),
+            args=st.column_config.TextColumn("Args", help="Redacted keys show ••••"),
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    return [int(i) for i in edited.index[edited["select"]]] if len(edited) else []
+
+
+def count_text(job_filter: JobFilter) -> str:
+    if job_filter.is_empty() or job_filter.only_state():
+        counts: StateCounts | None = data.fetch(data.STATE_COUNTS).data
+        if counts is None:
+            return "Jobs"
+        if job_filter.state:
+            return f"{counts.text(job_filter.state)} {STATE_WORDS[job_filter.state].lower()} jobs"
+        total = sum(counts.counts.values())
+        return f"{'≈ ' if counts.estimated else ''}{total:,} jobs"
+    found: JobCount | None = data.fetch(data.JOBS_COUNT, job_filter).data
+    return found.text() if found else "Jobs matching the filter"
+
+
+def _searched_note(page: JobPage) -> None:
+    s = page.searched
+    if s is None or s.complete:
+        return
+    st.caption(
+        f"Searched the newest {s.count:,} {escape_markdown(s.walks)} (down to job {s.lowest_id}): "
+        f"{len(page.rows):,} match. No index serves this filter, so each page searches at most "
+        f"{page.scan:,} jobs; “Older »” searches further."
+    )
+
+
+def retry_options_form(key: str) -> dict[str, Any] | None:
+    """Retry options typed by the operator (None after a warning when one is not usable)."""
+    with st.expander("Retry options"):
+        cols = st.columns(3)
+        at = cols[0].text_input(
+            "Run at", key=f"{key}_at", help="ISO 8601 (UTC unless it says); empty: now"
+        )
+        queue = cols[1].text_input("On queue", key=f"{key}_queue", help="empty: the same queue")
+        priority = cols[2].text_input("Priority", key=f"{key}_priority", help="empty: the same")
+    options: dict[str, Any] = {"at": None, "queue": queue.strip() or None, "priority": None}
+    if at.strip():
+        options["at"] = parse_utc(at)
+        if options["at"] is None:
+            st.warning("Run at: not an ISO 8601 time.")
+            return None
+    if priority.strip():
+        try:
+            options["priority"] = int(priority)
+        except ValueError:
+            st.warning("Priority: not a whole number.")
+            return None
+    return options
+
+
+def _ids_confirmation(action: Action, ids: list[int], options: dict[str, Any]) -> Confirmation:
+    verb = VERBS[action]
+    noun = "job" if len(ids) == 1 else "jobs"
+    runs = {
+        Action.CANCEL: lambda: operations.cancel(ids),
+        Action.ABORT: lambda: operations.abort(ids),
+        Action.RUN_JOB_NOW: lambda: operations.run_now(ids),
+        Action.DELETE: lambda: operations.delete_finished(ids),
+        Action.RETRY: lambda: operations.retry_with(ids, **options),
+    }
+    return Confirmation(
+        title=f"{verb} {noun}",
+        text=f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}",
+        caption=CAPTIONS[action],
+        confirm_label=f"{verb} {len(ids):,} {noun}",
+        run=runs[action],
+        confirm_key="confirm_ids",
+        cancel_key="cancel_ids",
+    )
+
+
+def _all_confirmation(
+    action: Action, job_filter: JobFilter, total: int, options: dict[str, Any]
+) -> Confirmation:
+    verb = VERBS[action]
+    shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
+
+    def run() -> Flash | None:
+        try:
+            extra = options if action == Action.RETRY else {}
+            bulk_progress.keep(operations.start_jobs_bulk(action, job_filter, total, **extra))
+        except JobdashError as exc:
+            return Flash(describe_error(exc), REFUSED)
+        return None
+
+    return Confirmation(
+        title=f"{verb} all matching",
+        text=f"{verb} all jobs matching: {shown} (about {total:,})",
+        caption=CAPTIONS[action] + " Runs in batches of 1,000; you can stop it midway.",
+        confirm_label=f"{verb} all matching",
+        run=run,
+        confirm_key="confirm_all",
+        cancel_key="cancel_all",
+    )
+
+
+def _total(job_filter: JobFilter) -> int:
+    if job_filter.only_state():
+        counts: StateCounts | None = data.fetch(data.STATE_COUNTS).data
+        return counts.counts.get(job_filter.state or "", 0) if counts else 0
+    found: JobCount | None = data.fetch(data.JOBS_COUNT, job_filter).data
+    if found is None:
+        return 0
+    return found.matched if found.exact else max(found.matched, found.estimate or 0)
+
+
+def _action_bar(job_filter: JobFilter, selected: list[int]) -> None:
+    options = (retry_options_form("list_retry") or {}) if operations.may(Action.RETRY) else {}
+    offered = [action for action in VERBS if operations.may(action)]
+    bar = st.columns(5)
+    for column, action in zip(bar, offered, strict=False):
+        if column.button(
+            f"{VERBS[action]} selected ({len(selected)})", disabled=not selected,
+            key=f"{action}_selected",
+        ):  # fmt: skip
+            confirm.request(_ids_confirmation(action, selected, options))
+    if job_filter.state and job_filter.state in BULK_BY_STATE:
+        busy = bulk_progress.running() is not None
+        bulk = st.columns(5)
+        choices = [a for a in BULK_BY_STATE[job_filter.state] if operations.may(a)]
+        for column, action in zip(bulk, choices, strict=False):
+            if column.button(f"{VERBS[action]} all matching", disabled=busy, key=f"{action}_all"):
+                confirm.request(_all_confirmation(action, job_filter, _total(job_filter), options))
+    st.caption(
+        "Actions skip, and name, the jobs that are not in the state they need. " + ABORT_NOTE
+    )
+
+
+def _pager(cursors: list[int | None], page: JobPage) -> None:
+    nav = st.columns([1, 1, 4])
+    if len(cursors) > 1 and nav[0].button("« Newest", key="newest"):
+        st.session_state[CURSORS] = [None]
+        st.rerun()
+    if page.next_before is not None and nav[1].button("Older »", key="older"):
+        cursors.append(page.next_before)
+        st.rerun()
+
+
+def render_list() -> None:
+    try:
+        job_filter = current_filter()
+    except FilterError as exc:
+        st.warning(
+            f"Filter not applied — {escape_markdown(str(exc))}. Nothing is listed until the "
+            "filter is fixed.",
+            icon=":material/filter_alt_off:",
+        )
+        if st.button("Clear the filter", key="clear_filter"):
+            set_filter(JobFilter())
+            st.rerun()
+        return
+    st.fragment(run_every=live.every(data.refresh_interval(data.STATE_COUNTS)))(_state_counts)(
+        job_filter
+    )
+    filter_form(job_filter)
+    bulk_progress.show()
+    cursors: list[int | None] = st.session_state.setdefault(CURSORS, [None])
+    page: JobPage | None = data_or_notice(
+        "Jobs", data.fetch(data.JOBS_PAGE, job_filter, page_size(), cursors[-1])
+    )
+    if page is None:
+        return
+    head = st.columns([3, 1, 1])
+    head[0].text(count_text(job_filter))
+    size = head[1].selectbox("Jobs per page", PAGE_SIZES, index=PAGE_SIZES.index(page_size()))
+    if size != page_size():
+        st.query_params["page_size"] = str(size)
+        st.session_state[CURSORS] = [None]
+        st.rerun()
+    with head[2]:
+        csv_download_button(
+            "Download CSV", lambda: data.export_jobs(job_filter, CSV_LIMIT), "jobs",
+            help=f"Up to {CSV_LIMIT:,} jobs matching the filter, args redacted",
+        )  # fmt: skip
+    selected = _table(jobs_frame(page.rows), f"jobs_editor_{len(cursors)}")
+    _searched_note(page)
+    _pager(cursors, page)
+    if not any(operations.may(action) for action in VERBS):
+        st.info(operations.why_not(Action.CANCEL), icon=":material/lock:")
+        return
+    _action_bar(job_filter, selected)
+
+
+def _detail_actions(job_id: int, view: JobView) -> None:
+    may = operations.may
+    if view.state == "deleted":
+        if may(Action.RESTORE) and st.button("Restore", key="detail_restore"):
+            flash(operations.restore([job_id]))
+            st.rerun()
+        return
+    act = st.columns([1, 1, 1, 3])
+    state = view.state
+    if state in ("ready", "scheduled"):
+        if may(Action.CANCEL) and act[0].button("Cancel", key="detail_cancel"):
+            confirm.request(_ids_confirmation(Action.CANCEL, [job_id], {}))
+        if (
+            state == "scheduled"
+            and may(Action.RUN_JOB_NOW)
+            and act[1].button("Run now", key="detail_run_now", type="primary")
+        ):
+            flash(operations.run_now([job_id]))
+            st.rerun()
+        if not may(Action.RESCHEDULE):
+            return
+        with act[3]:
+            at = st.text_input(
+                "Reschedule to", key="detail_at", help="ISO 8601, UTC unless it says"
+            )
+            if st.button("Reschedule", key="detail_reschedule"):
+                when = parse_utc(at)
+                if when is None:
+                    st.warning("Reschedule: not an ISO 8601 time.")
+                else:
+                    flash(operations.reschedule([job_id], when))
+                    st.rerun()
+    elif state == "doing":
+        if may(Action.ABORT) and act[0].button("Abort", key="detail_abort"):
+            confirm.request(_ids_confirmation(Action.ABORT, [job_id], {}))
+        st.caption(ABORT_NOTE)
+    elif state == "abort_requested":
+        st.caption("Abort requested: its worker stops it at its next abort check. " + ABORT_NOTE)
+    if state == "failed" and may(Action.RETRY):
+        options = retry_options_form("detail_retry")
+        if act[0].button("Retry", key="detail_retry", type="primary") and options is not None:
+            flash(operations.retry_with([job_id], **options))
+            st.rerun()
+    if (
+        state in TERMINAL_STATES
+        and may(Action.DELETE)
+        and act[1].button("Delete", key="detail_delete")
+    ):
+        confirm.request(_ids_confirmation(Action.DELETE, [job_id], {}))
+
+
+def render_detail(raw_id: str) -> None:
+    if st.button("Jobs", icon=":material/arrow_back:", key="detail_back"):
+        del st.query_params["job"]
+        st.rerun()
+    try:
+        job_id = int(raw_id)
+    except ValueError:
+        st.error("Not a job id.")
+        return
+    result = data.fetch(data.JOB_VIEW, job_id)
+    if result.data is None and not result.is_stale:
+        st.warning(f"Job {job_id} was not found (nor in the archive of deleted jobs).")
+        return
+    view: JobView | None = data_or_notice(f"Job {job_id}", result)
+    if view is None:
+        return
+    job_detail.show(
+        job_id,
+        view.detail,
+        actions=lambda: _detail_actions(job_id, view),
+        state=view.state,
+        worker=view.worker,
+        why_waiting=view.why_waiting,
+    )
+
+
+def main() -> None:
+    st.title("Jobs", anchor=False)
+    show_flash(caption=True)
+    try:
+        if st.query_params.get("job"):
+            render_detail(st.query_params["job"])
+        else:
+            render_list()
+    except ActionError as exc:
+        st.error(escape_markdown(describe_error(exc)))
+    confirm.show_pending()
+
+
+main()
