@@ -1,37 +1,38 @@
-"""What Jobdash costs a team's job throughput: drain, defer and database CPU, side by side.
+"""What Jobdash costs a team's job throughput: drain, defer and database cost, side by side.
 
-    python bench/bench_overhead.py [--jobs 20000] [--rounds 12] [--server URL] [--only a,b,c]
-                                   [--schema-variant FILE.sql ...] [--quick] [--output FILE.md]
+    python bench/bench_overhead.py [--jobs 20000] [--rounds 16] [--server URL] [--only a,b,c]
+        [--schema-variant FILE.sql ...] [--serial-jobs 2000] [--quick] [--output FILE.md]
 
-Variants (each run on a fresh database copied from a template built once per variant):
+Variants, each run on a fresh database copied from a template built once per variant:
   a  Procrastinate's schema only, plain Procrastinate worker (`procrastinate worker`)
   b  after `jobdash migrate` (Jobdash's triggers and indexes), plain worker
   c  after `jobdash migrate`, Jobdash's instrumented worker (`jobdash worker`)
-  --schema-variant FILE.sql (repeatable): Procrastinate's schema + FILE instead of
-     `jobdash migrate`, plain worker; named after the file. With variant files, --only
-     defaults to "a" (the baseline every ratio is paired with).
+  FILE  --schema-variant FILE.sql (repeatable): Procrastinate's schema + FILE instead of
+        `jobdash migrate`, plain worker, named after the file; --only then defaults to "a".
 
-One run: batch-defer --jobs no-op jobs in one `procrastinate_defer_jobs_v1` call (timed: the
-defer path), drain them with a worker at concurrency 10, then defer --single-defers jobs one
-call (and one transaction) each on another queue (timed). Before the drain, ANALYZE gives
-the planner the statistics a running database has (see run_once). Drain throughput = jobs / (last
-`succeeded` − first `started` event), so process start-up and shutdown are excluded. Database
-CPU = user + system CPU (psutil) of every server process attached to the run's database
-(backends, autovacuum) from worker start until the queue is empty, per job; database buffers =
-shared-buffer pages its processes touched (pg_stat_database), per job: a measure of work that,
-unlike CPU time, does not grow when other work competes for the cores. Every round runs
-each variant once, in an order rotated by one each round; ratios are paired within a round
-(variant / a, and c / b) and summarised by their median, 5th–95th percentiles and a
-distribution-free 95 % confidence interval of the median.
+One run:
+  1. defer: --jobs no-op jobs in one `procrastinate_defer_jobs_v1` call (timed), then ANALYZE
+     (a running database has statistics; with the template's empty-table ones Procrastinate's
+     fetch sorts every queued job until autoanalyze happens to run);
+  2. drain at concurrency 10: rate = jobs / (last `succeeded` − first `started` event), so
+     start-up and shutdown are excluded; database CPU (psutil, every server process attached
+     to the run's database) and buffers touched (pg_stat_database) per job; worker CPU; the
+     CPU the rest of the machine used meanwhile ("other load");
+  3. serial path: --serial-jobs jobs fetched and finished one after the other with the
+     worker's own SQL on one connection (no Python, no concurrency): the database's cost of
+     a job, backend CPU and buffers, the least noisy number here;
+  4. --single-defers one-job defers, one transaction each (timed).
+Each round runs every variant once, in an order rotated by one per round. Ratios are paired
+within a round (variant / a, and c / b): median, 5th–95th percentiles and a distribution-free
+95 % confidence interval of the median.
 
-The instrumented worker defers Jobdash's `jobdash:rollup` at start and every minute; its jobs
-have higher ids than the backlog, so Procrastinate runs them after the backlog has been
-fetched: the "rollup in drain" column says whether one started before the last no-op job
-started. Time a rollup on its own with `jobdash rollup`.
+The instrumented worker defers `jobdash:rollup` at start and every minute; those jobs have
+higher ids than the backlog, so they run once it has been fetched ("rollup in drain" counts
+any that started earlier). Their run after the drain is timed ("rollup run s").
 
-Jobdash is driven through its command line only (JOBDASH below); nothing of the project is
-imported. Needs PostgreSQL on --server with the right to create databases, and psutil reading
-the server's processes (same machine).
+Jobdash is driven through its command line only (JOBDASH below): nothing of the project is
+imported. Needs a PostgreSQL server on this machine (psutil reads its processes) and the right
+to create databases; one run of this benchmark per server at a time (it drops its leftovers).
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DB_PREFIX = "jobdash_bench_overhead_"
 QUEUE = "bench"  # what bench/noop_app.py defines
 SINGLE_QUEUE = "bench_single"  # single defers land here; no worker listens on it
+SERIAL_QUEUE = "bench_serial"  # the serial SQL path's jobs
 TASK = "noop"
 CONCURRENCY = 10
 POLL_S = 0.25
@@ -94,6 +96,11 @@ SELECT EXISTS (
     SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing') AND queue_name = %s
 )
 """
+# What a worker runs per job (procrastinate/sql/queries.sql), minus the Python around it.
+FETCH_SQL = """
+SELECT id FROM procrastinate_fetch_job_v2(%(queues)s::varchar[], %(worker_id)s)
+"""
+FINISH_SQL = "SELECT procrastinate_finish_job_v1(%(job_id)s, 'succeeded', false)"
 # Shared-buffer pages the database's processes touched (hit or read). Work done, not time:
 # unlike CPU time it does not grow when other work on the machine competes for the cores.
 DB_BLOCKS_SQL = """
@@ -151,6 +158,8 @@ class RunResult:
     worker_cpu_ms_per_job: float
     db_blocks_per_job: float  # shared buffers touched (instrumented: incl. one rollup)
     single_defer_ms: float  # mean per one-job defer call
+    serial_cpu_ms_per_job: float  # serial SQL path: backend CPU per fetch + finish
+    serial_blocks_per_job: float  # serial SQL path: buffers touched per fetch + finish
     rollups_in_drain: int
     rollup_s: float  # the first rollup run (instrumented worker only), after the drain
     other_cores: float  # CPU the rest of the machine used meanwhile, in cores
@@ -198,8 +207,8 @@ def drop_leftovers(server: str) -> None:
         drop_database(server, name)
 
 
-def run_command(command: Sequence[str], env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+def run_command(command: Sequence[str]) -> None:
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{shlex.join(command)} failed:\n{done.stdout}{done.stderr}")
 
@@ -407,8 +416,37 @@ def defer_jobs(url: str, jobs: int) -> float:
     return seconds
 
 
+def serial_path(conn: psycopg.Connection, url: str, count: int) -> tuple[float, float]:
+    """Fetch and finish `count` jobs one after the other on one connection, as the worker's
+    SQL does (one transaction per statement): (backend CPU ms, buffers) per job. No
+    concurrency, so no SKIP LOCKED scanning and no worker: the database's own cost of a job."""
+    with psycopg.connect(url, autocommit=True) as setup:
+        setup.execute(DEFER_SQL, {"queue": SERIAL_QUEUE, "task": TASK, "n": count})
+        setup.execute("ANALYZE procrastinate_jobs")
+        worker_id = setup.execute("SELECT * FROM procrastinate_register_worker_v1()").fetchone()[0]  # type: ignore[index]
+    blocks_before = database_blocks(conn)
+    with psycopg.connect(url, autocommit=True) as serial:
+        params = {"queues": [SERIAL_QUEUE], "worker_id": worker_id}
+        serial.execute(FETCH_SQL, {**params, "queues": ["nothing"]})  # backend warmed up
+        backend = psutil.Process(serial.info.backend_pid)
+        before = backend.cpu_times()
+        for _ in range(count):
+            job_id = serial.execute(FETCH_SQL, params).fetchone()[0]  # type: ignore[index]
+            serial.execute(FINISH_SQL, {"job_id": job_id})
+        after = backend.cpu_times()
+    blocks = database_blocks(conn) - blocks_before
+    cpu_s = (after.user - before.user) + (after.system - before.system)
+    return cpu_s * 1000 / count, blocks / count
+
+
 def run_once(
-    server: str, variant: Variant, round_no: int, jobs: int, single_defers: int, logs: Path
+    server: str,
+    variant: Variant,
+    round_no: int,
+    jobs: int,
+    single_defers: int,
+    serial_jobs: int,
+    logs: Path,
 ) -> RunResult:
     dbname = f"{DB_PREFIX}run_{variant.key.lower()}"
     create_database(server, dbname, template_name(variant))
@@ -424,6 +462,9 @@ def run_once(
                 raise RuntimeError(f"{variant.key}: {done} of {jobs} jobs succeeded")
             seconds = (last_success - first_start).total_seconds()
             rollups, rollup_s = rollup_facts(conn)
+            serial_ms, serial_blocks = (
+                serial_path(conn, url, serial_jobs) if serial_jobs else (math.nan, math.nan)
+            )
             single_ms = time_single_defers(conn, single_defers)
     finally:
         drop_database(server, dbname)
@@ -436,6 +477,8 @@ def run_once(
         worker_cpu_ms_per_job=cpu.worker_s * 1000 / jobs,
         db_blocks_per_job=blocks / jobs,
         single_defer_ms=single_ms,
+        serial_cpu_ms_per_job=serial_ms,
+        serial_blocks_per_job=serial_blocks,
         rollups_in_drain=rollups,
         rollup_s=rollup_s,
         other_cores=cpu.other_cores,
@@ -502,6 +545,8 @@ METRICS = {
     "single defer": ("single_defer_ms", True),
     "db cpu/job": ("db_cpu_ms_per_job", False),
     "db buffers/job": ("db_blocks_per_job", False),
+    "serial db cpu/job": ("serial_cpu_ms_per_job", False),
+    "serial buffers/job": ("serial_blocks_per_job", False),
     "worker cpu/job": ("worker_cpu_ms_per_job", False),
     "total cpu/job": ("cpu_ms_per_job", False),
 }
@@ -544,8 +589,9 @@ def variant_table(results: list[RunResult], variants: list[Variant]) -> list[str
     lines = [
         "| variant | runs | drain jobs/s median | p5 | p95 | batch defer ms median | p95 "
         "| single defer ms | db CPU ms/job | db buffers/job | worker CPU ms/job "
+        "| serial db CPU ms/job | serial buffers/job "
         "| other load (cores) | rollup in drain | rollup run s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for variant in variants:
         runs = [r for r in results if r.variant == variant.key]
@@ -562,6 +608,8 @@ def variant_table(results: list[RunResult], variants: list[Variant]) -> list[str
             f"| {fmt(median_of(runs, 'db_cpu_ms_per_job'))} "
             f"| {fmt(median_of(runs, 'db_blocks_per_job'), 1)} "
             f"| {fmt(median_of(runs, 'worker_cpu_ms_per_job'))} "
+            f"| {fmt(median_of(runs, 'serial_cpu_ms_per_job'))} "
+            f"| {fmt(median_of(runs, 'serial_blocks_per_job'), 1)} "
             f"| {fmt(median_of(runs, 'other_cores'), 2)} "
             f"| {rollups if variant.instrumented else '–'} "
             f"| {fmt(median_of(runs, 'rollup_s'), 2) if variant.instrumented else '–'} |"
@@ -642,7 +690,9 @@ def report(
         "transaction each, after the drain. DB CPU = server processes attached to the run's "
         "database, worker start to empty queue. DB buffers = shared-buffer pages touched "
         "(pg_stat_database, worker start to stop; with the instrumented worker this includes "
-        "the rollup run after the drain). Worker CPU = the worker process.",
+        "the rollup run after the drain). Worker CPU = the worker process. Serial = the worker's "
+        "fetch and finish SQL run one job after the other on one connection (no Python, no "
+        "concurrency): backend CPU and buffers per job.",
         "",
     ]
     return "\n".join(lines)
@@ -670,8 +720,16 @@ def select_variants(only: str | None, schema_files: list[str]) -> list[Variant]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000, help="jobs per drain (20000)")
-    parser.add_argument("--rounds", type=int, default=12, help="rounds of every variant (12)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=16,
+        help="rounds of every variant (16: a ±3 %% CI for buffers per job; see the docs)",
+    )
     parser.add_argument("--single-defers", type=int, default=1_000, help="per run (1000)")
+    parser.add_argument(
+        "--serial-jobs", type=int, default=2_000, help="serial SQL path jobs per run (2000)"
+    )
     parser.add_argument("--server", default=DEFAULT_SERVER, help="PostgreSQL server URL")
     parser.add_argument("--only", help="comma-separated built-in variants: a,b,c")
     parser.add_argument(
@@ -686,7 +744,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--raw", help="also write every run's numbers to this JSON file")
     args = parser.parse_args(argv)
     if args.quick:
-        args.jobs, args.rounds, args.single_defers = 2_000, 2, 200
+        args.jobs, args.rounds, args.single_defers, args.serial_jobs = 2_000, 2, 200, 200
     return args
 
 
@@ -697,7 +755,15 @@ def run_rounds(
     for round_no in range(args.rounds):
         shift = round_no % len(variants)
         for variant in variants[shift:] + variants[:shift]:
-            result = run_once(args.server, variant, round_no, args.jobs, args.single_defers, logs)
+            result = run_once(
+                args.server,
+                variant,
+                round_no,
+                args.jobs,
+                args.single_defers,
+                args.serial_jobs,
+                logs,
+            )
             results.append(result)
             print(
                 f"round {round_no + 1}/{args.rounds} {variant.key}: "
