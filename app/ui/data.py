@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 
-from jobdash.app.read import audit, dashboard, failed_jobs, history, schedule
+from jobdash.app.read import audit, dashboard, failed_jobs, history, replica, schedule, task_totals
 from jobdash.app.ui.shared_cache import Result, SharedCache, cache_ttl
-from jobdash.core import pool
+from jobdash.core import pool, telemetry
 from jobdash.core.app_loader import load_app
 from jobdash.core.errors import ConfigError, describe_error
 from jobdash.core.periodic import PeriodicDefinition, periodic_definitions
@@ -102,6 +102,25 @@ HISTORY_FILTER_OPTIONS = Source(
     lambda s: FILTER_OPTIONS_REFRESH_S,
 )
 
+# For /metrics (a scrape every 15 s reads what a viewer's panels read) and the footer.
+METRICS_REFRESH_S = 10.0
+ROLLUP_STATUS = Source(
+    "rollup_status",
+    lambda conn, s: history.load_recording_status(conn),
+    lambda s: METRICS_REFRESH_S,
+)
+_TASK_TOTALS: dict[str, task_totals.TaskTotals] = {}
+TASK_TOTALS = Source(
+    "task_totals",
+    lambda conn, s, url: _TASK_TOTALS.setdefault(url, task_totals.TaskTotals()).load(conn),
+    lambda s: METRICS_REFRESH_S,
+)
+REPLICA_STATUS = Source(
+    "replica_status",
+    lambda conn, s: replica.load_replica_status(conn),
+    lambda s: s.queue_refresh_s,
+)
+
 
 def refresh_interval(source: Source, settings: Settings | None = None) -> float:
     return float(source.interval(settings or load_settings()))
@@ -110,10 +129,10 @@ def refresh_interval(source: Source, settings: Settings | None = None) -> float:
 def fetch(source: Source, *args: Hashable) -> Result[Any]:
     """The source's data for these arguments: cached, or the last good data marked stale."""
     settings = load_settings()
-    url = pool.configured_database_url()
+    url = pool.read_database_url()
 
     def load() -> Any:
-        with pool.connection(url) as conn:
+        with telemetry.timed_query(source.name), pool.connection(url) as conn:
             return source.load(conn, settings, *args)
 
     ttl = cache_ttl(refresh_interval(source, settings))
