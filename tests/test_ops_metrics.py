@@ -103,9 +103,12 @@ def test_own_timings(dashboard_env, conn):
     scrape(test_client)
     test_client.get("/healthz")
     samples = scrape(test_client)
-    assert samples[
-        ("jobdash_query_duration_seconds_count", (("outcome", "ok"), ("source", "queue_stats")))
-    ] >= 1
+    assert (
+        samples[
+            ("jobdash_query_duration_seconds_count", (("outcome", "ok"), ("source", "queue_stats")))
+        ]
+        >= 1
+    )
     key = (
         "jobdash_http_request_duration_seconds_count",
         (("code", "200"), ("method", "GET"), ("route", "healthz")),
