@@ -14,7 +14,16 @@ from typing import Any
 
 import psycopg
 
-from jobdash.app.read import audit, dashboard, failed_jobs, history, replica, schedule, task_totals
+from jobdash.app.read import (
+    alerts,
+    audit,
+    dashboard,
+    failed_jobs,
+    history,
+    replica,
+    schedule,
+    task_totals,
+)
 from jobdash.app.ui.shared_cache import Result, SharedCache, cache_ttl
 from jobdash.core import pool, telemetry
 from jobdash.core.app_loader import load_app
@@ -119,6 +128,10 @@ REPLICA_STATUS = Source(
     "replica_status",
     lambda conn, s: replica.load_replica_status(conn),
     lambda s: s.queue_refresh_s,
+)
+
+ALERTS = Source(
+    "alerts", lambda conn, s: alerts.load_alert_overview(conn), lambda s: PAGE_REFRESH_S
 )
 
 

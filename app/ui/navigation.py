@@ -32,6 +32,7 @@ PAGES: list[PageEntry] = [
     PageEntry("views/failed_jobs.py", "Failed jobs", "failed_jobs", ":material/error:"),
     PageEntry("views/history.py", "History", "history", ":material/timeline:"),
     PageEntry("views/audit.py", "Recent actions", "audit", ":material/history:"),
+    PageEntry("views/alerts.py", "Alerts", "alerts", ":material/notifications:"),
 ]
 
 
