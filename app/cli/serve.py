@@ -31,11 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def streamlit_command(host: str, port: int) -> list[str]:
     return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(SERVER_SCRIPT),
+        sys.executable, "-m", "streamlit", "run", str(SERVER_SCRIPT),
         f"--server.address={host}",
         f"--server.port={port}",
         "--server.headless=true",

@@ -91,7 +91,9 @@ def load_worker_health(
 ) -> WorkerHealth:
     workers = []
     for row in conn.execute(sql.WORKERS).fetchall():
-        worker_id, hostname, pid, concurrency, cpu, memory, heartbeat, age, jobs, name, queues = row
+        worker_id, hostname, pid, concurrency, cpu, memory, heartbeat, age, jobs, name, queues = (
+            row
+        )
         workers.append(
             WorkerRow(
                 worker_id=int(worker_id),
