@@ -27,3 +27,14 @@ def load_replica_status(conn: psycopg.Connection) -> ReplicaStatus:
     return ReplicaStatus(
         in_recovery=bool(row[0]), lag_s=max(0.0, row[1]) if row[1] is not None else None
     )
+
+
+def replica_text(status: ReplicaStatus | None, error: str | None = None) -> str:
+    """The footer's line about JOBDASH_READ_DATABASE_URL (pure)."""
+    if status is None:
+        return f"Reading from a replica: its lag is unknown ({error or 'not read yet'})."
+    if not status.in_recovery:
+        return "Reading from JOBDASH_READ_DATABASE_URL, which is not a standby: no lag."
+    if status.lag_s is None:
+        return "Reading from a replica that has replayed nothing yet."
+    return f"Reading from a replica, {status.lag_s:.0f} s behind the primary."
