@@ -161,6 +161,11 @@ class OpsSettings:
     log_format: str  # JOBDASH_LOG_FORMAT: text | json
 
 
+def read_database_url() -> str | None:
+    """JOBDASH_READ_DATABASE_URL alone: every dashboard read asks, so nothing else is parsed."""
+    return _text("JOBDASH_READ_DATABASE_URL")
+
+
 def load_ops_settings() -> OpsSettings:
     log_format = os.environ.get("JOBDASH_LOG_FORMAT", "").strip().lower() or "text"
     if log_format not in LOG_FORMATS:
@@ -172,7 +177,7 @@ def load_ops_settings() -> OpsSettings:
             f"JOBDASH_PUBLIC_URL must start with http:// or https://, got {public_url!r}"
         )
     return OpsSettings(
-        read_database_url=_text("JOBDASH_READ_DATABASE_URL"),
+        read_database_url=read_database_url(),
         metrics_token=_text("JOBDASH_METRICS_TOKEN"),
         public_url=public_url.rstrip("/") if public_url else None,
         alerts=os.environ.get("JOBDASH_ALERTS", "").strip() or None,

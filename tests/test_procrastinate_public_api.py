@@ -4,7 +4,6 @@ its database lazily through psycopg_pool's callable conninfo."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from jobdash.jobs.demo import app as demo
 from jobdash.jobs.maintenance.task import _connection_string
+from tests.test_instrumentation_support import run_async
 
 ROOT = Path(__file__).resolve().parent.parent
 PRIVATE_PROCRASTINATE = re.compile(r"_async_pool\b|\b_pool\b|_pool_args|_resolve_conninfo")
@@ -40,7 +40,7 @@ def test_maintenance_task_finds_the_workers_database_from_an_open_async_connecto
         async with app.open_async():
             return _connection_string(SimpleNamespace(app=app))
 
-    assert dbname(asyncio.run(conninfo_seen_by_task())) == dbname(database_url)
+    assert dbname(run_async(conninfo_seen_by_task())) == dbname(database_url)
 
 
 def test_maintenance_task_reads_a_callable_conninfo_and_a_sync_connector(database_url):
@@ -66,7 +66,7 @@ def test_demo_app_connects_lazily_to_jobdashs_database(monkeypatch, database_url
             [row] = await demo.app.connector.execute_query_all_async(query)
             return row["name"]
 
-    assert asyncio.run(database_of_open_app()) == dbname(database_url)
+    assert run_async(database_of_open_app()) == dbname(database_url)
     # Used synchronously before being opened, Procrastinate makes a sync connector with the
     # same (callable) conninfo.
     sync = demo.app.connector.get_sync_connector()

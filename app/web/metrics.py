@@ -108,6 +108,10 @@ class DashboardCollector(Collector):
     def __init__(self, probe: HealthProbe = PROBE) -> None:
         self._probe = probe
 
+    def describe(self) -> list[Metric]:
+        # Without it the registry would call collect() on register: database reads at import.
+        return []
+
     def collect(self) -> Iterator[Metric]:
         check = self._probe.current()
         up = _gauge("jobdash_database_up", "1 when the database answers and is migrated.")
