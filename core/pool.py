@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from jobdash.core.database import check_connection, connection_kwargs, describe
 from jobdash.core.errors import DatabaseError, DatabaseNotConfigured, DatabaseUnavailable
 from jobdash.core.settings import load_settings
+from jobdash.core.settings import read_database_url as read_database_url_setting
 
 CONNECT_TIMEOUT_S = 3
 # How long a caller waits for a pooled connection before giving up (database down, pool busy).
@@ -140,6 +141,12 @@ def configured_database_url() -> str:
             "with `jobdash serve`."
         )
     return url
+
+
+def read_database_url() -> str:
+    """Where loaders read: JOBDASH_READ_DATABASE_URL (a replica) when set, else the primary.
+    Actions always write through `configured_database_url()`."""
+    return read_database_url_setting() or configured_database_url()
 
 
 def _why_no_connection(url: str, pool: ConnectionPool) -> tuple[str, bool]:

@@ -185,3 +185,45 @@ def load_auth_settings() -> AuthSettings:
         oidc_redirect_uri=_text("JOBDASH_OIDC_REDIRECT_URI"),
         oidc_scope=_text("JOBDASH_OIDC_SCOPE"),
     )
+
+
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """Running Jobdash for real: replicas, metrics, alerts, logs."""
+
+    read_database_url: str | None  # JOBDASH_READ_DATABASE_URL: loaders read there
+    metrics_token: str | None  # JOBDASH_METRICS_TOKEN: `Authorization: Bearer` for /metrics
+    public_url: str | None  # JOBDASH_PUBLIC_URL: links in alert messages
+    alerts: str | None  # JOBDASH_ALERTS: alert rules, TOML text
+    alerts_file: Path | None  # JOBDASH_ALERTS_FILE: the same in a file
+    alert_remind_after_s: float  # JOBDASH_ALERT_REMIND_AFTER_S: reminder of a firing alert
+    log_format: str  # JOBDASH_LOG_FORMAT: text | json
+
+
+def read_database_url() -> str | None:
+    """JOBDASH_READ_DATABASE_URL alone: every dashboard read asks, so nothing else is parsed."""
+    return _text("JOBDASH_READ_DATABASE_URL")
+
+
+def load_ops_settings() -> OpsSettings:
+    log_format = os.environ.get("JOBDASH_LOG_FORMAT", "").strip().lower() or "text"
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"JOBDASH_LOG_FORMAT must be text or json, got {log_format!r}")
+    alerts_file = _text("JOBDASH_ALERTS_FILE")
+    public_url = _text("JOBDASH_PUBLIC_URL")
+    if public_url and not public_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"JOBDASH_PUBLIC_URL must start with http:// or https://, got {public_url!r}"
+        )
+    return OpsSettings(
+        read_database_url=read_database_url(),
+        metrics_token=_text("JOBDASH_METRICS_TOKEN"),
+        public_url=public_url.rstrip("/") if public_url else None,
+        alerts=os.environ.get("JOBDASH_ALERTS", "").strip() or None,
+        alerts_file=Path(alerts_file) if alerts_file else None,
+        alert_remind_after_s=_number("JOBDASH_ALERT_REMIND_AFTER_S", 4 * 3600),
+        log_format=log_format,
+    )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.ui import data
+from jobdash.app.cache import data
 from jobdash.app.ui.navigation import MAIN_SCRIPT
 from jobdash.core import pool as db
 

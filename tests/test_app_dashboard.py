@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.ui import data
+from jobdash.app.cache import data
 from tests.dashboard_app import reset_state, run_app
 from tests.dashboard_data import add_error, add_job, add_periodic, add_worker
 from tests.hostile import HOSTILE

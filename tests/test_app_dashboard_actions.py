@@ -9,6 +9,7 @@ import psycopg
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from jobdash.app.cache import data
 from jobdash.app.read.failed_jobs import (
     EXPORT_FAILED_HEADER,
     FailedJobFilter,
@@ -16,7 +17,6 @@ from jobdash.app.read.failed_jobs import (
 )
 from jobdash.app.read.models import QueueRow
 from jobdash.app.rules.csv_format import CsvSource, csv_bytes, iter_csv
-from jobdash.app.ui import data
 from jobdash.app.ui.widgets.downloads import records_source
 from tests.actions_helpers import job_status, make_failed_jobs
 from tests.dashboard_app import run_app

@@ -18,7 +18,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from streamlit.testing.v1 import AppTest
 
-from jobdash.app.ui import data
+from jobdash.app.cache import data
 from jobdash.app.ui.navigation import MAIN_SCRIPT
 from jobdash.core import pool as db
 from tests.dashboard_data import add_job

@@ -39,6 +39,7 @@ def test_every_action_has_a_permission_and_the_table_is_as_documented():
         "enable_periodic",
         "disable_periodic",
         "retry_stalled",
+        "test_alert",
     } == by_role[Role.OPERATOR]
     assert not any(PERMISSIONS[a].writes for a in by_role[Role.VIEWER])
     assert all(p.writes for a, p in PERMISSIONS.items() if p.role is not Role.VIEWER)

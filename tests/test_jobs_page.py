@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from jobdash.app.actions import controls
-from jobdash.app.ui import data
+from jobdash.app.cache import data
 from jobdash.app.ui.navigation import job_url, page_file
 from tests.actions_helpers import as_operator, job_status
 from tests.dashboard_data import add_job, add_periodic, add_worker

@@ -56,14 +56,20 @@ ROOMS = [
         "actions are called by the UI, the routes and the CLI alike",
     ),  # fmt: skip
     Room(
+        "jobdash.app.cache",
+        frozenset({"jobdash.app.actions", "jobdash.app.ui", "jobdash.app.web", "jobdash.app.cli",
+                   "jobdash.jobs", *UI_LIBRARIES}),
+        "the process-wide cache of reads serves pages and routes alike: it draws nothing",
+    ),  # fmt: skip
+    Room(
         "jobdash.app.ui.views",
         frozenset({*DATABASE, "jobdash.app.read.dashboard_sql", "jobdash.app.cli"}),
-        "pages render and call loaders/actions through ui.data / ui.operations",
+        "pages render and call loaders/actions through app.cache.data / ui.operations",
     ),
     Room(
         "jobdash.app.ui.panels",
         frozenset({*DATABASE, "jobdash.app.read.dashboard_sql", "jobdash.app.cli"}),
-        "panels render what ui.data gives them",
+        "panels render what app.cache.data gives them",
     ),
     Room(
         "jobdash.app.ui.widgets",

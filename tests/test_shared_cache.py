@@ -9,8 +9,8 @@ import threading
 import psycopg
 import pytest
 
-from jobdash.app.ui.data import app_periodic_definitions
-from jobdash.app.ui.shared_cache import Result, SharedCache, cache_ttl
+from jobdash.app.cache.data import app_periodic_definitions
+from jobdash.app.cache.shared_cache import Result, SharedCache, cache_ttl
 from jobdash.app.ui.widgets.results import stale_text
 from jobdash.core.errors import DatabaseUnavailable, describe_error
 
@@ -51,7 +51,7 @@ def test_failure_keeps_last_good_data_with_stale_notice_then_recovers(caplog) ->
 
     clock.now += 5
     load.failing = DatabaseUnavailable("cannot connect to db:5432/x (no connection within 4 s)")
-    with caplog.at_level(logging.WARNING, logger="jobdash.app.ui.shared_cache"):
+    with caplog.at_level(logging.WARNING, logger="jobdash.app.cache.shared_cache"):
         stale = cache.fetch(KEY, load, ttl_s=4)
     failed_at = clock.now
     assert stale.data == 1 and stale.loaded_at == failed_at - 5

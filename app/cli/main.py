@@ -10,6 +10,7 @@ import signal
 import sys
 
 from jobdash.core.errors import JobdashError
+from jobdash.core.logs import configure_logging
 
 # Each module defines `register(subparsers)`, which adds its parser(s) with `func=run`.
 COMMAND_MODULES = [
@@ -50,12 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Libraries' INFO lines (the embedded server's "already running", ...) only with
     # --verbose; a command that wants its own progress logged says so (the worker does).
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
+        configure_logging(logging.DEBUG if args.verbose else logging.WARNING)
         return int(args.func(args) or 0)
     except JobdashError as exc:
         print(f"jobdash {args.command}: error: {exc}", file=sys.stderr)

@@ -11,10 +11,11 @@ from procrastinate import PsycopgConnector
 from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.core.app_loader import load_app
 from jobdash.core.database import connect, describe
-from jobdash.core.errors import AppLoadError, CommandError, WorkerGaveUp
+from jobdash.core.errors import AppLoadError, CommandError, ConfigError, WorkerGaveUp
 from jobdash.core.settings import load_settings
 from jobdash.jobs.instrumentation import run_instrumented_worker
 from jobdash.jobs.instrumentation.outages import pool_options
+from jobdash.jobs.maintenance.alerts import check_alerts_at_start
 
 DEFAULT_APP = "jobdash.jobs.demo.app:app"
 
@@ -126,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
     url = database_url(args)
     tolerance = load_settings().worker_outage_tolerance_s
     check_schema(url)
+    try:
+        check_alerts_at_start(url, {task.queue for task in procrastinate_app.tasks.values()})
+    except ConfigError as exc:
+        raise CommandError(str(exc)) from None
     options: dict = {
         "queues": args.queues,
         "concurrency": args.concurrency,

@@ -35,6 +35,7 @@ PAGES: list[PageEntry] = [
     PageEntry("views/locks.py", "Locks", "locks", ":material/lock:"),
     PageEntry("views/history.py", "History", "history", ":material/timeline:"),
     PageEntry("views/audit.py", "Recent actions", "audit", ":material/history:"),
+    PageEntry("views/alerts.py", "Alerts", "alerts", ":material/notifications:"),
 ]
 
 

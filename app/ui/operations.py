@@ -17,15 +17,17 @@ from jobdash.app.actions import controls, explorer
 from jobdash.app.actions import jobs as actions
 from jobdash.app.actions.bulk import BulkRun
 from jobdash.app.actions.retry import retry_options
+from jobdash.app.cache import data
+from jobdash.app.read import alerts
 from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.app.read.job_filter import JobFilter
-from jobdash.app.ui import data
 from jobdash.app.ui.auth import identity_from_streamlit
-from jobdash.app.ui.widgets.feedback import FAILED, REFUSED, Flash
+from jobdash.app.ui.widgets.feedback import DONE, FAILED, REFUSED, Flash
 from jobdash.core import pool
-from jobdash.core.auth.identity import PERMISSIONS, Action, Identity, allowed
+from jobdash.core.alerts.engine import send_test_message
+from jobdash.core.auth.identity import PERMISSIONS, Action, Identity, allowed, require
 from jobdash.core.errors import JobdashError, PermissionDenied, ReadOnlyError, describe_error
-from jobdash.core.settings import load_settings
+from jobdash.core.settings import load_ops_settings, load_settings
 
 
 def current_actor() -> Identity:
@@ -177,3 +179,33 @@ def disable_periodic(label: str) -> Flash:
 
 def enable_periodic(label: str) -> Flash:
     return _run("Enable", lambda conn, actor: controls.enable_periodic(conn, label, actor))
+
+
+def test_alert(rule_name: str, identity: Identity | None) -> Flash:
+    """Send a test message of one alert rule to its channels (operator role)."""
+    try:
+        require(identity, Action.TEST_ALERT, read_only=read_only())
+        config, problem = alerts.configured_alerts()
+        rule = config.rule(rule_name) if config else None
+        if config is None or rule is None:
+            return Flash(problem or f"no alert rule named {rule_name!r}", FAILED)
+        with pool.connection() as conn:
+            sent = send_test_message(
+                conn,
+                config,
+                rule,
+                healthy_s=load_settings().heartbeat_healthy_s,
+                public_url=load_ops_settings().public_url,
+            )
+    except (ReadOnlyError, PermissionDenied) as exc:
+        return Flash(describe_error(exc), REFUSED)
+    except (JobdashError, psycopg.Error) as exc:
+        return Flash(f"Test message failed: {describe_error(exc)}", FAILED)
+    data.invalidate(data.ALERTS)
+    if not sent:
+        return Flash(f"{rule_name}: the rule has no channel to send to", FAILED)
+    failed = [d for d in sent if not d.delivered]
+    words = ", ".join(
+        f"{d.channel}: {'delivered' if d.delivered else f'not delivered ({d.error})'}" for d in sent
+    )
+    return Flash(f"Test message of {rule_name} — {words}", FAILED if failed else DONE)

@@ -95,6 +95,7 @@ class Action(StrEnum):
     ENABLE_PERIODIC = "enable_periodic"
     DISABLE_PERIODIC = "disable_periodic"
     RETRY_STALLED = "retry_stalled"
+    TEST_ALERT = "test_alert"
     PURGE_ARCHIVE = "purge_archive"
     UNINSTALL = "uninstall"
     CHANGE_SETTINGS = "change_settings"
@@ -125,6 +126,7 @@ def _permissions() -> Mapping[Action, Permission]:
         Action.ENABLE_PERIODIC: Permission(operator, "enable periodic tasks", writes=True),
         Action.DISABLE_PERIODIC: Permission(operator, "disable periodic tasks", writes=True),
         Action.RETRY_STALLED: Permission(operator, "retry stalled jobs", writes=True),
+        Action.TEST_ALERT: Permission(operator, "send test alerts", writes=True),
         Action.PURGE_ARCHIVE: Permission(admin, "purge the archive", writes=True),
         Action.UNINSTALL: Permission(admin, "uninstall Jobdash's tables", writes=True),
         Action.CHANGE_SETTINGS: Permission(admin, "change settings", writes=True),

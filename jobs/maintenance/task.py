@@ -1,4 +1,4 @@
-"""The periodic `rollup` task: history buckets, their retention, and purging archived jobs.
+"""The periodic `rollup` task: history buckets, their retention, purging archived jobs, alerts.
 
 Instrumented workers add this blueprint (`app.add_tasks_from(blueprint, namespace="jobdash")`)
 and listen on MAINTENANCE_QUEUE, so history is recorded once a minute while any worker runs.
@@ -16,6 +16,7 @@ from psycopg.conninfo import make_conninfo
 
 from jobdash.core.database import connect, resolve_database_url
 from jobdash.core.settings import load_settings
+from jobdash.jobs.maintenance.alerts import run_alerts_quietly
 from jobdash.jobs.maintenance.archive_purge import purge_archived_jobs
 from jobdash.jobs.maintenance.failed_counts import compact_quietly
 from jobdash.jobs.maintenance.rollup import RollupReport, run_maintenance, run_rollup
@@ -89,11 +90,16 @@ def build_blueprint() -> Blueprint:
         name="rollup", queue=MAINTENANCE_QUEUE, pass_context=True, queueing_lock="jobdash-rollup"
     )
     def rollup(context: JobContext, timestamp: int, **_: Any) -> None:
-        report = maintain(_connection_string(context))
-        logger.info(
-            "jobdash rollup: %s",
-            "skipped (another run holds the lock)" if report.skipped else report.summary(),
-        )
+        conninfo = _connection_string(context)
+        try:
+            report = maintain(conninfo)
+            logger.info(
+                "jobdash rollup: %s",
+                "skipped (another run holds the lock)" if report.skipped else report.summary(),
+            )
+        finally:
+            # Alerts are evaluated even when the rollup failed (one rule watches for that).
+            run_alerts_quietly(conninfo)
 
     return new
 

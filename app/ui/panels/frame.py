@@ -13,8 +13,9 @@ from typing import Any
 
 import streamlit as st
 
+from jobdash.app.cache import data
 from jobdash.app.rules.text import escape_markdown, freshness_caption
-from jobdash.app.ui import data, live
+from jobdash.app.ui import live
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.errors import describe_error
 

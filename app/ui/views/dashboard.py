@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
+from jobdash.app.cache import data
+from jobdash.app.read.replica import replica_text
 from jobdash.app.rules.text import format_interval, zone_label
-from jobdash.app.ui import data, live
+from jobdash.app.ui import live
 from jobdash.app.ui.panels import failed_jobs, queue_stats, scheduler, worker_health
 from jobdash.app.ui.panels.frame import show_panel
 from jobdash.app.ui.widgets.columns import display_zone
-from jobdash.core.settings import load_settings
+from jobdash.core.settings import load_ops_settings, load_settings
 
 
 def _render_scheduler(loaded: object) -> None:
@@ -45,6 +47,12 @@ def footer_text(intervals: dict[str, float]) -> str:
     return "Refresh: " + " · ".join(parts) + f". Times are {zone_label(display_zone())}."
 
 
+def _replica_footer() -> None:
+    if load_ops_settings().read_database_url:
+        result = data.fetch(data.REPLICA_STATUS)
+        st.caption(replica_text(result.data, result.error))
+
+
 def main() -> None:
     settings = load_settings()
     intervals = {source.name: data.refresh_interval(source, settings) for source in data.PANELS}
@@ -59,6 +67,7 @@ def main() -> None:
     st.fragment(run_every=live.every(intervals["failed_jobs"]))(_failed_jobs_panel)()
     st.divider()
     st.caption(footer_text(intervals))
+    _replica_footer()
 
 
 main()

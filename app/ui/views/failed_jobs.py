@@ -14,6 +14,7 @@ from datetime import time as dtime
 import pandas as pd
 import streamlit as st
 
+from jobdash.app.cache import data
 from jobdash.app.read.failed_jobs import (
     DELETED_HEADER,
     PAGE_SIZES,
@@ -23,7 +24,7 @@ from jobdash.app.read.failed_jobs import (
     PageCursor,
 )
 from jobdash.app.rules.text import escape_markdown
-from jobdash.app.ui import data, operations
+from jobdash.app.ui import operations
 from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link

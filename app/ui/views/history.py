@@ -15,9 +15,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from jobdash.app.cache import data
 from jobdash.app.read.history import DEFAULT_RANGE, RANGES, HistoryData
 from jobdash.app.rules.text import escape_markdown, format_interval, freshness_caption
-from jobdash.app.ui import data, live
+from jobdash.app.ui import live
 from jobdash.app.ui.navigation import page_url
 from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.charts import time_chart

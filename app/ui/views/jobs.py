@@ -14,12 +14,13 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from jobdash.app.cache import data
 from jobdash.app.read.failed_jobs import parse_utc
 from jobdash.app.read.job_facts import JobView
 from jobdash.app.read.job_filter import STATE_WORDS, STATES, TERMINAL_STATES, JobFilter
 from jobdash.app.read.jobs import JobCount, JobPage, StateCounts
 from jobdash.app.rules.text import escape_markdown
-from jobdash.app.ui import data, live, operations
+from jobdash.app.ui import live, operations
 from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from jobdash.app.cache import data
 from jobdash.app.read.locks import WAITING_SHOWN, LocksView
 from jobdash.app.rules.text import format_duration
-from jobdash.app.ui import data, live
+from jobdash.app.ui import live
 from jobdash.app.ui.navigation import job_url
 from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.downloads import csv_download_button

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from jobdash.app.cache import data
 from jobdash.app.read.queues import QueueOverview, QueuesView
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
-from jobdash.app.ui import data, live, operations
+from jobdash.app.ui import live, operations
 from jobdash.app.ui.navigation import page_url
 from jobdash.app.ui.widgets import bulk_progress, columns, confirm
 from jobdash.app.ui.widgets.confirm import Confirmation

@@ -9,8 +9,8 @@ from typing import Any
 
 import streamlit as st
 
+from jobdash.app.cache.shared_cache import Result
 from jobdash.app.rules.text import clock_utc, escape_markdown, format_interval
-from jobdash.app.ui.shared_cache import Result
 
 
 def stale_text(result: Result[Any]) -> str:

@@ -14,7 +14,9 @@ from typing import Any
 
 import psycopg
 
+from jobdash.app.cache.shared_cache import Result, SharedCache, cache_ttl
 from jobdash.app.read import (
+    alerts,
     audit,
     dashboard,
     failed_jobs,
@@ -23,10 +25,11 @@ from jobdash.app.read import (
     jobs,
     locks,
     queues,
+    replica,
     schedule,
+    task_totals,
 )
-from jobdash.app.ui.shared_cache import Result, SharedCache, cache_ttl
-from jobdash.core import pool
+from jobdash.core import pool, telemetry
 from jobdash.core.app_loader import load_app
 from jobdash.core.errors import ConfigError, describe_error
 from jobdash.core.periodic import PeriodicDefinition, periodic_definitions
@@ -149,6 +152,30 @@ def export_jobs(job_filter: jobs.JobFilter, limit: int) -> list[dict[str, Any]]:
     return [dict(zip(jobs.EXPORT_HEADER, jobs.export_row(r), strict=True)) for r in rows]
 
 
+# For /metrics (a scrape every 15 s reads what a viewer's panels read) and the footer.
+METRICS_REFRESH_S = 10.0
+ROLLUP_STATUS = Source(
+    "rollup_status",
+    lambda conn, s: history.load_recording_status(conn),
+    lambda s: METRICS_REFRESH_S,
+)
+_TASK_TOTALS: dict[str, task_totals.TaskTotals] = {}
+TASK_TOTALS = Source(
+    "task_totals",
+    lambda conn, s, url: _TASK_TOTALS.setdefault(url, task_totals.TaskTotals()).load(conn),
+    lambda s: METRICS_REFRESH_S,
+)
+REPLICA_STATUS = Source(
+    "replica_status",
+    lambda conn, s: replica.load_replica_status(conn),
+    lambda s: s.queue_refresh_s,
+)
+
+ALERTS = Source(
+    "alerts", lambda conn, s: alerts.load_alert_overview(conn), lambda s: PAGE_REFRESH_S
+)
+
+
 def refresh_interval(source: Source, settings: Settings | None = None) -> float:
     return float(source.interval(settings or load_settings()))
 
@@ -156,10 +183,10 @@ def refresh_interval(source: Source, settings: Settings | None = None) -> float:
 def fetch(source: Source, *args: Hashable) -> Result[Any]:
     """The source's data for these arguments: cached, or the last good data marked stale."""
     settings = load_settings()
-    url = pool.configured_database_url()
+    url = pool.read_database_url()
 
     def load() -> Any:
-        with pool.connection(url) as conn:
+        with telemetry.timed_query(source.name), pool.connection(url) as conn:
             return source.load(conn, settings, *args)
 
     ttl = cache_ttl(refresh_interval(source, settings))
