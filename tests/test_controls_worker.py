@@ -168,7 +168,10 @@ def test_abort_a_running_job(app, database_url, task):
                 result = explorer.abort_jobs(conn, [job_id], OPS)
                 assert result.done == (job_id,)
                 again = explorer.abort_jobs(conn, [job_id], OPS)
-                assert again.skipped == {job_id: "abort already requested"}
+                # An async job may already have stopped (the worker hears the abort at once).
+                assert again.skipped[job_id] in {
+                    "abort already requested", "not running (now aborted)"
+                }
 
         await asyncio.to_thread(abort)
         await poll_until(lambda: status(database_url, job_id) == "aborted", timeout=15)
