@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +45,7 @@ class FragmentView:
     alerts: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     runs: int = 0
+    ticks: int = 0
     # Seconds from a tick to the end of the run that answered it, one per answered tick.
     latencies: list[float] = field(default_factory=list)
     # Completion times of its runs (time.monotonic()).
@@ -73,6 +75,7 @@ class Viewer:
         self.page_script_hash = ""
         self.fragments: dict[str, FragmentView] = {}
         self.full_runs = 0
+        self.finished: Counter[str] = Counter()  # script_finished statuses by name
         self.errors: list[str] = []
         self.closed = threading.Event()
         self._cached: set[str] = set()
@@ -155,6 +158,7 @@ class Viewer:
                 continue
             with self._lock:
                 self._pending.setdefault(fragment_id, []).append(time.monotonic())
+                self.fragments[fragment_id].ticks += 1
             try:
                 self._send_rerun(fragment_id, auto=True)
             except ConnectionClosed:
@@ -237,6 +241,7 @@ class Viewer:
 
     def _finished(self, status: int) -> None:
         now = time.monotonic()
+        self.finished[FINISHED.Name(status)] += 1
         if status == FINISHED.FINISHED_SUCCESSFULLY:
             self.full_runs += 1
         for fragment_id, draw in self._run_draws.items():
