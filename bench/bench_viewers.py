@@ -195,10 +195,15 @@ class Level:
 def open_viewers(base_url: str, count: int, spread_s: float) -> list[Viewer]:
     """Tabs opened at random moments over `spread_s`, as people open them (timers out of phase)."""
     rng = random.Random(count)
-    viewers = []
-    for _ in range(count):
-        viewers.append(Viewer(base_url).open())
-        time.sleep(rng.uniform(0, 2 * spread_s / max(1, count)))
+    viewers: list[Viewer] = []
+    try:
+        for _ in range(count):
+            viewers.append(Viewer(base_url).open())
+            time.sleep(rng.uniform(0, 2 * spread_s / max(1, count)))
+    except Exception:
+        for viewer in viewers:
+            viewer.close()
+        raise
     return viewers
 
 
@@ -350,7 +355,12 @@ def main() -> None:
                 return
             levels = []
             for count in [int(v) for v in args.viewers.split(",")]:
-                levels.append(measure(server, proxy, count, args.minutes * 60))
+                try:
+                    levels.append(measure(server, proxy, count, args.minutes * 60))
+                except (TimeoutError, RuntimeError) as exc:
+                    # A server too busy to accept sessions is a result too.
+                    print(f"\n{count} viewers: could not be served ({exc})")
+                    break
                 print(
                     f"{count} viewers: {levels[-1].cpu_s_per_min:.1f} CPU s/min",
                     file=sys.stderr,

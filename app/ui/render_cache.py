@@ -41,4 +41,5 @@ class RenderCache:
         return value
 
 
-RENDERED = RenderCache()
+# Few entries: only the latest step of each panel and zone is drawn again.
+RENDERED = RenderCache(max_entries=16)
