@@ -21,6 +21,7 @@ from jobdash.app.read import (
     dashboard,
     failed_jobs,
     history,
+    instrumentation_health,
     job_facts,
     jobs,
     locks,
@@ -73,6 +74,13 @@ FAILED_JOBS = Source(
 )
 SCHEDULER = Source("scheduler", _scheduler, lambda s: s.scheduler_refresh_s)
 PANELS = (QUEUE_STATS, WORKER_HEALTH, FAILED_JOBS, SCHEDULER)
+INSTRUMENTATION = Source(
+    "instrumentation",
+    lambda conn, s: instrumentation_health.load_instrumentation_health(
+        conn, live_s=s.heartbeat_healthy_s
+    ),
+    lambda s: max(s.workers_refresh_s, s.failed_refresh_s),
+)
 
 FAILED_PAGE = Source(
     "failed_page",
@@ -191,6 +199,19 @@ def fetch(source: Source, *args: Hashable) -> Result[Any]:
 
     ttl = cache_ttl(refresh_interval(source, settings))
     return CACHE.fetch((source.name, url, *args), load, ttl_s=ttl)
+
+
+def instrumentation_notice(panel: Source) -> str | None:
+    """One line for this panel when the workers' instrumentation has stopped writing what it
+    shows (see app/read/instrumentation_health.py); None when all is well or unknown."""
+    notices = {
+        WORKER_HEALTH.name: lambda h: h.workers_notice(),
+        FAILED_JOBS.name: lambda h: h.errors_notice(),
+    }
+    if panel.name not in notices:
+        return None
+    health = fetch(INSTRUMENTATION).data
+    return notices[panel.name](health) if health is not None else None
 
 
 def invalidate(*sources: Source) -> None:

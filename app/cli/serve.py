@@ -43,6 +43,10 @@ STREAMLIT_OPTIONS = {
     # data), everything in the server log; and no links sending the error to search engines.
     "client.showErrorDetails": "type",
     "client.showErrorLinks": "false",
+    # Streamlit runs a full gc.collect(2) after every script run, each fragment tick included:
+    # with pandas, pyarrow and altair loaded that was two thirds of the server's CPU per viewer
+    # (docs/benchmarks-viewers.md). Python's own collector still runs; memory stays flat.
+    "runner.postScriptGC": "false",
 }
 
 

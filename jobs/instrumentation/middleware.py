@@ -25,6 +25,9 @@ from jobdash.jobs.instrumentation.log_throttle import warn_throttled
 logger = logging.getLogger(__name__)
 
 MAX_TEXT_BYTES = 64 * 1024
+# The job's outcome is saved only after its error row: a write stuck behind a lock (or a
+# database too slow to answer) is cancelled after this long (psycopg cancels it on the server).
+WRITE_TIMEOUT_S = 10.0
 
 
 def qualified_name(exc: BaseException) -> str:
@@ -151,11 +154,22 @@ def build_error_record(
 async def record_job_error(
     exc: BaseException, context: job_context.JobContext, worker_id: int | None
 ) -> None:
-    """Insert one row; any failure is logged, never raised."""
+    """Insert one row within WRITE_TIMEOUT_S; any failure is logged, never raised."""
     try:
         record = build_error_record(exc, context.job, worker_id, will_retry(exc, context))
-        await context.app.connector.execute_query_async(
-            queries.INSERT_JOB_ERROR, **record.as_params()
+        await asyncio.wait_for(
+            context.app.connector.execute_query_async(
+                queries.INSERT_JOB_ERROR, **record.as_params()
+            ),
+            WRITE_TIMEOUT_S,
+        )
+    except TimeoutError:
+        warn_throttled(
+            logger,
+            "record_job_error",
+            "jobdash: could not record the error of job %s: the write took longer than %s s",
+            context.job.id,
+            WRITE_TIMEOUT_S,
         )
     except Exception:
         warn_throttled(

@@ -30,6 +30,9 @@ def show_panel(source: data.Source, title: str, render: Callable[[Any], None]) -
             result = data.fetch(source)
             st.caption(freshness_caption(result.loaded_at, time.time(), interval, live.paused()))
             loaded = data_or_notice(title, result, retry_every_s=interval)
+            notice = data.instrumentation_notice(source)
+            if notice:
+                st.warning(escape_markdown(notice), icon=":material/edit_off:")
             if loaded is not None:
                 render(loaded)
         except Exception as exc:

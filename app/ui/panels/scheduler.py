@@ -1,6 +1,7 @@
 """Scheduled Tasks Timeline: due tasks first, the upcoming runs, and a chart of the next hours.
 
-Drawn from the schedule as it stands when the panel is drawn (not when its data was read):
+Drawn from the schedule as it stands when the panel is drawn (not when its data was read;
+"now" rounded down to DRAWN_STEP_S so that sessions share one build):
 every periodic task across the whole window — a dense schedule as a band with its rate, a sparse
 one as ticks —, one-time jobs as points, due ones in red, "now" marked. Jobdash's own
 maintenance tasks are listed apart so the team's schedule is not drowned by ours.
@@ -21,8 +22,9 @@ from jobdash.app.read.schedule import ScheduleState, scheduler_at
 from jobdash.app.rules.schedules import PROCRASTINATE_MAX_DELAY_S, interval_seconds, ticks_in
 from jobdash.app.rules.text import format_clock, format_interval, zone_label
 from jobdash.app.ui import operations
+from jobdash.app.ui.render_cache import RENDERED
 from jobdash.app.ui.widgets import columns
-from jobdash.app.ui.widgets.charts import time_axis, wall_clock
+from jobdash.app.ui.widgets.charts import time_axis, vega_lite_spec, wall_clock
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 from jobdash.app.ui.widgets.feedback import flash
 from jobdash.core.auth.identity import Action
@@ -31,6 +33,9 @@ TITLE = "Scheduled Tasks Timeline"
 TIMELINE_HOURS = 6
 # A schedule with more runs than this in the window is drawn as a band with its rate.
 DENSE_RUNS = 60
+# The panel is drawn as of "now" rounded down to this step, so every session drawing within the
+# same step shares one build of its table and chart (croniter and Altair cost tens of ms).
+DRAWN_STEP_S = 10
 ROW_HEIGHT_PX = 30
 TYPE_LABELS = {"cron": "cron", "interval": "interval", "onetime": "one-time"}
 KIND_COLORS = {
@@ -209,9 +214,9 @@ def schedule_text(task: UpcomingTask) -> str:
     return task.schedule_description or task.schedule or ""
 
 
-def _table(upcoming: list[UpcomingTask], now: datetime, zone: tzinfo) -> None:
+def _table(frame: pd.DataFrame) -> None:
     st.dataframe(
-        upcoming_table(upcoming, now, zone),
+        frame,
         hide_index=True,
         width="stretch",
         column_config={
@@ -266,10 +271,42 @@ def _due_notice(scheduler: Scheduler) -> None:
     st.warning(text, icon=":material/alarm:")
 
 
-def render(state: ScheduleState, app_warning: str | None = None) -> None:
-    now = datetime.now(UTC)
-    zone = columns.display_zone()
+@dataclass(frozen=True)
+class Drawing:
+    """Everything the panel draws as of one step, built once per data version and step."""
+
+    scheduler: Scheduler
+    upcoming: pd.DataFrame | None
+    chart_spec: dict[str, object] | None
+    maintenance: pd.DataFrame | None
+
+
+def drawn_at(now: datetime) -> datetime:
+    return datetime.fromtimestamp(int(now.timestamp()) // DRAWN_STEP_S * DRAWN_STEP_S, UTC)
+
+
+def build_drawing(state: ScheduleState, now: datetime, zone: tzinfo) -> Drawing:
     scheduler = scheduler_at(state, now)
+    onetime = [t for t in scheduler.upcoming if t.schedule_type == "onetime"]
+    timeline = build_timeline(scheduler.periodic, onetime, now)
+    return Drawing(
+        scheduler=scheduler,
+        upcoming=upcoming_table(scheduler.upcoming, now, zone) if scheduler.upcoming else None,
+        # A Vega-Lite dict: drawing it skips Altair's conversion and validation on every tick.
+        chart_spec=vega_lite_spec(timeline_chart(timeline, now, zone)) if timeline.rows else None,
+        maintenance=(
+            upcoming_table(scheduler.maintenance, now, zone) if scheduler.maintenance else None
+        ),
+    )
+
+
+def render(state: ScheduleState, app_warning: str | None = None) -> None:
+    zone = columns.display_zone()
+    now = drawn_at(datetime.now(UTC))
+    drawing = RENDERED.get(
+        "scheduler", state, (zone.key, now), lambda: build_drawing(state, now, zone)
+    )
+    scheduler = drawing.scheduler
     _metrics(scheduler, zone, now)
     if app_warning:
         st.text(app_warning)
@@ -277,24 +314,22 @@ def render(state: ScheduleState, app_warning: str | None = None) -> None:
         st.info("No periodic tasks or scheduled jobs.", icon=":material/event_available:")
         return
     _due_notice(scheduler)
-    if scheduler.upcoming:
-        _table(scheduler.upcoming, now, zone)
+    if drawing.upcoming is not None:
+        _table(drawing.upcoming)
         csv_download_button(
             "Download CSV",
             records_source(UpcomingTask, due_first(scheduler.upcoming)),
             "upcoming-scheduled-tasks",
         )
-    onetime = [t for t in scheduler.upcoming if t.schedule_type == "onetime"]
-    timeline = build_timeline(scheduler.periodic, onetime, now)
-    if timeline.rows:
-        st.altair_chart(timeline_chart(timeline, now, zone), width="stretch")
+    if drawing.chart_spec is not None:
+        st.vega_lite_chart(spec=drawing.chart_spec, width="stretch")
         st.caption(
             f"The next {TIMELINE_HOURS} hours ({zone_label(zone)}); dashed line: now; "
             "bands: runs too frequent to draw one by one."
         )
-    if scheduler.maintenance:
+    if drawing.maintenance is not None:
         with st.expander(f"Jobdash maintenance ({len(scheduler.maintenance)})"):
-            _table(scheduler.maintenance, now, zone)
+            _table(drawing.maintenance)
     if scheduler.periodic and operations.may(Action.RUN_NOW):
         _periodic_controls(scheduler.periodic)
 

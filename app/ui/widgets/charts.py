@@ -93,3 +93,14 @@ def time_chart(
     if dash is not None:
         encoding["strokeDash"] = alt.StrokeDash(f"{dash}:N")
     return chart.encode(**encoding)
+
+
+def vega_lite_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
+    """The chart as a Vega-Lite dict for `st.vega_lite_chart`, as `st.altair_chart` would send
+    it (without the default theme's 300 px view size): build it once, draw it many times."""
+    spec = chart.to_dict()
+    config = spec.get("config", {})
+    config.pop("view", None)
+    if not config:
+        spec.pop("config", None)
+    return spec

@@ -1,0 +1,90 @@
+"""Whether the workers' instrumentation is still writing: the dashboard's only way to learn that
+Jobdash's tables refuse writes (a full disk, a revoked grant, a trigger) on the worker side.
+
+The instrumentation never fails a job over its own writes: it logs a throttled warning in the
+worker's log, which the dashboard cannot read. What the dashboard can see is the effect:
+- a live worker (Procrastinate's heartbeat is fresh) whose Jobdash row has not been written
+  for well over a heartbeat: its CPU, memory and queues on the page are old;
+- failed attempts (Procrastinate's events) with no error row: their tracebacks are missing.
+Both read only recent rows, through indexes (jobdash_workers is small; failure events by
+jobdash_events_failure_at_idx and the events' own `at`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from jobdash.app.rules.text import format_duration
+
+# A Jobdash row this much older than the same worker's Procrastinate heartbeat is not written.
+METRICS_LAG_S = 30.0
+# A worker whose Procrastinate heartbeat is younger than this is alive.
+LIVE_HEARTBEAT_S = 120.0
+# How far back failed attempts are compared with the error rows.
+FAILURE_WINDOW_S = 600
+
+STALE_WORKER_ROWS = """
+SELECT count(*), max(extract(epoch FROM pw.last_heartbeat - jw.updated_at))::float8
+FROM procrastinate_workers pw
+JOIN jobdash_workers jw ON jw.worker_id = pw.id
+WHERE jw.stopped_at IS NULL
+  AND pw.last_heartbeat > now() - make_interval(secs => %(live_s)s)
+  AND jw.updated_at < pw.last_heartbeat - make_interval(secs => %(lag_s)s)
+"""
+
+# Failed attempts (doing -> failed, doing -> todo for a retry) without an error row recorded
+# around them, while an instrumented worker is running (its middleware writes the row before
+# Procrastinate saves the outcome).
+UNRECORDED_FAILURES = """
+SELECT count(*), min(e.at)
+FROM procrastinate_events e
+WHERE e.type IN ('failed', 'deferred_for_retry')
+  AND e.at > now() - make_interval(secs => %(window_s)s)
+  AND NOT EXISTS (
+      SELECT FROM jobdash_job_errors r
+      WHERE r.job_id = e.job_id AND r.recorded_at > e.at - interval '15 minutes'
+  )
+  AND EXISTS (SELECT FROM jobdash_workers w WHERE w.stopped_at IS NULL)
+"""
+
+
+@dataclass(frozen=True)
+class InstrumentationHealth:
+    stale_workers: int = 0
+    metrics_lag_s: float | None = None
+    unrecorded_failures: int = 0
+    unrecorded_since: datetime | None = None
+
+    def workers_notice(self) -> str | None:
+        if not self.stale_workers:
+            return None
+        count = self.stale_workers
+        workers = "1 live worker" if count == 1 else f"{count:,} live workers"
+        return (
+            f"Jobdash's metrics of {workers} are {format_duration(self.metrics_lag_s)} old: "
+            "the instrumentation cannot write jobdash_workers (disk full? permissions?) — "
+            "see the worker's log."
+        )
+
+    def errors_notice(self) -> str | None:
+        if not self.unrecorded_failures:
+            return None
+        count = self.unrecorded_failures
+        attempts = "1 failed attempt" if count == 1 else f"{count:,} failed attempts"
+        return (
+            f"{attempts} of the last {FAILURE_WINDOW_S // 60} min have no recorded error: the "
+            "instrumentation may be unable to write jobdash_job_errors (disk full? "
+            "permissions?) — see the worker's log."
+        )
+
+
+def load_instrumentation_health(
+    conn: psycopg.Connection, live_s: float = LIVE_HEARTBEAT_S
+) -> InstrumentationHealth:
+    params = {"live_s": live_s, "lag_s": METRICS_LAG_S}
+    stale, lag = conn.execute(STALE_WORKER_ROWS, params).fetchone()
+    unrecorded, since = conn.execute(UNRECORDED_FAILURES, {"window_s": FAILURE_WINDOW_S}).fetchone()
+    return InstrumentationHealth(int(stale), lag, int(unrecorded), since)
