@@ -16,11 +16,16 @@ import pandas as pd
 import streamlit as st
 
 from jobdash.app.read.history import DEFAULT_RANGE, RANGES, HistoryData
-from jobdash.app.rules.text import escape_markdown, format_interval, freshness_caption
+from jobdash.app.rules.text import (
+    escape_markdown,
+    format_clock,
+    format_interval,
+    freshness_caption,
+)
 from jobdash.app.ui import data, live
 from jobdash.app.ui.navigation import page_url
 from jobdash.app.ui.widgets import columns
-from jobdash.app.ui.widgets.charts import time_chart
+from jobdash.app.ui.widgets.charts import NO_DATA, has_data, time_chart
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
 
@@ -140,15 +145,20 @@ def _controls() -> tuple[str, str | None, str | None]:
     return range_name, (None if queue == ALL else queue), (None if task == ALL else task)
 
 
+DEMO_MARK = "demo data before"
+
+
 def _chart_section(history: HistoryData, chart: Chart) -> None:
     st.subheader(chart.title)
     frame = chart.frame(history)
-    if frame.empty:
-        st.caption("No data in this range.")
+    options = chart.options(history)
+    if not has_data(frame, options["y"]):
+        st.caption(NO_DATA)
     else:
+        marker = (history.demo_until, DEMO_MARK) if history.demo_until else None
         drawn = time_chart(
-            frame, history.start, history.end, zone=columns.display_zone(),
-            **chart.options(history),
+            frame, history.start, history.end, zone=columns.display_zone(), marker=marker,
+            **options,
         )  # fmt: skip
         st.altair_chart(drawn, width="stretch")
     csv_download_button(
@@ -197,6 +207,14 @@ def render(history: HistoryData) -> None:
             "instrumented worker, or run `jobdash rollup`. "
             + ("The last hour below is computed from raw events." if raw else ""),
             icon=":material/warning:",
+        )
+    if history.demo_until is not None:
+        zone = columns.display_zone()
+        st.info(
+            f"Demo data: history before {format_clock(history.demo_until, zone)} was made "
+            "up by `jobdash demo` to show a day at once; "
+            "after it, the charts show this demo's real traffic.",
+            icon=":material/science:",
         )
     st.caption(
         f"{history.range_name} in buckets of {format_interval(history.bucket.total_seconds())}, "

@@ -18,6 +18,13 @@ import pandas as pd
 from jobdash.app.rules.text import zone_label
 
 TIME_FIELD = "bucket_start"
+# What a chart with nothing to draw says instead (an empty Vega chart warns "Infinite extent").
+NO_DATA = "No data in this range."
+
+
+def has_data(frame: pd.DataFrame, y: str) -> bool:
+    """Whether a chart of `y` would draw anything (a frame of only missing values would not)."""
+    return not frame.empty and y in frame and bool(frame[y].notna().any())
 
 
 def wall_clock(value: datetime, zone: tzinfo) -> str:
@@ -69,16 +76,21 @@ def time_chart(
     dash: str | None = None,
     y_format: str | None = None,
     tooltip: Sequence[Any] = (),
-) -> alt.Chart:
-    """A bar or line chart of `y` over time, one series per `color` (and `dash`) value."""
+    marker: tuple[datetime, str] | None = None,
+) -> alt.Chart | alt.LayerChart:
+    """A bar or line chart of `y` over time, one series per `color` (and `dash`) value;
+    `marker` draws a labelled dashed rule at that time. Check `has_data` first."""
     chart = alt.Chart(wall_clock_frame(frame, [TIME_FIELD], zone))
     chart = chart.mark_bar() if mark == "bar" else chart.mark_line(point=True)
+    # Only zeros: Vega would draw a single "0" tick (or "0.000000"); give it a unit range.
+    only_zeros = not bool((frame[y].fillna(0) != 0).any()) if y in frame else True
     encoding: dict[str, Any] = {
         "x": time_axis(start, end, zone, title=""),
         "y": alt.Y(
             f"{y}:Q",
             title=y_title,
             stack="zero" if mark == "bar" else None,
+            scale=alt.Scale(domain=[0, 1]) if only_zeros else alt.Scale(zero=True),
             axis=alt.Axis(format=y_format) if y_format else alt.Axis(),
         ),
         "tooltip": [time_tooltip(zone), *tooltip],
@@ -92,4 +104,20 @@ def time_chart(
         encoding["color"] = alt.Color(f"{color}:N", scale=scale)
     if dash is not None:
         encoding["strokeDash"] = alt.StrokeDash(f"{dash}:N")
-    return chart.encode(**encoding)
+    drawn = chart.encode(**encoding)
+    if marker is None or not start <= marker[0] <= end:
+        return drawn
+    return alt.layer(drawn, marker_rule(marker[0], marker[1], start, end, zone))
+
+
+def marker_rule(
+    at: datetime, label: str, start: datetime, end: datetime, zone: tzinfo
+) -> alt.Chart:
+    """A dashed vertical rule at `at` with `label` beside it, on the chart's time axis."""
+    frame = pd.DataFrame({"at": [wall_clock(at, zone)], "label": [label]})
+    base = alt.Chart(frame).encode(x=time_axis(start, end, zone, field="at", title=""))
+    rule = base.mark_rule(strokeDash=[6, 4], color="gray")
+    text = base.mark_text(align="right", baseline="top", dx=-4, dy=4, color="gray").encode(
+        text="label:N", y=alt.value(0)
+    )
+    return alt.layer(rule, text)
