@@ -23,8 +23,7 @@ from jobdash.app.rules.text import (
     freshness_caption,
 )
 from jobdash.app.ui import data, live
-from jobdash.app.ui.navigation import page_url
-from jobdash.app.ui.widgets import columns
+from jobdash.app.ui.widgets import columns, job_links
 from jobdash.app.ui.widgets.charts import NO_DATA, has_data, time_chart
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
@@ -33,9 +32,12 @@ ALL = "(all)"
 REFRESH_S = data.refresh_interval(data.HISTORY)
 
 
-def failed_jobs_link(task: str, exception_type: str) -> str:
-    """The failed-jobs page filtered to one error group."""
-    return page_url("failed_jobs", {"task": task, "exception_type": exception_type})
+ERROR_GROUP_TARGETS = "history_error_group_targets"
+
+
+def failed_jobs_filter(task: str, exception_type: str) -> dict[str, str]:
+    """The failed-jobs page's query params for one error group."""
+    return {"task": task, "exception_type": exception_type}
 
 
 def _melted(frame: pd.DataFrame, values: list[str], var: str, value: str) -> pd.DataFrame:
@@ -172,10 +174,12 @@ def _error_groups(history: HistoryData) -> None:
     if groups.empty:
         st.caption("No final failures recorded by instrumented workers in this range.")
         return
-    groups["failed_jobs"] = [
-        failed_jobs_link(t, e)
+    # The rows as drawn: a button click names its row by position in them.
+    st.session_state[ERROR_GROUP_TARGETS] = [
+        failed_jobs_filter(t, e)
         for t, e in zip(groups["task"], groups["exception_type"], strict=True)
     ]
+    groups["failed_jobs"] = "Open"
     st.dataframe(
         groups,
         hide_index=True,
@@ -185,10 +189,16 @@ def _error_groups(history: HistoryData) -> None:
             share=st.column_config.ProgressColumn(
                 "Share of failures", format="percent", min_value=0, max_value=1
             ),
-            failed_jobs=st.column_config.LinkColumn("Failed jobs", display_text="open"),
+            failed_jobs=job_links.page_column(
+                "history_error_group",
+                "Failed jobs",
+                "failed_jobs",
+                lambda: st.session_state.get(ERROR_GROUP_TARGETS, []),
+            ),
             example_job_id=st.column_config.NumberColumn("Example job", format="%d"),
         ),
     )
+    job_links.follow()
     csv_download_button(
         "Download CSV", history.error_groups, "history-error-groups", key="csv-history-errors"
     )
