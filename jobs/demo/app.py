@@ -164,7 +164,7 @@ def refund_order(order_id: int, orders: dict[str, int] | None = None) -> int:
 
 @app.task(name="shop.build_report", queue="reports", retry=RetryStrategy(max_attempts=2, wait=10))
 async def build_report(report: str, rows: int) -> int:
-    await _work_async(3, 12)
+    await _work_async(2, 8)
     if rows <= 0:
         raise ValueError(f"report {report!r} has no rows to aggregate")
     return rows

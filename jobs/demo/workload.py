@@ -26,6 +26,9 @@ DEMO = "shop"
 
 # Jobs deferred per second at the default rate (`jobdash demo --rate`), for concurrency 4.
 DEFAULT_RATE = 2.5
+# The long job runs at most once in this many seconds (two at once would take half the worker).
+LONG_JOB_GAP_S = 300.0
+LONG_JOB = "shop.export_warehouse"
 # A burst every this many seconds (uniform), of this many jobs (uniform).
 BURST_EVERY_S = (120.0, 300.0)
 BURST_SIZE = (25, 50)
@@ -100,7 +103,7 @@ def choose_job(rng: random.Random) -> JobSpec:
         return JobSpec(
             f"{DEMO}.resize_image", {"image_id": n, "width": 2048}, options={"priority": 10}
         )
-    # The rare long job: about one every seven minutes at the default rate.
+    # The rare long job: about one every five minutes at the default rate (see LONG_JOB_GAP_S).
     return JobSpec(f"{DEMO}.export_warehouse", {"tables": rng.randint(5, 40)})
 
 
@@ -165,6 +168,7 @@ class Workload:
         self.bursts = bursts
         self.deferred = 0
         self.bursts_deferred = 0
+        self.long_job_at = float("-inf")
 
     def defer(self, spec: JobSpec) -> int:
         options = dict(spec.options)
@@ -181,6 +185,15 @@ class Workload:
 
     def _next_burst_at(self) -> float:
         return time.monotonic() + self.rng.uniform(*BURST_EVERY_S) / self.time_scale
+
+    def _next_job(self) -> JobSpec:
+        spec = choose_job(self.rng)
+        if spec.task_name == LONG_JOB:
+            now = time.monotonic()
+            if now - self.long_job_at < LONG_JOB_GAP_S / self.time_scale:
+                return choose_job(self.rng)  # (another long one right away: vanishingly rare)
+            self.long_job_at = now
+        return spec
 
     def run(self, stop: threading.Event) -> None:
         """Defer jobs until `stop` is set or `max_jobs` are deferred. Errors are logged and
@@ -200,7 +213,7 @@ class Workload:
                     self.bursts_deferred += 1
                     burst_at = self._next_burst_at()
                     continue
-                self.defer(choose_job(self.rng))
+                self.defer(self._next_job())
             except Exception:
                 logger.warning("demo workload: could not defer a job", exc_info=True)
                 stop.wait(2)

@@ -32,6 +32,17 @@ def wall_clock(value: datetime, zone: tzinfo) -> str:
     return value.astimezone(zone).replace(tzinfo=None).isoformat() + "Z"
 
 
+def wall_clock_datetime(value: datetime, zone: tzinfo) -> alt.DateTime:
+    """The zone's wall-clock time as a Vega-Lite DateTime in UTC (a scale domain; an ISO
+    string or a number is read differently by different marks' layers)."""
+    local = value.astimezone(zone)
+    return alt.DateTime(
+        year=local.year, month=local.month, date=local.day, hours=local.hour,
+        minutes=local.minute, seconds=local.second,
+        milliseconds=local.microsecond // 1000, utc=True,
+    )  # fmt: skip
+
+
 def wall_clock_frame(frame: pd.DataFrame, fields: Sequence[str], zone: tzinfo) -> pd.DataFrame:
     shifted = frame.copy()
     for field in fields:
@@ -41,23 +52,43 @@ def wall_clock_frame(frame: pd.DataFrame, fields: Sequence[str], zone: tzinfo) -
 
 
 def time_axis(
-    start: datetime, end: datetime, zone: tzinfo, field: str = TIME_FIELD, title: str | None = None
+    start: datetime,
+    end: datetime,
+    zone: tzinfo,
+    field: str = TIME_FIELD,
+    title: str | None = None,
+    *,
+    domain: bool = True,
 ) -> alt.X:
+    """The time axis of [start, end). In a layered chart only one layer may give the domain
+    (`domain=False` for the others): Vega-Lite reads the same domain differently in layers
+    of different marks, warns of conflicting domains and of an "Infinite extent"."""
     spans_days = end - start > timedelta(days=1)
+    scale = (
+        alt.Scale(
+            type="utc",
+            domain=[wall_clock_datetime(start, zone), wall_clock_datetime(end, zone)],
+        )
+        if domain
+        else alt.Scale(type="utc")
+    )
     return alt.X(
         f"{field}:T",
         title=title if title is not None else f"Time ({zone_label(zone)})",
-        scale=alt.Scale(type="utc", domain=[wall_clock(start, zone), wall_clock(end, zone)]),
-        axis=alt.Axis(format="%b %d %H:%M" if spans_days else "%H:%M", formatType="utc"),
+        scale=scale,
+        # No formatType: Vega-Lite drops "utc" as an unregistered custom type (then labels
+        # read "11 PM"); a time format on a utc scale is applied in UTC.
+        axis=alt.Axis(format="%b %d %H:%M" if spans_days else "%H:%M"),
     )
 
 
 def time_tooltip(zone: tzinfo, field: str = TIME_FIELD, words: str = "from") -> alt.Tooltip:
+    # A utc time unit makes Vega-Lite format the value in UTC (a tooltip has no scale).
     return alt.Tooltip(
         f"{field}:T",
         title=f"{words} ({zone_label(zone)})",
+        timeUnit="utcyearmonthdatehoursminutesseconds",
         format="%Y-%m-%d %H:%M:%S",
-        formatType="utc",
     )
 
 
@@ -115,7 +146,7 @@ def marker_rule(
 ) -> alt.Chart:
     """A dashed vertical rule at `at` with `label` beside it, on the chart's time axis."""
     frame = pd.DataFrame({"at": [wall_clock(at, zone)], "label": [label]})
-    base = alt.Chart(frame).encode(x=time_axis(start, end, zone, field="at", title=""))
+    base = alt.Chart(frame).encode(x=time_axis(start, end, zone, "at", "", domain=False))
     rule = base.mark_rule(strokeDash=[6, 4], color="gray")
     text = base.mark_text(align="right", baseline="top", dx=-4, dy=4, color="gray").encode(
         text="label:N", y=alt.value(0)
