@@ -173,7 +173,8 @@ def _selectable_table(frame: pd.DataFrame, key: str, check: str, shown: list[str
         key=key,
         num_rows="fixed",
         disabled=[c for c in frame.columns if c != check] if writable else True,
-        column_order=([check] if writable else []) + shown,
+        # The job first: its link sits at a known place, the tick right of it.
+        column_order=[shown[0], *([check] if writable else []), *shown[1:]],
         column_config=columns.config(
             frame.columns,
             **{check: st.column_config.CheckboxColumn("✓", width="small")},

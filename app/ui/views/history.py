@@ -15,7 +15,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from jobdash.app.read.history import DEFAULT_RANGE, RANGES, HistoryData
+from jobdash.app.read.history import DEFAULT_RANGE, ERROR_GROUP_COLUMNS, RANGES, HistoryData
 from jobdash.app.rules.text import (
     escape_markdown,
     format_clock,
@@ -184,6 +184,7 @@ def _error_groups(history: HistoryData) -> None:
         groups,
         hide_index=True,
         width="stretch",
+        column_order=["failed_jobs", *ERROR_GROUP_COLUMNS],
         column_config=columns.config(
             groups.columns,
             share=st.column_config.ProgressColumn(
