@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 DEMO = "shop"
 
 # Jobs deferred per second at the default rate (`jobdash demo --rate`), for concurrency 4.
-DEFAULT_RATE = 2.5
+DEFAULT_RATE = 2.8
 # The long job runs at most once in this many seconds (two at once would take half the worker).
 LONG_JOB_GAP_S = 300.0
 LONG_JOB = "shop.export_warehouse"

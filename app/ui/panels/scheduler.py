@@ -36,6 +36,8 @@ KIND_COLORS = {
     "one-time": "#9467bd",
     "due": "#d62728",
 }
+# Marks that are neither a kind nor due (the "now" line): a grey that reads on either theme.
+NEUTRAL = "#808495"
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,10 @@ def timeline_chart(timeline: Timeline, now: datetime, zone: tzinfo) -> alt.Layer
         )  # fmt: skip
         layers.append(
             bands.mark_text(align="left", dx=6, fontSize=11).encode(
-                x=time_axis(now, end, zone, "start", domain=False), y=y, text="rate:N"
+                x=time_axis(now, end, zone, "start", domain=False),
+                y=y,
+                text="rate:N",
+                color=color,  # the band's colour: readable on light and dark themes alike
             )
         )
     if timeline.ticks:
@@ -145,7 +150,7 @@ def timeline_chart(timeline: Timeline, now: datetime, zone: tzinfo) -> alt.Layer
     now_frame = pd.DataFrame({"at": [wall_clock(now, zone)]})
     layers.append(
         alt.Chart(now_frame)
-        .mark_rule(strokeDash=[4, 4])
+        .mark_rule(strokeDash=[4, 4], color=NEUTRAL)
         .encode(x=time_axis(now, end, zone, field="at"))
     )
     height = ROW_HEIGHT_PX * max(1, len(timeline.rows)) + 40

@@ -147,8 +147,9 @@ def marker_rule(
     """A dashed vertical rule at `at` with `label` beside it, on the chart's time axis."""
     frame = pd.DataFrame({"at": [wall_clock(at, zone)], "label": [label]})
     base = alt.Chart(frame).encode(x=time_axis(start, end, zone, "at", "", domain=False))
-    rule = base.mark_rule(strokeDash=[6, 4], color="gray")
-    text = base.mark_text(align="right", baseline="top", dx=-4, dy=4, color="gray").encode(
+    # A grey that reads on the light and the dark theme alike.
+    rule = base.mark_rule(strokeDash=[6, 4], color="#808495")
+    text = base.mark_text(align="right", baseline="top", dx=-4, dy=4, color="#808495").encode(
         text="label:N", y=alt.value(0)
     )
     return alt.layer(rule, text)
