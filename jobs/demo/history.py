@@ -110,9 +110,11 @@ class DemoHistoryReport:
     def summary(self) -> str:
         if not self.minutes:
             return "demo history: every minute of the last day already has history"
+        same_day = self.start.date() == self.end.date()
+        end = f"{self.end:%H:%M}" if same_day else f"{self.end:%Y-%m-%d %H:%M}"
         return (
             f"demo history: {self.minutes:,} minutes from {self.start:%Y-%m-%d %H:%M} to "
-            f"{self.end:%H:%M} UTC made up ({self.jobs:,} jobs), marked as demo data"
+            f"{end} UTC made up ({self.jobs:,} jobs), marked as demo data"
         )
 
 
