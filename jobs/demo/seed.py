@@ -237,7 +237,9 @@ def _insert_periodic(cur: psycopg.Cursor) -> None:
         )
 
 
-def seed(conninfo: str, jobs: int, *, days: float = 7, last_hour_per_min: int = 1000) -> SeedReport:
+def seed(
+    conninfo: str, jobs: int, *, days: float = 7, last_hour_per_min: int = 1000
+) -> SeedReport:
     """Add `jobs` jobs (with events, errors, workers, periodic tasks) in one transaction."""
     if jobs < 1:
         raise ValueError("jobs must be at least 1")

@@ -58,5 +58,7 @@ def test_database_down_shows_messages_not_tracebacks(page: Page, streamlit_serve
     page.goto(base_url)
     wait_for_script_idle(page)
     for title in PANEL_TITLES:
-        expect(page.get_by_text(f"{title} unavailable", exact=False)).to_be_visible(timeout=30_000)
+        expect(page.get_by_text(f"{title} unavailable", exact=False)).to_be_visible(
+            timeout=30_000
+        )
     assert page.locator("[data-testid='stException']").count() == 0

@@ -9,8 +9,6 @@ from tests.auth_helpers import SECRET, users_text
 from tests.browser.conftest import wait_for_script_idle
 
 AUTH_APP = Path(__file__).resolve().parents[1] / "auth_app" / "server.py"
-
-
 def test_sign_in_through_the_identity_provider_and_the_builtin_form(
     streamlit_server, oidc_provider, browser
 ):
