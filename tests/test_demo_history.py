@@ -29,11 +29,14 @@ def _count(buckets, minutes, column: int, task: str | None = None) -> int:
     )
 
 
-def test_made_up_traffic_is_quieter_at_night_and_has_an_outage():
+def test_made_up_traffic_is_quiet_half_a_day_ago_and_has_an_outage():
     outage = datetime(2030, 1, 1, 16, 10, tzinfo=UTC)
-    buckets, jobs = make_up_minutes(DAY, random.Random(4), rate=2.5, outage_start=outage)
-    night = [m for m in DAY if 2 <= m.hour < 4]
-    afternoon = [m for m in DAY if 14 <= m.hour < 16]
+    end = DAY[-1] + timedelta(minutes=1)
+    buckets, jobs = make_up_minutes(
+        DAY, random.Random(4), rate=2.5, outage_start=outage, peak_at=end
+    )
+    night = [m for m in DAY if 11 <= m.hour < 13]  # twelve hours before the end
+    afternoon = [m for m in DAY if m.hour >= 22]  # the last two hours, as busy as the demo
     started = 0
     assert _count(buckets, night, started) < 0.6 * _count(buckets, afternoon, started)
     # The rate times the mean traffic share (0.7), plus bursts, periodic tasks, reminders.

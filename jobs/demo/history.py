@@ -6,8 +6,8 @@ Fills the rollup's tables (core/history_tables.py: per-task and per-queue minute
 error groups; then their hours and days, with the rollup's own SQL) for every minute of the
 range that has no history yet, never over real rows. The traffic is the demo workload's, run
 dry through the tasks' own code (simulate.py): the same tasks, durations, failures and
-retries, quieter at night, a sign-up burst every few minutes, a payment-gateway outage of
-20 minutes in the afternoon.
+retries, quietest twelve hours ago, a sign-up burst every few minutes, a payment-gateway
+outage of 20 minutes six hours ago.
 
 `jobdash_demo_history` says which range holds made-up rows (the History page shows it); the
 rollup state is moved to this minute when no rollup has run since, so the demo's first
@@ -118,10 +118,11 @@ class DemoHistoryReport:
         )
 
 
-def traffic_share(at: datetime) -> float:
-    """How busy the shop is at this UTC time, 0.4 (03:00) to 1.0 (15:00)."""
-    hours = at.hour + at.minute / 60
-    return 0.4 + 0.6 * (0.5 - 0.5 * math.cos(2 * math.pi * (hours - 3) / 24))
+def traffic_share(at: datetime, peak_at: datetime) -> float:
+    """How busy the shop is at `at`, of its busiest: 1.0 at `peak_at` (the end of the made-up
+    day, so it joins the live demo's traffic without a step), 0.4 twelve hours before."""
+    hours = (peak_at - at).total_seconds() / 3600
+    return 0.4 + 0.6 * (0.5 + 0.5 * math.cos(2 * math.pi * hours / 24))
 
 
 @dataclass
@@ -249,8 +250,9 @@ def _periodic(pools: Pools, minute: int, rng: random.Random) -> list[tuple[Made,
 
 
 def make_up_minutes(
-    minutes: list[datetime], rng: random.Random, *, rate: float, outage_start: datetime
-) -> tuple[Buckets, int]:
+    minutes: list[datetime], rng: random.Random, *, rate: float, outage_start: datetime,
+    peak_at: datetime,
+) -> tuple[Buckets, int]:  # fmt: skip
     """The rows of these minutes (pure: no database)."""
     pools = Pools.simulate(rng)
     buckets = Buckets()
@@ -261,7 +263,7 @@ def make_up_minutes(
     jobs = 0
     for when in minutes:
         minute = int(when.timestamp() // 60)
-        share = traffic_share(when)
+        share = traffic_share(when, peak_at)
         start_s = minute * 60.0
         chosen = [
             (made, rng.uniform(0, 60))
@@ -301,7 +303,9 @@ def _minute(epoch_minute: int) -> datetime:
     return datetime.fromtimestamp(epoch_minute * 60, UTC)
 
 
-def depth_rows(buckets: Buckets, minutes: list[datetime], rng: random.Random) -> list[tuple]:
+def depth_rows(
+    buckets: Buckets, minutes: list[datetime], rng: random.Random, peak_at: datetime
+) -> list[tuple]:
     """One depth sample per queue and minute: what a healthy worker leaves waiting."""
     rows = []
     for when in minutes:
@@ -310,7 +314,9 @@ def depth_rows(buckets: Buckets, minutes: list[datetime], rng: random.Random) ->
             doing = round(buckets.busy_s.get((minute, queue), 0.0) / 60)
             peak = buckets.ready_peak.get((minute, queue), 0)
             ready = peak or (1 if rng.random() < 0.15 else 0)
-            scheduled = round(rng.gauss(35, 4) * traffic_share(when)) if queue == "emails" else 0
+            scheduled = (
+                round(rng.gauss(35, 4) * traffic_share(when, peak_at)) if queue == "emails" else 0
+            )
             age = None if not ready else rng.uniform(4, 15) if peak else rng.uniform(0.1, 1.5)
             rows.append((when, queue, 1, ready, scheduled, doing, ready, scheduled, doing, age))
     return rows
@@ -362,11 +368,18 @@ def seed_demo_history(
         count = int((end - start) / MINUTE)
         minutes = [m for m in (start + i * MINUTE for i in range(count)) if m not in occupied]
         outage_start = (end - timedelta(hours=6)).replace(minute=10)
-        buckets, jobs = make_up_minutes(minutes, rng, rate=rate, outage_start=outage_start)
+        buckets, jobs = make_up_minutes(
+            minutes, rng, rate=rate, outage_start=outage_start, peak_at=end
+        )
         keep = {int(m.timestamp() // 60) for m in minutes}
         _copy(conn, "jobdash_history_minute", HISTORY_COLUMNS, _history_rows(buckets, keep))
         conn.execute(QUEUE_MINUTES_SQL, {"buckets": minutes})
-        _copy(conn, "jobdash_queue_depth_minute", DEPTH_COLUMNS, depth_rows(buckets, minutes, rng))
+        _copy(
+            conn,
+            "jobdash_queue_depth_minute",
+            DEPTH_COLUMNS,
+            depth_rows(buckets, minutes, rng, end),
+        )
         _copy(conn, "jobdash_error_groups_minute", ERROR_COLUMNS, _error_rows(buckets, keep))
         if minutes:
             _recompute_coarser(conn, minutes[0], minutes[-1] + MINUTE)
