@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 
-from jobdash.app.cli.main import main
+from jobdash.app.cli.main import build_parser, main
 from tests.actions_helpers import job_status, make_failed_jobs
 
 
@@ -96,3 +97,30 @@ def test_cli_export_failed(database_url, conn, tmp_path, capsys):
     assert rows[0][:3] == ["id", "queue", "task"] and len(rows) == 5
     assert rows[1][8].startswith("'=HYPERLINK")
     assert rows[1][6].endswith("Z")
+
+
+def _acting_commands() -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand that acts on jobs given by id (retry, delete, restore, and any added
+    later: cancel, abort, …), by its `ids` positional."""
+    subparsers = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    return {
+        name: parser
+        for name, parser in subparsers.choices.items()
+        if any(action.dest == "ids" for action in parser._actions)
+    }
+
+
+def test_every_acting_command_documents_its_exit_status():
+    commands = _acting_commands()
+    assert {"retry", "delete", "restore"} <= set(commands)
+    for name, parser in commands.items():
+        text = " ".join(parser.format_help().split())
+        assert "exit status:" in text, name
+        for line in (
+            "0 every job was acted on",
+            "1 some jobs were skipped or not found",
+            "2 error",
+        ):
+            assert line in text, (name, line)

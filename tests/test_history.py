@@ -176,7 +176,11 @@ def test_history_page_filters_from_url_and_links_error_groups(history_db, monkey
     assert not at.exception
     assert at.selectbox(key="history_queue").value == "mail"
     table = at.dataframe[0].value
-    assert table["failed_jobs"].tolist() == ["./failed_jobs?task=t.send&exception_type=ValueError"]
+    # Each group's button opens the failed-jobs page with the filters of the row as drawn.
+    assert table["failed_jobs"].tolist() == ["Open"]
+    assert at.session_state["history_error_group_targets"] == [
+        {"task": "t.send", "exception_type": "ValueError"}
+    ]
     if HOSTILE_STRINGS:
         assert table["example_message"].tolist() == [HOSTILE_STRINGS[0][:1000]]
 

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from jobdash.app.actions import controls
 from jobdash.app.cache import data
-from jobdash.app.ui.navigation import job_url, page_file
+from jobdash.app.ui.navigation import JOB_DETAIL_PAGE, page_file
 from tests.actions_helpers import as_operator, job_status
 from tests.dashboard_data import add_job, add_periodic, add_worker
 from tests.hostile import HOSTILE
@@ -39,7 +39,7 @@ def texts(at: AppTest) -> str:
 
 
 def test_job_links_open_the_jobs_page():
-    assert job_url(12) == "./jobs?job=12"
+    assert JOB_DETAIL_PAGE == "jobs" and page_file(JOB_DETAIL_PAGE).name == "jobs.py"
 
 
 def test_jobs_filtered_by_url_then_cancel_selected_through_the_confirmation(page_env, conn):

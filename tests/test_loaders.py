@@ -265,13 +265,14 @@ class TestScheduler:
         soon = defer(conn, task="later", scheduled_at=now + timedelta(minutes=7, seconds=30))
         late = defer(conn, task="late", scheduled_at=now - timedelta(minutes=3, seconds=5))
         far = defer(conn, task="far", scheduled_at=now + timedelta(days=2, hours=3, minutes=1))
+        just = defer(conn, task="just", scheduled_at=now - timedelta(seconds=10))  # most likely
         started = defer(conn, task="running", scheduled_at=now - timedelta(minutes=1))
         set_status(conn, started, "doing")  # no longer todo: not scheduled
         defer(conn, task="plain")  # no scheduled_at: not scheduled
 
         s = load_scheduler(conn)
-        assert s.total_scheduled_tasks == 3 + 3
-        assert s.due_tasks == 2
+        assert s.total_scheduled_tasks == 3 + 4
+        assert s.due_tasks == 2  # "just" came due 10 s ago: within the grace, not late
         tasks = {t.id: t for t in s.upcoming}
         assert [t.id for t in s.upcoming][:2] == ["missed", str(late)]  # due first
         missed = tasks["missed"]
@@ -293,6 +294,7 @@ class TestScheduler:
         )  # fmt: skip
         assert o.next_run_relative == "in 7 min" and not o.is_due
         assert tasks[str(far)].next_run_relative == "in 2 days, 3 hours"
+        assert not tasks[str(just)].is_due
         assert [x.next_run for x in s.upcoming] == sorted(x.next_run for x in s.upcoming)
 
     def test_limit_keeps_counts_exact(self, conn: psycopg.Connection) -> None:

@@ -141,8 +141,9 @@ class TestTicks:
 
 class TestDue:
     def test_onetime(self) -> None:
-        assert schedules.is_onetime_due(NOW, NOW)
-        assert schedules.is_onetime_due(later(seconds=-1), NOW)
+        assert schedules.is_onetime_due(later(seconds=-31), NOW)
+        assert not schedules.is_onetime_due(later(seconds=-29), NOW)  # most likely running
+        assert not schedules.is_onetime_due(NOW, NOW)
         assert not schedules.is_onetime_due(later(seconds=1), NOW)
 
     def test_periodic_missed_tick_more_than_60s_old(self) -> None:

@@ -95,8 +95,8 @@ def test_worker_runs_the_demo_app_instrumented_and_stops_on_sigterm(database_url
     )
     try:
         app = make_app(database_url)  # defers by task name, as any client of the queue does
-        ok = defer(app, "jobdash.jobs.demo.app.resize_image", image_id=1, width=64)
-        bad = defer(app, "jobdash.jobs.demo.app.resize_image", image_id=2, width=64, fmt="bmp")
+        ok = defer(app, "shop.resize_image", image_id=1, width=64)
+        bad = defer(app, "shop.resize_image", image_id=2, width=64, fmt="bmp")
 
         def settled() -> bool:
             (done,) = query_one(
@@ -142,7 +142,7 @@ def test_worker_runs_the_demo_app_instrumented_and_stops_on_sigterm(database_url
     (published,) = query_one(
         database_url,
         "select count(*) from jobdash_periodic_tasks"
-        " where task_name like 'jobdash.jobs.demo.app.%%'",
+        " where task_name like 'shop.%%'",
     )
     assert published == 5
     assert not psutil.pid_exists(process.pid) or psutil.Process(process.pid).status() == "zombie"

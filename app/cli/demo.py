@@ -23,9 +23,11 @@ from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.app.cli.serve import browse_url, dashboard_environment, streamlit_command
 from jobdash.app.cli.worker import positive_float, positive_int
 from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern
+from jobdash.core.database import connect
 from jobdash.core.errors import CommandError, MigrationError
 from jobdash.core.schema import migrate
 from jobdash.core.settings import load_settings
+from jobdash.jobs.demo.workload import DEFAULT_RATE
 
 DEMO_APP = "jobdash.jobs.demo.app:app"
 # Seconds a child gets to exit after SIGTERM before it is killed.
@@ -49,9 +51,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--concurrency", type=positive_int, default=4, help="demo worker concurrency (default 4)"
     )
     parser.add_argument(
-        "--rate", type=positive_float, default=3.0, help="jobs deferred per second (default 3)"
+        "--rate",
+        type=positive_float,
+        default=DEFAULT_RATE,
+        help=f"jobs deferred per second, besides a burst every few minutes (default "
+        f"{DEFAULT_RATE:g}: a worker of concurrency 4 busy 50-80 %% of the time)",
     )
     parser.add_argument("--no-dashboard", action="store_true", help="run worker and workload only")
+    history = parser.add_mutually_exclusive_group()
+    history.add_argument(
+        "--seed-history",
+        action="store_true",
+        help="also make up the last 24 h of history on a database given by URL (done by "
+        "default for the demo's own embedded database); marked as demo data in the UI",
+    )
+    history.add_argument(
+        "--no-seed-history", action="store_true", help="do not make up any history"
+    )
     parser.set_defaults(func=run)
 
 
@@ -162,6 +178,23 @@ def quiet_libraries(verbose: bool) -> None:
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def own_database(args: argparse.Namespace) -> bool:
+    """Whether the demo runs on its own embedded database (no URL given anywhere)."""
+    return not (getattr(args, "database_url", None) or load_settings().database_url)
+
+
+def seed_history(url: str, args: argparse.Namespace) -> None:
+    """A day of made-up history, so History is not empty on first look: on the demo's own
+    database, or on another when asked (--seed-history); minutes with history are kept."""
+    if args.no_seed_history or not (args.seed_history or own_database(args)):
+        return
+    from jobdash.jobs.demo.history import seed_demo_history
+
+    with connect(url, application_name="jobdash-demo") as conn:
+        report = seed_demo_history(conn, rate=args.rate)
+    print(f"jobdash {report.summary()}", flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     quiet_libraries(getattr(args, "verbose", False))
     if not args.no_dashboard:
@@ -171,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
         migrate(url)
     except MigrationError as exc:
         raise CommandError(str(exc)) from None
+    seed_history(url, args)
     log_dir = load_settings().data_dir
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = Path(log_dir) / "demo.log"

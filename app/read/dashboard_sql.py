@@ -140,7 +140,8 @@ order by 1, 2
 ONETIME_COUNTS = """
 select now() as now,
        count(*) filter (where status = 'todo' and scheduled_at is not null) as total,
-       count(*) filter (where status = 'todo' and scheduled_at <= now()) as due,
+       count(*) filter (where status = 'todo'
+                          and scheduled_at < now() - make_interval(secs => %(grace_s)s)) as due,
        min(scheduled_at) filter (where status = 'todo' and scheduled_at > now()) as next_at,
        count(*) > %(cap)s as capped
 from jobdash_open_prefix(%(cap)s + 1)

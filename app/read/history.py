@@ -179,6 +179,11 @@ def error_group_split(start: datetime, end: datetime, unit: timedelta) -> tuple[
 
 # last_run_at: the end of the window the last rollup made complete (core/history_tables.py).
 RECORDING_SQL = "SELECT now(), last_run_at FROM jobdash_rollup_state"
+# `jobdash demo` made up history before seeded_until (jobs/demo/history.py creates the table).
+DEMO_HISTORY_SQL = """
+SELECT CASE WHEN to_regclass('jobdash_demo_history') IS NOT NULL THEN 1 END
+"""
+DEMO_UNTIL_SQL = "SELECT seeded_until FROM jobdash_demo_history"
 FILTER_OPTIONS_SQL = """
 SELECT DISTINCT queue_name, task_name FROM jobdash_history_hour
  WHERE bucket >= now() - interval '90 days' ORDER BY 1, 2
@@ -206,6 +211,7 @@ class HistoryData:
     throughput: pd.DataFrame
     queue_depth: pd.DataFrame
     error_groups: pd.DataFrame
+    demo_until: datetime | None = None  # history before this includes made-up demo rows
 
     @property
     def level(self) -> str:
@@ -217,6 +223,15 @@ def load_recording_status(conn: psycopg.Connection) -> RecordingStatus:
     row = conn.execute(RECORDING_SQL).fetchone()
     assert row is not None
     return RecordingStatus(now=row[0], complete_to=row[1])
+
+
+def load_demo_until(conn: psycopg.Connection) -> datetime | None:
+    """Where the made-up history of `jobdash demo` ends, if this database has any."""
+    row = conn.execute(DEMO_HISTORY_SQL).fetchone()
+    if not row or row[0] is None:
+        return None
+    marker = conn.execute(DEMO_UNTIL_SQL).fetchone()
+    return marker[0] if marker else None
 
 
 def load_filter_options(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
@@ -333,6 +348,7 @@ def load_history(
         throughput = load_throughput(conn, chart_source, params, per_queue=per_queue)
         depth = load_queue_depth(conn, source, params)
         errors = load_error_groups(conn, source, params)
+        demo_until = load_demo_until(conn)
 
     return HistoryData(
         range_name=range_name,
@@ -344,6 +360,7 @@ def load_history(
         throughput=throughput,
         queue_depth=depth,
         error_groups=errors,
+        demo_until=demo_until if demo_until is not None and demo_until > start else None,
     )
 
 

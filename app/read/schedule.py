@@ -71,7 +71,9 @@ def load_schedule_state(
     a second one only for definitions taken from an App (their last runs)."""
     with conn.pipeline():
         periodic_cur = conn.execute(sql.PERIODIC_TASKS)
-        counts_cur = conn.execute(sql.ONETIME_COUNTS, {"cap": sql.OPEN_JOBS_CAP})
+        counts_cur = conn.execute(
+            sql.ONETIME_COUNTS, {"cap": sql.OPEN_JOBS_CAP, "grace_s": schedules.ONETIME_GRACE_S}
+        )
         onetime_cur = conn.execute(
             sql.ONETIME_JOBS, {"cap": sql.OPEN_JOBS_CAP, "limit": limit}
         )
@@ -157,7 +159,8 @@ def periodic_task_at(state: PeriodicState, now: datetime) -> UpcomingTask | None
     )
 
 
-def onetime_task_at(job: OnetimeJob, now: datetime) -> UpcomingTask:
+def onetime_task_at(job: OnetimeJob, now: datetime, read_at: datetime) -> UpcomingTask:
+    """The job as of `now`; late only if it was waiting past its time when read at `read_at`."""
     return UpcomingTask(
         id=str(job.id),
         task=job.task,
@@ -166,7 +169,7 @@ def onetime_task_at(job: OnetimeJob, now: datetime) -> UpcomingTask:
         schedule_description=schedules.describe_schedule(None),
         next_run=job.scheduled_at,
         next_run_relative=relative_time(job.scheduled_at, now),
-        is_due=schedules.is_onetime_due(job.scheduled_at, now),
+        is_due=schedules.is_onetime_due(job.scheduled_at, read_at),
         last_run=None,
         queue=job.queue,
     )
@@ -178,10 +181,8 @@ def scheduler_at(state: ScheduleState, now: datetime, limit: int = 10) -> Schedu
     periodic = [t for s in state.periodic if (t := periodic_task_at(s, now)) is not None]
     ours = [t for t in periodic if is_jobdash_task(t.task)]
     theirs = [t for t in periodic if not is_jobdash_task(t.task)]
-    onetime = [onetime_task_at(job, now) for job in state.onetime]
-    # Jobs whose time came since the read are due now; those beyond the listed ones are not
-    # known individually, so the counts are the read's, plus what became due among the listed.
-    became_due = sum(1 for job in state.onetime if state.read_at < job.scheduled_at <= now)
+    # Late is judged at the read: a job whose time came since is most likely taken already.
+    onetime = [onetime_task_at(job, now, state.read_at) for job in state.onetime]
     future = [t.next_run for t in theirs if t.next_run > now]
     future += [job.scheduled_at for job in state.onetime if job.scheduled_at > now]
     if state.onetime_next_at and state.onetime_next_at > now:
@@ -189,7 +190,7 @@ def scheduler_at(state: ScheduleState, now: datetime, limit: int = 10) -> Schedu
     team_definitions = [s for s in state.periodic if not is_jobdash_task(s.definition.task_name)]
     return Scheduler(
         total_scheduled_tasks=len(team_definitions) + state.onetime_total,
-        due_tasks=sum(t.is_due for t in theirs) + state.onetime_due + became_due,
+        due_tasks=sum(t.is_due for t in theirs) + state.onetime_due,
         next_execution=min(future) if future else None,
         upcoming=sorted(theirs + onetime, key=lambda t: (t.next_run, t.id))[:limit],
         periodic=theirs,

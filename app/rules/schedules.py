@@ -14,6 +14,9 @@ from cron_descriptor import ExpressionDescriptor, Options
 from croniter import croniter, croniter_range
 
 PERIODIC_GRACE_S = 60.0
+# A one-time job a worker has not taken this long after its time is late (a poll interval or
+# two of a busy worker).
+ONETIME_GRACE_S = 30.0
 # Procrastinate's PeriodicDeferrer defers a tick at most this late (periodic_defaults max_delay);
 # an older one is skipped, never run late.
 PROCRASTINATE_MAX_DELAY_S = 600.0
@@ -157,9 +160,12 @@ def next_tick(cron: str, now: datetime) -> datetime:
     return croniter(cron, now).get_next(datetime)
 
 
-def is_onetime_due(scheduled_at: datetime, now: datetime) -> bool:
-    """A one-time job still in todo is due once its scheduled time is reached."""
-    return scheduled_at <= now
+def is_onetime_due(
+    scheduled_at: datetime, read_at: datetime, grace_s: float = ONETIME_GRACE_S
+) -> bool:
+    """A one-time job is late when it was still waiting `grace_s` past its time when it was
+    read: one that came due since (or a moment before) is most likely running already."""
+    return (read_at - scheduled_at).total_seconds() > grace_s
 
 
 def is_periodic_due(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -41,17 +40,6 @@ PAGES: list[PageEntry] = [
 
 # The page that shows any job's detail (`?job=ID`), whatever its state.
 JOB_DETAIL_PAGE = "jobs"
-
-
-def job_url(job_id: int, page: str = JOB_DETAIL_PAGE) -> str:
-    """Link to a job's detail, relative so it resolves under any base URL path."""
-    return f"./{page}?job={int(job_id)}"
-
-
-def page_url(url_path: str, params: dict[str, str] | None = None) -> str:
-    """Relative link to a listed page, with query parameters."""
-    assert any(entry.url_path == url_path for entry in PAGES), url_path
-    return f"./{url_path}" + (f"?{urlencode(params)}" if params else "")
 
 
 def page_file(url_path: str) -> Path:

@@ -28,15 +28,16 @@ def open_app(page: Page, base_url: str, path: str = "") -> None:
 
 
 def tick_row(page: Page, row: int, selected_button: str, grid_index: int = 0) -> None:
-    """Tick the checkbox (first column) of the `row`-th data row (0 = first) of a data editor
-    grid, until the button `selected_button` (e.g. "Retry selected (1)") shows the page saw it.
+    """Tick the checkbox (second column, after the job) of the `row`-th data row (0 = first)
+    of a data editor grid, until the button `selected_button` (e.g. "Retry selected (1)")
+    shows the page saw it.
 
     The grid is a canvas, but it keeps an accessible table beside it whose cells say
     "true"/"false": focus that cell and press Space — no coordinates, and the cell's text tells
     whether a tick landed (ticking again would untick it).
     """
     grid = page.locator("[data-testid='stDataFrame']").nth(grid_index)
-    cell = grid.locator(f"[data-testid='glide-cell-0-{row}']")
+    cell = grid.locator(f"[data-testid='glide-cell-1-{row}']")
     button = page.get_by_role("button", name=selected_button)
     for _ in range(3):
         wait_for_script_idle(page)

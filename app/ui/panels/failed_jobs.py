@@ -8,8 +8,8 @@ import streamlit as st
 from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.app.read.models import FailedJobs
 from jobdash.app.rules.text import format_count
-from jobdash.app.ui.navigation import job_url, page_file
-from jobdash.app.ui.widgets import columns
+from jobdash.app.ui.navigation import page_file
+from jobdash.app.ui.widgets import columns, job_links
 from jobdash.app.ui.widgets.downloads import failed_jobs_csv_link
 
 TITLE = "Failed Jobs"
@@ -19,7 +19,7 @@ MANAGE_PAGE = "failed_jobs"
 def failed_table(failed: FailedJobs) -> pd.DataFrame:
     rows = [
         {
-            "Job": job_url(job.id),
+            "Job": job_links.job_label(job.id),
             "Queue": job.queue,
             "Task": job.task,
             "Error": job.error if job.error is not None else "(no error recorded)",
@@ -50,7 +50,7 @@ def render(failed: FailedJobs) -> None:
         hide_index=True,
         width="stretch",
         column_config={
-            "Job": columns.job_link_column(),
+            "Job": job_links.job_column("dashboard_failed_job"),
             "Queue": st.column_config.TextColumn("Queue"),
             "Task": st.column_config.TextColumn("Task"),
             "Error": st.column_config.TextColumn("Error", width="large"),
@@ -59,3 +59,4 @@ def render(failed: FailedJobs) -> None:
             "Attempts": st.column_config.NumberColumn("Attempts"),
         },
     )
+    job_links.follow()

@@ -24,7 +24,7 @@ from jobdash.app.rules.text import format_clock, format_interval, zone_label
 from jobdash.app.ui import operations
 from jobdash.app.ui.render_cache import RENDERED
 from jobdash.app.ui.widgets import columns
-from jobdash.app.ui.widgets.charts import time_axis, vega_lite_spec, wall_clock
+from jobdash.app.ui.widgets.charts import time_axis, time_tooltip, vega_lite_spec, wall_clock
 from jobdash.app.ui.widgets.downloads import csv_download_button, records_source
 from jobdash.app.ui.widgets.feedback import flash
 from jobdash.core.auth.identity import Action
@@ -45,6 +45,8 @@ KIND_COLORS = {
     "disabled": "#9e9e9e",
     "due": "#d62728",
 }
+# Marks that are neither a kind nor due (the "now" line): a grey that reads on either theme.
+NEUTRAL = "#808495"
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def _frame(records: list[dict[str, object]], times: list[str], zone: tzinfo) -> 
 
 def timeline_chart(timeline: Timeline, now: datetime, zone: tzinfo) -> alt.LayerChart:
     end = now + timedelta(hours=TIMELINE_HOURS)
-    x = time_axis(now, end, zone, field="at")
+    # The window is given once, by the "now" rule's layer (see time_axis).
+    x = time_axis(now, end, zone, field="at", domain=False)
     y = alt.Y(
         "task:N", title=None, sort=timeline.rows, scale=alt.Scale(domain=timeline.rows),
         axis=alt.Axis(labelLimit=320, labelOverlap=False),
@@ -144,13 +147,16 @@ def timeline_chart(timeline: Timeline, now: datetime, zone: tzinfo) -> alt.Layer
         bands = alt.Chart(_frame(timeline.bands, ["start", "end"], zone))
         layers.append(
             bands.mark_bar(opacity=0.35, height=ROW_HEIGHT_PX * 0.6).encode(
-                x=time_axis(now, end, zone, field="start"), x2="end:T", y=y, color=color,
+                x=time_axis(now, end, zone, "start", domain=False), x2="end:T", y=y, color=color,
                 tooltip=["task:N", alt.Tooltip("rate:N", title="runs")],
             )
         )  # fmt: skip
         layers.append(
             bands.mark_text(align="left", dx=6, fontSize=11).encode(
-                x=time_axis(now, end, zone, field="start"), y=y, text="rate:N"
+                x=time_axis(now, end, zone, "start", domain=False),
+                y=y,
+                text="rate:N",
+                color=color,  # the band's colour: readable on light and dark themes alike
             )
         )
     if timeline.ticks:
@@ -166,16 +172,17 @@ def timeline_chart(timeline: Timeline, now: datetime, zone: tzinfo) -> alt.Layer
             .encode(x=x, y=y, tooltip=["task:N", alt.Tooltip("late:N", title="due")])
         )
     now_frame = pd.DataFrame({"at": [wall_clock(now, zone)]})
-    layers.append(alt.Chart(now_frame).mark_rule(strokeDash=[4, 4]).encode(x=x))
+    layers.append(
+        alt.Chart(now_frame)
+        .mark_rule(strokeDash=[4, 4], color=NEUTRAL)
+        .encode(x=time_axis(now, end, zone, field="at"))
+    )
     height = ROW_HEIGHT_PX * max(1, len(timeline.rows)) + 40
     return alt.layer(*layers).properties(height=height)
 
 
 def _at_tooltip(zone: tzinfo) -> alt.Tooltip:
-    return alt.Tooltip(
-        "at:T", title=f"runs at ({zone_label(zone)})", format="%Y-%m-%d %H:%M:%S",
-        formatType="utc",
-    )  # fmt: skip
+    return time_tooltip(zone, field="at", words="runs at")
 
 
 def _status(task: UpcomingTask, now: datetime) -> str:

@@ -8,8 +8,7 @@ acted on are the ones the operator saw (the confirmation names them).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from datetime import time as dtime
+from datetime import datetime
 
 import pandas as pd
 import streamlit as st
@@ -23,9 +22,10 @@ from jobdash.app.read.failed_jobs import (
     JobDetail,
     PageCursor,
 )
-from jobdash.app.rules.text import escape_markdown
+from jobdash.app.rules.text import escape_markdown, zone_label
+from jobdash.app.rules.time_bounds import bound_from_form, form_from_bound
 from jobdash.app.ui import operations
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail
+from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail, job_links
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
@@ -81,15 +81,33 @@ def _all_matching_confirmation(
     )
 
 
-def _day_start(day: date | None) -> datetime | None:
-    return datetime.combine(day, dtime(), UTC) if day else None
+def _time_range(current: FailedJobFilter) -> tuple[datetime | None, datetime | None]:
+    """Failed since / until: a date and an optional time each, in the display zone (a date
+    alone is the whole day: failed until today includes today's failures)."""
+    zone = columns.display_zone()
+    since_day, since_time = form_from_bound(current.failed_since, zone, upper=False)
+    until_day, until_time = form_from_bound(current.failed_until, zone, upper=True)
+    cols = st.columns(4)
+    time_help = f"{zone_label(zone)}; empty: the whole day"
+    since_day = cols[0].date_input("Failed since", value=since_day)
+    since_time = cols[1].time_input(
+        f"at ({zone_label(zone)})", value=since_time, step=60, help=time_help
+    )
+    until_day = cols[2].date_input("Failed until", value=until_day)
+    until_time = cols[3].time_input(
+        f"before ({zone_label(zone)})", value=until_time, step=60, help=time_help
+    )
+    return (
+        bound_from_form(since_day, since_time, zone, upper=False),
+        bound_from_form(until_day, until_time, zone, upper=True),
+    )
 
 
 def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -> None:
     queues = sorted({q for q, _, _ in options} | ({current.queue} if current.queue else set()))
     tasks = sorted({t for _, t, _ in options} | ({current.task} if current.task else set()))
     with st.form("failed_filters", border=False):
-        cols = st.columns([1, 1.4, 1.4, 1.2, 1, 1])
+        cols = st.columns([1, 1.4, 1.4, 1.2])
         queue = cols[0].selectbox(
             "Queue",
             ["(all)", *queues],
@@ -100,12 +118,7 @@ def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -
         )
         error = cols[2].text_input("Error text contains", value=current.error_contains or "")
         exc_type = cols[3].text_input("Exception type", value=current.exception_type or "")
-        since = cols[4].date_input(
-            "Failed since", value=current.failed_since.date() if current.failed_since else None
-        )
-        until = cols[5].date_input(
-            "Failed before", value=current.failed_until.date() if current.failed_until else None
-        )
+        since, until = _time_range(current)
         applied = st.form_submit_button("Apply filters", icon=":material/filter_alt:")
     if applied:
         new = FailedJobFilter(
@@ -113,8 +126,8 @@ def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -
             task=None if task == "(all)" else task,
             error_contains=error.strip() or None,
             exception_type=exc_type.strip() or None,
-            failed_since=_day_start(since),
-            failed_until=_day_start(until),
+            failed_since=since,
+            failed_until=until,
         )
         set_filter_params(new)
         st.session_state.pop(CURSORS, None)
@@ -138,7 +151,7 @@ def failed_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "select": [False] * len(rows),
-            "job": [f"?job={r['id']}" for r in rows],
+            "job": [job_links.job_label(r["id"]) for r in rows],
             "failed_at": [r["failed_at"] for r in rows],
             "queue": [r["queue_name"] for r in rows],
             "task": [r["task_name"] for r in rows],
@@ -161,11 +174,12 @@ def _selectable_table(frame: pd.DataFrame, key: str, check: str, shown: list[str
         key=key,
         num_rows="fixed",
         disabled=[c for c in frame.columns if c != check] if writable else True,
-        column_order=([check] if writable else []) + shown,
+        # The job first: its link sits at a known place, the tick right of it.
+        column_order=[shown[0], *([check] if writable else []), *shown[1:]],
         column_config=columns.config(
             frame.columns,
             **{check: st.column_config.CheckboxColumn("✓", width="small")},
-            job=columns.job_link_column(),
+            job=job_links.job_column(f"{key}_job", keep_params=True),
         ),
         hide_index=True,
         width="stretch",
@@ -256,7 +270,7 @@ def deleted_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "restore": [False] * len(rows),
-            "job": [f"?job={r['job_id']}" for r in rows],
+            "job": [job_links.job_label(r["job_id"]) for r in rows],
             "deleted_at": [r["deleted_at"] for r in rows],
             "deleted_by": [r["deleted_by"] for r in rows],
             "queue": [r["queue_name"] for r in rows],

@@ -16,12 +16,16 @@ import pandas as pd
 import streamlit as st
 
 from jobdash.app.cache import data
-from jobdash.app.read.history import DEFAULT_RANGE, RANGES, HistoryData
-from jobdash.app.rules.text import escape_markdown, format_interval, freshness_caption
+from jobdash.app.read.history import DEFAULT_RANGE, ERROR_GROUP_COLUMNS, RANGES, HistoryData
+from jobdash.app.rules.text import (
+    escape_markdown,
+    format_clock,
+    format_interval,
+    freshness_caption,
+)
 from jobdash.app.ui import live
-from jobdash.app.ui.navigation import page_url
-from jobdash.app.ui.widgets import columns
-from jobdash.app.ui.widgets.charts import time_chart
+from jobdash.app.ui.widgets import columns, job_links
+from jobdash.app.ui.widgets.charts import NO_DATA, has_data, time_chart
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
 
@@ -29,9 +33,12 @@ ALL = "(all)"
 REFRESH_S = data.refresh_interval(data.HISTORY)
 
 
-def failed_jobs_link(task: str, exception_type: str) -> str:
-    """The failed-jobs page filtered to one error group."""
-    return page_url("failed_jobs", {"task": task, "exception_type": exception_type})
+ERROR_GROUP_TARGETS = "history_error_group_targets"
+
+
+def failed_jobs_filter(task: str, exception_type: str) -> dict[str, str]:
+    """The failed-jobs page's query params for one error group."""
+    return {"task": task, "exception_type": exception_type}
 
 
 def _melted(frame: pd.DataFrame, values: list[str], var: str, value: str) -> pd.DataFrame:
@@ -141,15 +148,20 @@ def _controls() -> tuple[str, str | None, str | None]:
     return range_name, (None if queue == ALL else queue), (None if task == ALL else task)
 
 
+DEMO_MARK = "demo data before"
+
+
 def _chart_section(history: HistoryData, chart: Chart) -> None:
     st.subheader(chart.title)
     frame = chart.frame(history)
-    if frame.empty:
-        st.caption("No data in this range.")
+    options = chart.options(history)
+    if not has_data(frame, options["y"]):
+        st.caption(NO_DATA)
     else:
+        marker = (history.demo_until, DEMO_MARK) if history.demo_until else None
         drawn = time_chart(
-            frame, history.start, history.end, zone=columns.display_zone(),
-            **chart.options(history),
+            frame, history.start, history.end, zone=columns.display_zone(), marker=marker,
+            **options,
         )  # fmt: skip
         st.altair_chart(drawn, width="stretch")
     csv_download_button(
@@ -163,23 +175,32 @@ def _error_groups(history: HistoryData) -> None:
     if groups.empty:
         st.caption("No final failures recorded by instrumented workers in this range.")
         return
-    groups["failed_jobs"] = [
-        failed_jobs_link(t, e)
+    # The rows as drawn: a button click names its row by position in them.
+    st.session_state[ERROR_GROUP_TARGETS] = [
+        failed_jobs_filter(t, e)
         for t, e in zip(groups["task"], groups["exception_type"], strict=True)
     ]
+    groups["failed_jobs"] = "Open"
     st.dataframe(
         groups,
         hide_index=True,
         width="stretch",
+        column_order=["failed_jobs", *ERROR_GROUP_COLUMNS],
         column_config=columns.config(
             groups.columns,
             share=st.column_config.ProgressColumn(
                 "Share of failures", format="percent", min_value=0, max_value=1
             ),
-            failed_jobs=st.column_config.LinkColumn("Failed jobs", display_text="open"),
+            failed_jobs=job_links.page_column(
+                "history_error_group",
+                "Failed jobs",
+                "failed_jobs",
+                lambda: st.session_state.get(ERROR_GROUP_TARGETS, []),
+            ),
             example_job_id=st.column_config.NumberColumn("Example job", format="%d"),
         ),
     )
+    job_links.follow()
     csv_download_button(
         "Download CSV", history.error_groups, "history-error-groups", key="csv-history-errors"
     )
@@ -198,6 +219,14 @@ def render(history: HistoryData) -> None:
             "instrumented worker, or run `jobdash rollup`. "
             + ("The last hour below is computed from raw events." if raw else ""),
             icon=":material/warning:",
+        )
+    if history.demo_until is not None:
+        zone = columns.display_zone()
+        st.info(
+            f"Demo data: history before {format_clock(history.demo_until, zone)} was made "
+            "up by `jobdash demo` to show a day at once; "
+            "after it, the charts show this demo's real traffic.",
+            icon=":material/science:",
         )
     st.caption(
         f"{history.range_name} in buckets of {format_interval(history.bucket.total_seconds())}, "

@@ -21,7 +21,7 @@ from jobdash.app.read.job_filter import STATE_WORDS, STATES, TERMINAL_STATES, Jo
 from jobdash.app.read.jobs import JobCount, JobPage, StateCounts
 from jobdash.app.rules.text import escape_markdown
 from jobdash.app.ui import live, operations
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail
+from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail, job_links
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
@@ -168,7 +168,7 @@ def jobs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "select": [False] * len(rows),
-            "job": [f"?job={r['id']}" for r in rows],
+            "job": [job_links.job_label(r["id"]) for r in rows],
             "state": [STATE_WORDS.get(r["state"], r["state"]) for r in rows],
             "queue": [r["queue_name"] for r in rows],
             "task": [r["task_name"] for r in rows],
@@ -194,11 +194,12 @@ def _table(frame: pd.DataFrame, key: str) -> list[int]:
         key=key,
         num_rows="fixed",
         disabled=[c for c in frame.columns if c != "select"] if writable else True,
-        column_order=(["select"] if writable else []) + LIST_COLUMNS,
+        # The job first: its button sits at a known place, the tick right of it.
+        column_order=[LIST_COLUMNS[0], *(["select"] if writable else []), *LIST_COLUMNS[1:]],
         column_config=columns.config(
             frame.columns,
             select=st.column_config.CheckboxColumn("✓", width="small"),
-            job=columns.job_link_column(),
+            job=job_links.job_column(f"{key}_job", keep_params=True),
             deferred_at=columns.time_column("Deferred at"),
             finished_at=columns.time_column("Finished at"),
             args=st.column_config.TextColumn("Args", help="Redacted keys show ••••"),

@@ -10,8 +10,7 @@ from jobdash.app.cache import data
 from jobdash.app.read.locks import WAITING_SHOWN, LocksView
 from jobdash.app.rules.text import format_duration
 from jobdash.app.ui import live
-from jobdash.app.ui.navigation import job_url
-from jobdash.app.ui.widgets import columns
+from jobdash.app.ui.widgets import columns, job_links
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
 
@@ -28,7 +27,7 @@ def lock_rows(view: LocksView, now: pd.Timestamp) -> list[dict[str, object]]:
         rows.append(
             {
                 "lock": lock.lock,
-                "held_by": job_url(lock.holder_id) if lock.holder_id else "",
+                "held_by": job_links.job_label(lock.holder_id) if lock.holder_id else "",
                 "task": lock.holder_task or "",
                 "running for": running,
                 "waiting": lock.waiting,
@@ -43,7 +42,7 @@ def queueing_rows(view: LocksView) -> list[dict[str, object]]:
     return [
         {
             "queueing_lock": q.queueing_lock,
-            "job": job_url(q.job_id),
+            "job": job_links.job_label(q.job_id),
             "task": q.task,
             "queue": q.queue,
             "scheduled_at": q.scheduled_at,
@@ -68,7 +67,7 @@ def _live() -> None:
             frame, hide_index=True, width="stretch",
             column_config=columns.config(
                 frame.columns,
-                held_by=st.column_config.LinkColumn("Held by job", display_text=r"job=(\d+)$"),
+                held_by=job_links.job_column("locks_holder", label="Held by job"),
                 next=st.column_config.TextColumn("Next waiting jobs"),
             ),
         )  # fmt: skip
@@ -84,10 +83,13 @@ def _live() -> None:
         frame = pd.DataFrame(queueing_rows(view))
         st.dataframe(
             frame, hide_index=True, width="stretch",
-            column_config=columns.config(frame.columns, job=columns.job_link_column()),
+            column_config=columns.config(
+                frame.columns, job=job_links.job_column("locks_queueing_job")
+            ),
         )  # fmt: skip
     else:
         st.info("No waiting job holds a queueing lock.", icon=":material/lock_open:")
+    job_links.follow()
     if len(view.locks) >= view.limit or len(view.queueing_locks) >= view.limit:
         st.caption(f"The first {view.limit} of each are listed.")
 

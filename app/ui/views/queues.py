@@ -10,8 +10,7 @@ from jobdash.app.cache import data
 from jobdash.app.read.queues import QueueOverview, QueuesView
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.ui import live, operations
-from jobdash.app.ui.navigation import page_url
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm
+from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_links
 from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
@@ -52,7 +51,7 @@ def queue_rows(view: QueuesView) -> list[dict[str, object]]:
                 "listening": _workers(q.listening)
                 + (f" (+{q.unknown_workers} not instrumented?)" if q.unknown_workers else ""),
                 "honour_pauses": _workers(q.honouring),
-                "jobs": page_url("jobs", {"queue": q.name}),
+                "jobs": "Open",
             }
         )
     return rows
@@ -60,6 +59,7 @@ def queue_rows(view: QueuesView) -> list[dict[str, object]]:
 
 def _table(view: QueuesView) -> None:
     frame = pd.DataFrame(queue_rows(view))
+    drawn = [q.name for q in view.queues]  # the rows as drawn: a click names its row by position
     st.dataframe(
         frame,
         hide_index=True,
@@ -71,9 +71,12 @@ def _table(view: QueuesView) -> None:
             failed_last_hour=st.column_config.NumberColumn("Failed, last hour"),
             listening=st.column_config.TextColumn("Workers listening"),
             honour_pauses=st.column_config.TextColumn("Of them, honour pauses"),
-            jobs=st.column_config.LinkColumn("Jobs", display_text="jobs →"),
+            jobs=job_links.page_column(
+                "queues_jobs", "Jobs", "jobs", lambda: [{"queue": name} for name in drawn]
+            ),
         ),
     )
+    job_links.follow()
     if not view.history_recorded:
         st.caption(
             "Throughput: no history recorded in the last 5 minutes (no instrumented worker "

@@ -59,7 +59,3 @@ def config(names: Iterable[str], **overrides: Any) -> dict[str, Any]:
             words = WORDS.get(name, name.replace("_", " ").capitalize())
             out[name] = st.column_config.Column(words)
     return out | overrides
-
-
-def job_link_column() -> Any:
-    return st.column_config.LinkColumn("Job", display_text=r"job=(\d+)$", help="Open the job")
