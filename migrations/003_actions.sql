@@ -1,5 +1,6 @@
--- Failed-job management: the audit trail of operator actions, the archive of deleted jobs,
--- and the indexes that keep the failed-jobs list fast deep into 100,000 failures.
+-- Failed-job management: the audit trail of operator actions and the archive of deleted jobs.
+-- Installs before 008 also built three partial indexes on Procrastinate's tables here for the
+-- failed-jobs list; 008_failed_jobs.sql replaces them with a table of ours and drops them.
 
 -- step: create jobdash_audit_log
 -- One row per action (retry, delete, restore, retry_stalled), written in the same
@@ -40,22 +41,3 @@ CREATE INDEX IF NOT EXISTS jobdash_deleted_jobs_job_id_idx ON jobdash_deleted_jo
 -- At most one live (not restored) archive per job: a job must exist again to be deleted again.
 CREATE UNIQUE INDEX IF NOT EXISTS jobdash_deleted_jobs_live_idx ON jobdash_deleted_jobs (job_id)
     WHERE restored_at IS NULL;
-
--- step: build index jobdash_events_failure_at_idx
--- Failure time of a job = the event of its last move into `failed` (doing→failed writes
--- 'failed', todo→failed writes 'cancelled'). Walking this index newest first gives keyset
--- pages of failed jobs without sorting all of them.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS jobdash_events_failure_at_idx
-    ON procrastinate_events (at DESC, id DESC)
-    WHERE type IN ('failed', 'cancelled');
-
--- step: build index jobdash_events_job_failure_idx
--- Finding a job's latest failure event, and whether a later one exists.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS jobdash_events_job_failure_idx
-    ON procrastinate_events (job_id, id DESC)
-    WHERE type IN ('failed', 'cancelled');
-
--- step: build index jobdash_jobs_failed_id_idx
--- The failed jobs alone, in id order: batches of "all matching" and cheap failed counts.
-CREATE INDEX CONCURRENTLY IF NOT EXISTS jobdash_jobs_failed_id_idx
-    ON procrastinate_jobs (id) WHERE status = 'failed';

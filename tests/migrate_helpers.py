@@ -120,6 +120,24 @@ def ledger_mismatches(conn: psycopg.Connection) -> dict[str, tuple[int, int]]:
     return {q: (a, b) for q, a, b in rows}
 
 
+def failed_list_mismatches(conn: psycopg.Connection) -> dict[int, tuple]:
+    """{job id: (listed (queue, task) or None, real (queue, task) or None)} where the failed
+    list (jobdash_failed_jobs) disagrees with the failed jobs of procrastinate_jobs."""
+    rows = conn.execute(
+        """
+        with real as (select id, queue_name::text q, task_name::text t from procrastinate_jobs
+                      where status = 'failed')
+        select coalesce(f.job_id, r.id), f.queue_name, f.task_name, r.q, r.t
+        from jobdash_failed_jobs f full join real r on r.id = f.job_id
+        where f.job_id is null or r.id is null or (f.queue_name, f.task_name) <> (r.q, r.t)
+        """
+    ).fetchall()
+    return {
+        job: ((fq, ft) if fq is not None else None, (rq, rt) if rq is not None else None)
+        for job, fq, ft, rq, rt in rows
+    }
+
+
 def schema_dump(url: str) -> str:
     """`pg_dump --schema-only`, with the one line that differs between any two dumps of the
     same schema removed: since 15.14 the dump opens with `\\restrict <random key>` (and ends

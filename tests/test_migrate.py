@@ -16,6 +16,7 @@ from tests.migrate_helpers import (
     TEST_INDEX_MIGRATION,
     Queue,
     apply_procrastinate_schema,
+    failed_list_mismatches,
     jobdash_objects,
     ledger_mismatches,
     poll_until,
@@ -85,6 +86,66 @@ def test_a_database_with_the_old_hot_path_objects_converges(procrastinate_url, d
     assert jobdash_objects(procrastinate_url) == jobdash_objects(database_url)
     with psycopg.connect(procrastinate_url) as conn:
         assert ledger_mismatches(conn) == {}
+        assert failed_list_mismatches(conn) == {}
+
+
+def test_an_install_from_before_the_failed_list_lists_its_failed_jobs(
+    procrastinate_url, database_url
+):
+    """A 007 database (003 still built its three indexes on Procrastinate's tables) with failed
+    jobs: 008 lists each one at the time of its last move into failed, drops the indexes, and
+    ends with the objects of a fresh install."""
+    old_003 = (DATA / "migration_003_before_failed_list.sql").read_text()
+    earlier = [
+        (name, old_003 if name.startswith("003_") else sql)
+        for name, sql in migration_files()
+        if name < "008"
+    ]
+    migrate(procrastinate_url, migrations=load_migrations(earlier))
+    indexes = ["jobdash_events_failure_at_idx", "jobdash_events_job_failure_idx",
+               "jobdash_jobs_failed_id_idx"]
+    present = "select count(*) from unnest(%s::text[]) i where to_regclass(i) is not null"
+    with psycopg.connect(procrastinate_url, autocommit=True) as conn:
+        assert conn.execute(present, (indexes,)).fetchone() == (3,)
+        queue = Queue(conn)
+        ids = queue.defer(30)
+        for _ in ids:
+            job = queue.fetch()
+            assert job is not None
+            queue.finish(job, "failed" if job % 3 else "succeeded")
+        # Failures at known, distinct times; one job failed twice (listed at the second).
+        conn.execute("update procrastinate_events set at = at - job_id * interval '1 hour'"
+                     " where type = 'failed'")
+        twice = ids[1]
+        queue.conn.execute("select procrastinate_retry_job_v2(%s, now(), null, null, null)",
+                           (twice,))
+        assert queue.fetch() == twice
+        queue.finish(twice, "failed")
+        # A job failed from todo (Procrastinate writes 'cancelled'), one with no event at all.
+        from_todo = queue.defer(1)[0]
+        conn.execute("update procrastinate_jobs set status = 'failed' where id = %s",
+                     (from_todo,))
+        conn.execute("delete from procrastinate_events where job_id = %s", (ids[3],))
+        expected = dict(conn.execute(
+            "select j.id, (select e.at from procrastinate_events e where e.job_id = j.id"
+            " and e.type in ('failed', 'cancelled') order by e.id desc limit 1)"
+            " from procrastinate_jobs j where j.status = 'failed'"
+        ).fetchall())
+    assert len(expected) == 21 and expected[ids[3]] is None
+    assert pending_migrations(procrastinate_url) == [
+        name for name, _ in migration_files() if name >= "008"
+    ]
+    migrate(procrastinate_url, batch_size=7)
+    assert jobdash_objects(procrastinate_url) == jobdash_objects(database_url)
+    with psycopg.connect(procrastinate_url) as conn:
+        assert conn.execute(present, (indexes,)).fetchone() == (0,)
+        assert failed_list_mismatches(conn) == {}
+        listed = dict(conn.execute("select job_id, failed_at from jobdash_failed_jobs"))
+        now = conn.execute("select now()").fetchone()[0]
+    assert {job: at for job, at in listed.items() if job != ids[3]} == {
+        job: at for job, at in expected.items() if job != ids[3]
+    }
+    assert abs((now - listed[ids[3]]).total_seconds()) < 60  # no event, no error: migrated at
 
 
 def test_concurrent_migrations_are_serialised(empty_database_url):
@@ -262,6 +323,7 @@ def test_giving_up_on_a_lock_says_who_holds_it_and_the_next_run_completes(procra
     assert _recorded(procrastinate_url) == [name for name, _ in migration_files()]
     with psycopg.connect(procrastinate_url) as conn:
         assert ledger_mismatches(conn) == {}
+        assert failed_list_mismatches(conn) == {}
 
 
 def test_resumed_migration_ends_with_the_same_objects(procrastinate_url, database_url):

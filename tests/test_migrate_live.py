@@ -22,6 +22,7 @@ from tests.migrate_helpers import (
     QUEUES,
     Queue,
     apply_procrastinate_schema,
+    failed_list_mismatches,
     jobdash_objects,
     ledger_mismatches,
     poll_until,
@@ -68,12 +69,14 @@ def test_backfills_stay_exact_when_jobs_move_between_steps(procrastinate_url):
         migrate(procrastinate_url, between_steps=between, batch_size=40)
         assert len(calls) >= sum(len(m.steps) for m in load_migrations())  # churned each time
         assert ledger_mismatches(conn) == {}
+        assert failed_list_mismatches(conn) == {}
         present = {r[0] for r in conn.execute("select id from procrastinate_jobs")}
         assert present == set(queue.deferred) - queue.deleted
         # ... and the triggers keep them exact from there on.
         for _ in range(20):
             queue.churn()
         assert ledger_mismatches(conn) == {}
+        assert failed_list_mismatches(conn) == {}
 
 
 def _noop_app(url: str) -> App:
@@ -174,6 +177,7 @@ def test_migrate_on_a_live_queue_blocks_nothing_and_loses_nothing(procrastinate_
         assert set(deferred) <= present
         assert set(seed_queue.deferred) <= present
         assert ledger_mismatches(conn) == {}
+        assert failed_list_mismatches(conn) == {}
 
 
 _KILLED_MIGRATE = """
@@ -184,7 +188,7 @@ def between(step):
     if step.what == sys.argv[2]:
         os.kill(os.getpid(), signal.SIGKILL)
 
-migrate(sys.argv[1], between_steps=between)
+migrate(sys.argv[1], between_steps=between, batch_size=50)
 """
 
 
@@ -195,6 +199,10 @@ migrate(sys.argv[1], between_steps=between)
      "WHEN clauses"),
     # One index of an earlier version dropped, the other not.
     ("006_light_hot_path.sql", "drop index jobdash_jobs_open_idx"),
+    # The trigger lists failures, the backfill has not run.
+    ("008_failed_jobs.sql", "keep the failed list with the ledger"),
+    # The backfill killed after its first batch.
+    ("008_failed_jobs.sql", "list the failed jobs there are (backfill)"),
 ])
 def test_a_migrate_killed_midway_is_completed_by_the_next(
     procrastinate_url, database_url, migration, killed_after
@@ -217,3 +225,4 @@ def test_a_migrate_killed_midway_is_completed_by_the_next(
     assert jobdash_objects(procrastinate_url) == jobdash_objects(database_url)
     with psycopg.connect(procrastinate_url, autocommit=True) as conn:
         assert ledger_mismatches(conn) == {}
+        assert failed_list_mismatches(conn) == {}

@@ -38,8 +38,17 @@ def test_migrate_then_uninstall_leaves_procrastinate_schema_byte_identical(procr
     migrate(procrastinate_url)
     _some_traffic(procrastinate_url)  # our triggers fire, our tables fill
     assert schema_dump(procrastinate_url) != before
+    with psycopg.connect(procrastinate_url, autocommit=True) as conn:
+        queue = Queue(conn)
+        queue.defer(1)
+        job = queue.fetch()
+        assert job is not None
+        queue.finish(job, "failed")
+        listed = "select count(*) from jobdash_failed_jobs where job_id = %s"
+        assert conn.execute(listed, (job,)).fetchone()[0] == 1
     removed = uninstall(procrastinate_url)
     assert len(removed) > 30
+    assert "table jobdash_failed_jobs" in {f"{r.kind} {r.name}" for r in removed}
     assert schema_dump(procrastinate_url) == before
     assert jobdash_objects(procrastinate_url) == []
     with psycopg.connect(procrastinate_url) as conn:
@@ -92,7 +101,8 @@ def test_uninstall_asks_on_a_terminal(database_url, monkeypatch, capsys):
     monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
     assert main(["uninstall", "--database-url", database_url]) == 1
     out = capsys.readouterr().out
-    assert "This removes from" in out and " triggers, " in out and " indexes, " in out
+    assert "This removes from" in out and " tables, " in out and " triggers, " in out
+    assert " indexes" not in out  # none of ours on Procrastinate's tables (008 dropped them)
     assert "nothing removed" in out
     assert jobdash_objects(database_url) != []
     assert main(["uninstall", "--database-url", database_url]) == 0
