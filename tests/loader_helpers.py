@@ -65,14 +65,15 @@ def finish_in_past(
         )
     finally:
         conn.execute("set session_replication_role = origin")
-    # The failed-count ledger missed that change (its trigger was off too).
-    conn.execute("select jobdash_recount_failed()")
     conn.execute(
         "insert into procrastinate_events (job_id, type, at) values "
         "(%s, 'started', now() - make_interval(secs => %s)), "
         "(%s, %s, now() - make_interval(secs => %s))",
         (job_id, started_ago_s, job_id, outcome, finished_ago_s),
     )
+    # The failed ledger and list missed that change (their trigger was off too); the list
+    # takes the failure time from the event just written.
+    conn.execute("select jobdash_recount_failed()")
 
 
 def add_worker(

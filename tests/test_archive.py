@@ -43,6 +43,11 @@ def test_keyset_pages_newest_failure_first_without_gaps(conn):
         "WHERE job_id = ANY(%s)",
         (ids,),
     )
+    conn.execute(  # the failed list's times with them (the list is what the page reads)
+        "UPDATE jobdash_failed_jobs SET failed_at = failed_at - (job_id * interval '1 second') "
+        "WHERE job_id = ANY(%s)",
+        (ids,),
+    )
     seen, cursor = [], None
     while True:
         page = list_failed_jobs(conn, FailedJobFilter(), limit=50, before=cursor)

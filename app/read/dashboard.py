@@ -212,8 +212,8 @@ def _worker_row(row: tuple[Any, ...], healthy_heartbeat_s: float) -> WorkerRow:
 
 
 def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs:
-    """The exact number of failed jobs (the ledger) and the newest failures, walked through
-    the failure events index as the failed-jobs page does."""
+    """The exact number of failed jobs (the ledger) and the newest failures, read from our
+    list of failed jobs as the failed-jobs page does."""
     page = list_failed_jobs(conn, FailedJobFilter(), limit=limit)
     ids = [row["id"] for row in page.rows]
     with conn.pipeline():

@@ -1,9 +1,10 @@
 """Read queries of the failed-jobs management page: filtered keyset listing, counts, batches of
 ids for bulk actions, CSV export rows, job detail, recently deleted, audit log.
 
-All SQL of these reads is here; every value goes in as a parameter. A job's failure time is
-the event of its last move into `failed` ('failed' from doing, 'cancelled' from todo), found
-through the partial indexes of migrations/003_actions.sql.
+All SQL of these reads is here; every value goes in as a parameter. The failed jobs and their
+failure times (the last move into `failed`) come from jobdash_failed_jobs, kept by the
+ledger's triggers (migrations/008_failed_jobs.sql), joined with procrastinate_jobs on the id
+and status = 'failed'.
 """
 
 from __future__ import annotations
@@ -26,16 +27,19 @@ PAGE_SIZES = (50, 100, 500)
 MAX_FILTER_CHARS = 500
 PREVIEW_CHARS = 300
 
-# The filter, over aliases j (job), f (its latest failure event: at) and err (latest error).
-FILTER_CONDITIONS = """
-  AND (%(queue)s::text IS NULL OR j.queue_name = %(queue)s)
-  AND (%(task)s::text IS NULL OR j.task_name = %(task)s)
+# The filter, over aliases f (the job's row in jobdash_failed_jobs) and err (latest error).
+LIST_CONDITIONS = """
+  AND (%(queue)s::text IS NULL OR f.queue_name = %(queue)s)
+  AND (%(task)s::text IS NULL OR f.task_name = %(task)s)
+  AND (%(failed_since)s::timestamptz IS NULL OR f.failed_at >= %(failed_since)s)
+  AND (%(failed_until)s::timestamptz IS NULL OR f.failed_at < %(failed_until)s)
+"""
+ERROR_CONDITIONS = """
   AND (%(exception_type)s::text IS NULL OR err.exception_type = %(exception_type)s)
   AND (%(error_pattern)s::text IS NULL
        OR err.message ILIKE %(error_pattern)s OR err.exception_type ILIKE %(error_pattern)s)
-  AND (%(failed_since)s::timestamptz IS NULL OR f.at >= %(failed_since)s)
-  AND (%(failed_until)s::timestamptz IS NULL OR f.at < %(failed_until)s)
 """
+FILTER_CONDITIONS = LIST_CONDITIONS + ERROR_CONDITIONS
 
 LATEST_ERROR = """
 LEFT JOIN LATERAL (
@@ -44,47 +48,60 @@ LEFT JOIN LATERAL (
 ) err ON true
 """
 
-# Failed jobs newest failure first, walking the failure-event index; a job whose failure
-# event is not its latest one (failed, retried, failed again) is listed once, at the latest.
-FAILED_FROM_EVENTS = (
-    """
-FROM procrastinate_events f
-JOIN procrastinate_jobs j ON j.id = f.job_id AND j.status = 'failed'
+# Failed jobs from our list (migrations/008_failed_jobs.sql), each checked against
+# procrastinate_jobs: a row the list still has for a job no longer failed never shows. The
+# LIMIT keeps the check a primary-key probe per listed row (a plain join lets the planner
+# hash or merge the whole jobs table against the list).
+LISTED_JOB = """
+FROM jobdash_failed_jobs f
+JOIN LATERAL (
+    SELECT * FROM procrastinate_jobs pj WHERE pj.id = f.job_id AND pj.status = 'failed' LIMIT 1
+) j ON true
 """
+FAILED_FROM_LIST = (
+    LISTED_JOB
     + LATEST_ERROR
     + """
-WHERE f.type IN ('failed', 'cancelled')
-  AND NOT EXISTS (
-      SELECT 1 FROM procrastinate_events later
-      WHERE later.job_id = f.job_id AND later.type IN ('failed', 'cancelled') AND later.id > f.id
-  )
+WHERE true
 """
     + FILTER_CONDITIONS
 )
 
+# Newest failure first: the (failed_at, job_id) index, or the queue's or task's.
 LIST_FAILED_JOBS = (
     """
 SELECT j.id, j.queue_name, j.task_name, err.exception_type,
        left(err.message, %(preview)s) AS message, left(j.args::text, %(preview)s) AS args,
-       j.attempts, j.priority, j.lock, f.at AS failed_at, f.id AS failure_event_id
+       j.attempts, j.priority, j.lock, f.failed_at
 """
-    + FAILED_FROM_EVENTS
+    + FAILED_FROM_LIST
     + """
-  AND (%(before_at)s::timestamptz IS NULL OR (f.at, f.id) < (%(before_at)s, %(before_event_id)s))
-ORDER BY f.at DESC, f.id DESC
+  AND (%(before_at)s::timestamptz IS NULL
+       OR (f.failed_at, f.job_id) < (%(before_at)s, %(before_id)s))
+ORDER BY f.failed_at DESC, f.job_id DESC
 LIMIT %(limit)s
 """
 )
 
-COUNT_FAILED_JOBS = "SELECT count(*) " + FAILED_FROM_EVENTS
+COUNT_FAILED_JOBS = "SELECT count(*) " + FAILED_FROM_LIST
+# Without an error filter the latest error is not needed to count.
+COUNT_FAILED_JOBS_NO_ERROR_FILTER = (
+    "SELECT count(*) " + LISTED_JOB + "WHERE true " + LIST_CONDITIONS
+)
+
+COUNT_FROM_LEDGER = """
+SELECT coalesce(sum(delta), 0)::bigint FROM jobdash_failed_counts
+WHERE (%(queue)s::text IS NULL OR queue_name = %(queue)s)
+  AND (%(task)s::text IS NULL OR task_name = %(task)s)
+"""
 
 EXPORT_FAILED_JOBS = (
     """
-SELECT j.id, j.queue_name, j.task_name, j.priority, j.lock, j.attempts, f.at AS failed_at,
+SELECT j.id, j.queue_name, j.task_name, j.priority, j.lock, j.attempts, f.failed_at,
        err.exception_type, err.message, j.args::text AS args
 """
-    + FAILED_FROM_EVENTS
-    + "ORDER BY f.at DESC, f.id DESC"
+    + FAILED_FROM_LIST
+    + "ORDER BY f.failed_at DESC, f.job_id DESC"
 )
 EXPORT_FAILED_HEADER = [
     "id",
@@ -99,35 +116,27 @@ EXPORT_FAILED_HEADER = [
     "args",
 ]
 
-# Bulk actions walk failed jobs in id order (the partial index), up to the largest id seen
-# when the run started, so a run always ends.
+# Bulk actions walk failed jobs in id order (the list's primary key), up to the largest id
+# listed when the run started, so a run always ends.
 FAILED_IDS_BATCH = (
     """
 SELECT j.id
-FROM procrastinate_jobs j
-JOIN LATERAL (
-    SELECT fe.at FROM procrastinate_events fe
-    WHERE fe.job_id = j.id AND fe.type IN ('failed', 'cancelled')
-    ORDER BY fe.id DESC LIMIT 1
-) f ON true
 """
-    + LATEST_ERROR
+    + FAILED_FROM_LIST
     + """
-WHERE j.status = 'failed' AND j.id > %(after_id)s AND j.id <= %(max_id)s
-"""
-    + FILTER_CONDITIONS
-    + """
-ORDER BY j.id
+  AND f.job_id > %(after_id)s AND f.job_id <= %(max_id)s
+ORDER BY f.job_id
 LIMIT %(limit)s
 """
 )
 
-MAX_FAILED_ID = "SELECT coalesce(max(id), 0) FROM procrastinate_jobs WHERE status = 'failed'"
+MAX_FAILED_ID = "SELECT coalesce(max(job_id), 0) FROM jobdash_failed_jobs"
 
+# The failed-count ledger (a few rows per queue and task), exact as the list.
 FAILED_QUEUES_AND_TASKS = """
-SELECT queue_name, task_name, count(*) AS failed
-FROM procrastinate_jobs WHERE status = 'failed'
-GROUP BY queue_name, task_name ORDER BY queue_name, task_name
+SELECT queue_name, task_name, sum(delta)::bigint AS failed
+FROM jobdash_failed_counts
+GROUP BY queue_name, task_name HAVING sum(delta) > 0 ORDER BY queue_name, task_name
 """
 
 JOB = """
@@ -161,7 +170,6 @@ ORDER BY deleted_at DESC, id DESC
 LIMIT %(limit)s
 """
 DELETED_HEADER = ["job_id", "queue", "task", "status", "deleted_at", "deleted_by", "errors", "args"]
-
 
 
 @dataclass(frozen=True)
@@ -270,10 +278,10 @@ def parse_utc(value: object) -> datetime | None:
 
 @dataclass(frozen=True)
 class PageCursor:
-    """Where the next ("older") page starts: the last row's failure time and event id."""
+    """Where the next ("older") page starts: the last row's failure time and job id."""
 
     failed_at: datetime
-    event_id: int
+    job_id: int
 
 
 @dataclass(frozen=True)
@@ -296,7 +304,7 @@ def list_failed_jobs(
     params = job_filter.params() | {
         "preview": PREVIEW_CHARS,
         "before_at": before.failed_at if before else None,
-        "before_event_id": before.event_id if before else None,
+        "before_id": before.job_id if before else None,
         "limit": limit + 1,  # one more tells whether an older page exists
     }
     with conn.cursor(row_factory=dict_row) as cur:
@@ -306,7 +314,7 @@ def list_failed_jobs(
         row["args"] = redact_args_text(row["args"])
     has_more = len(rows) > limit
     rows = rows[:limit]
-    cursor = PageCursor(rows[-1]["failed_at"], rows[-1]["failure_event_id"]) if has_more else None
+    cursor = PageCursor(rows[-1]["failed_at"], rows[-1]["id"]) if has_more else None
     return FailedPage(rows, cursor)
 
 
@@ -322,7 +330,18 @@ def load_failed_page(
 
 
 def count_failed_jobs(conn: psycopg.Connection, job_filter: FailedJobFilter) -> int:
-    return int(conn.execute(COUNT_FAILED_JOBS, job_filter.params()).fetchone()[0])
+    """Filtered by queue and task only (or not at all): the failed-count ledger, a few rows
+    whatever the number of failed jobs. By time or error: the list, one probe per job."""
+    params = job_filter.params()
+    by_error = params["exception_type"] is not None or params["error_pattern"] is not None
+    by_time = params["failed_since"] is not None or params["failed_until"] is not None
+    if by_error:
+        query = COUNT_FAILED_JOBS
+    elif by_time:
+        query = COUNT_FAILED_JOBS_NO_ERROR_FILTER
+    else:
+        query = COUNT_FROM_LEDGER
+    return int(conn.execute(query, params).fetchone()[0])
 
 
 def max_failed_id(conn: psycopg.Connection) -> int:

@@ -79,8 +79,21 @@ STATE_CASE = """CASE
     ELSE j.status::text END"""
 
 CANDIDATES = """
-SELECT * FROM procrastinate_jobs j WHERE {driver} ORDER BY j.id DESC LIMIT %(scan)s
+SELECT * FROM {source} j WHERE {driver} ORDER BY j.id DESC LIMIT %(scan)s
 """
+# The failed jobs are walked through our list of them (migrations/008_failed_jobs.sql) in id
+# order, each checked against procrastinate_jobs; the id is the list's, so that conditions on
+# it (`before`, id bounds) bound the walk of its primary key.
+FAILED_SOURCE = """(
+    SELECT f.job_id AS id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
+           j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested, j.worker_id
+    FROM jobdash_failed_jobs f
+    -- LIMIT: one primary-key probe per listed job, never a merge along the whole jobs table.
+    JOIN LATERAL (
+        SELECT * FROM procrastinate_jobs pj WHERE pj.id = f.job_id AND pj.status = 'failed'
+        LIMIT 1
+    ) j ON true
+)"""
 PAGE = (
     """
 SELECT p.*,
@@ -244,6 +257,14 @@ def _params(job_filter: JobFilter) -> dict[str, Any]:
     }
 
 
+def _source(driver: tuple[str, ...]) -> str:
+    return FAILED_SOURCE if "state:failed" in driver else "procrastinate_jobs"
+
+
+def _extent_sql(driver: tuple[str, ...]) -> str:
+    return EXTENT.format(source=_source(driver), driver=_sql(driver))
+
+
 def _driver(plan: SearchPlan, before: int | None) -> tuple[str, ...]:
     return (*plan.driver, "before") if before is not None else plan.driver
 
@@ -347,7 +368,7 @@ def load_jobs_page(
         "max_args_bytes": MAX_ARGS_BYTES,
         "preview_chars": ARGS_PREVIEW_CHARS,
     }
-    query = PAGE.format(driver=_sql(driver), residual=_sql(plan.residual))
+    query = PAGE.format(source=_source(driver), driver=_sql(driver), residual=_sql(plan.residual))
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(query, params).fetchall()
     for row in rows:
@@ -357,7 +378,7 @@ def load_jobs_page(
             row[name] = _utc(row[name])
     if len(rows) > limit:
         return JobPage(rows[:limit], rows[limit - 1]["id"], None, scan)
-    extent = conn.execute(EXTENT.format(driver=_sql(driver)), params).fetchone()
+    extent = conn.execute(_extent_sql(driver), params).fetchone()
     count, lowest = (int(extent[0]), extent[1]) if extent else (0, None)
     complete = _complete(plan, count, lowest, scan)
     searched = Searched(count, lowest, complete, plan.walks)
@@ -393,7 +414,9 @@ def count_jobs(conn: psycopg.Connection, job_filter: JobFilter, scan: int = 100_
     the newest `scan` hold, with the planner's estimate of the whole."""
     plan = plan_for(conn, job_filter)
     params = _params(job_filter) | plan.bounds() | {"before": None, "scan": scan}
-    query = COUNT.format(driver=_sql(plan.driver), residual=_sql(plan.residual))
+    query = COUNT.format(
+        source=_source(plan.driver), driver=_sql(plan.driver), residual=_sql(plan.residual)
+    )
     row = conn.execute(query, params).fetchone()
     matched, searched = (int(row[0]), int(row[1])) if row else (0, 0)
     if searched < scan:
@@ -419,11 +442,11 @@ def matching_ids_batch(
     plan = plan_for(conn, job_filter)
     driver = _driver(plan, before)
     params = _params(job_filter) | plan.bounds() | {"before": before, "scan": scan, "limit": limit}
-    query = IDS.format(driver=_sql(driver), residual=_sql(plan.residual))
+    query = IDS.format(source=_source(driver), driver=_sql(driver), residual=_sql(plan.residual))
     ids = [row[0] for row in conn.execute(query, params).fetchall()]
     if len(ids) == limit:
         return ids, ids[-1]
-    extent = conn.execute(EXTENT.format(driver=_sql(driver)), params).fetchone()
+    extent = conn.execute(_extent_sql(driver), params).fetchone()
     count, lowest = (int(extent[0]), extent[1]) if extent else (0, None)
     return ids, (None if _complete(plan, count, lowest, scan) else int(lowest))
 
