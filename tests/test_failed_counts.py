@@ -13,6 +13,7 @@ from jobdash.app.read.dashboard import load_failed_jobs, load_queue_stats
 from jobdash.jobs.maintenance.failed_counts import compact_failed_counts, recount_failed
 from tests.actions_helpers import as_operator, make_failed_jobs
 from tests.loader_helpers import defer, set_status
+from tests.migrate_helpers import failed_list_mismatches
 
 
 def true_counts(conn: psycopg.Connection) -> dict[str, int]:
@@ -45,6 +46,7 @@ def assert_exact(conn: psycopg.Connection) -> None:
     truth = true_counts(conn)
     assert ledger_counts(conn) == truth
     assert loaded_counts(conn) == (sum(truth.values()), truth)
+    assert failed_list_mismatches(conn) == {}  # and the failed list (008) with them
 
 
 def test_each_transition_into_and_out_of_failed(conn: psycopg.Connection) -> None:
@@ -235,6 +237,7 @@ def test_random_mix_of_operations_stays_exact(conn: psycopg.Connection) -> None:
         else:
             compact_failed_counts(conn)
         assert ledger_counts(conn) == true_counts(conn), f"after step {step} ({op})"
+        assert failed_list_mismatches(conn) == {}, f"after step {step} ({op})"
     assert_exact(conn)
 
 

@@ -2,8 +2,9 @@
 
 A deleted job's row, events and recorded errors are kept in `jobdash_deleted_jobs` as jsonb of
 the original tables' row types, so a restore re-inserts exactly what was there (ids included)
-with `jsonb_populate_record`. These functions run inside the caller's transaction and assume
-the caller has locked the rows it acts on (see `app/actions/jobs.py`); they never commit.
+with `jsonb_populate_record`; a failed job also keeps its failure time (its place in the list).
+These functions run inside the caller's transaction and assume the caller has locked the rows
+it acts on (see `app/actions/jobs.py`); they never commit.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ WITH victims AS (
     WHERE j.id = ANY(%(ids)s) AND j.status::text = ANY(%(statuses)s::text[])
 ), archived AS (
     INSERT INTO jobdash_deleted_jobs
-        (job_id, queue_name, task_name, status, job, events, errors, deleted_by)
+        (job_id, queue_name, task_name, status, job, events, errors, deleted_by, failed_at)
     SELECT v.id, v.queue_name, v.task_name, v.status::text, to_jsonb(v),
            coalesce((SELECT jsonb_agg(to_jsonb(e) ORDER BY e.id)
                        FROM procrastinate_events e WHERE e.job_id = v.id), '[]'::jsonb),
            coalesce((SELECT jsonb_agg(to_jsonb(r) ORDER BY r.id)
                        FROM jobdash_job_errors r WHERE r.job_id = v.id), '[]'::jsonb),
-           %(actor)s
+           %(actor)s,
+           (SELECT f.failed_at FROM jobdash_failed_jobs f WHERE f.job_id = v.id)
     FROM victims v
     RETURNING job_id
 ), dropped_errors AS (
@@ -77,6 +79,19 @@ INSERT INTO jobdash_job_errors
 SELECT r.*
 FROM jobdash_deleted_jobs d, jsonb_populate_recordset(null::jobdash_job_errors, d.errors) r
 WHERE d.id = ANY(%(archive_ids)s) AND d.job_id = ANY(%(job_ids)s)
+"""
+
+# A restored failed job is listed again (the insert's trigger) when it failed, not now: the
+# time its archive kept, or (archives made before 008) its last move into `failed`.
+RESTORE_FAILED_AT = """
+UPDATE jobdash_failed_jobs f
+SET failed_at = coalesce(d.failed_at, (
+        SELECT (ev ->> 'at')::timestamptz FROM jsonb_array_elements(d.events) ev
+        WHERE ev ->> 'type' IN ('failed', 'cancelled')
+        ORDER BY (ev ->> 'id')::bigint DESC LIMIT 1
+    ), f.failed_at)
+FROM jobdash_deleted_jobs d
+WHERE d.id = ANY(%(archive_ids)s) AND d.job_id = ANY(%(job_ids)s) AND f.job_id = d.job_id
 """
 
 MARK_RESTORED = """
@@ -140,6 +155,7 @@ def restore_archived(conn: psycopg.Connection, job_ids: list[int], actor: str) -
         params = {"archive_ids": archive_ids, "job_ids": restored, "actor": actor}
         conn.execute(RESTORE_EVENTS, params)
         conn.execute(RESTORE_ERRORS, params)
+        conn.execute(RESTORE_FAILED_AT, params)
         conn.execute(MARK_RESTORED, params)
     restored_before = {
         row[0] for row in conn.execute(RESTORED_BEFORE, {"job_ids": wanted}).fetchall()

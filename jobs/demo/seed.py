@@ -270,7 +270,7 @@ def seed(
         events = cur.rowcount
         cur.execute(_INSERT_ERRORS, params)
         errors = cur.rowcount
-        # The failed-count ledger's triggers were off too: rebuild it from the jobs table.
+        # The failed ledger's and list's triggers were off too: rebuild both from the jobs.
         cur.execute("select jobdash_recount_failed()")
         cur.execute(
             "select setval(pg_get_serial_sequence('procrastinate_jobs', 'id'), "
@@ -286,6 +286,7 @@ def seed(
             "procrastinate_events",
             "jobdash_job_errors",
             "jobdash_failed_counts",
+            "jobdash_failed_jobs",
         ):
             conn.execute(f"vacuum (analyze) {table}")  # noqa: S608 - fixed names
     return SeedReport(

@@ -1,7 +1,9 @@
-"""The failed-count ledger (migrations/002_dashboard_indexes.sql): compaction and recount.
+"""The failed-count ledger and the failed list (migrations/006_light_hot_path.sql,
+008_failed_jobs.sql): compaction and recount.
 
-Triggers on procrastinate_jobs append (queue, +/-n) rows to `jobdash_failed_counts` for moves
-into and out of `failed`; the dashboard sums them. Compaction collapses the rows into one per
+Triggers on procrastinate_jobs append (queue, task, +/-n) rows to `jobdash_failed_counts` for
+moves into and out of `failed`, and list the failed jobs in `jobdash_failed_jobs`; the
+dashboard sums the one and reads the other. Compaction collapses the rows into one per
 queue so reading stays a few rows; it is safe at any time, next to running workers.
 """
 
@@ -22,7 +24,8 @@ def compact_failed_counts(conn: psycopg.Connection) -> int:
 
 
 def recount_failed(conn: psycopg.Connection) -> int:
-    """Rebuild the ledger from procrastinate_jobs (after writes with triggers off); the total."""
+    """Rebuild the ledger and the failed list from procrastinate_jobs (after writes with
+    triggers off, or writes our trigger gave up on); the total."""
     row = conn.execute("select jobdash_recount_failed()").fetchone()
     return int(row[0]) if row else 0
 
