@@ -4,6 +4,8 @@ Its one task proves it ran exactly once: it writes its job id to `fault_runs`, w
 key refuses a second row, so a job run twice fails its second run with a UniqueViolation
 (recorded by the instrumentation) instead of passing unseen. Jobs whose `n` is a multiple of
 `fail_every` fail their first attempt on purpose, so the worker writes error rows all along.
+`fail_for_good` fails at once and is not retried: its job ends `failed`, which runs Jobdash's
+trigger inside the worker's finish.
 """
 
 from __future__ import annotations
@@ -40,3 +42,8 @@ async def record_run(context: JobContext, n: int, seconds: float = 0.2, fail_eve
         attempt=job.attempts + 1,
     )
     return n
+
+
+@app.task(name="fail_for_good", queue="faults")
+async def fail_for_good(n: int) -> None:
+    raise DeliberateFailure(f"job {n} fails for good")

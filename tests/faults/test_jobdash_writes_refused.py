@@ -6,6 +6,11 @@ write to the tables the instrumentation writes (errors, workers, schedules) and 
 tables. Procrastinate's own writes are untouched, so the jobs' outcomes must be too: every job
 runs exactly once and succeeds, the instrumentation logs one throttled warning per kind and
 carries on, and it writes again as soon as the tables accept writes.
+
+The tables Jobdash's triggers write inside Procrastinate's own transactions (the failed ledger
+and list) are refused or locked in the last two tests: the worker's finish of a job failing
+for good commits anyway (the trigger gives way with a WARNING after at most its 500 ms
+lock_timeout), and jobdash_recount_failed() repairs both once the tables are back.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from procrastinate import App, PsycopgConnector
 from streamlit.testing.v1 import AppTest
 
 from jobdash.app.read import instrumentation_health
@@ -52,9 +58,13 @@ END $$
 """
 
 
-def refuse_writes(url: str) -> None:
+# The tables the failed ledger's trigger writes inside Procrastinate's transactions.
+TRIGGER_TABLES = ["jobdash_failed_counts", "jobdash_failed_jobs"]
+
+
+def refuse_writes(url: str, tables: list[str] = REFUSING_TABLES) -> None:
     query_none(url, DISK_FULL)
-    for table in REFUSING_TABLES:
+    for table in tables:
         query_none(
             url,
             f"CREATE TRIGGER fault_disk_full BEFORE INSERT OR UPDATE OR DELETE ON {table}"
@@ -184,3 +194,70 @@ def test_a_locked_errors_table_does_not_hold_jobs_up(
         locker.rollback()
     RunLedger.read(url, jobs).assert_each_ran_exactly_once(len(jobs))
     assert "jobdash: could not record the error of job" in worker.output()
+
+
+def defer_failing(url: str, numbers: range) -> list[int]:
+    app = App(connector=PsycopgConnector(conninfo=url, min_size=1, max_size=1))
+    with app.open():
+        task = app.configure_task("fail_for_good", queue="faults")
+        return [task.defer(n=n) for n in numbers]
+
+
+def all_failed(url: str, jobs: list[int]) -> bool:
+    done = scalar(
+        url,
+        "select count(*) from procrastinate_jobs where id = any(%s) and status = 'failed'",
+        (jobs,),
+    )
+    return done == len(jobs)
+
+
+def failed_list_and_ledger(url: str) -> tuple[int, int, int]:
+    """(failed jobs, listed failed jobs, the ledger's total)."""
+    return (
+        scalar(url, "select count(*) from procrastinate_jobs where status = 'failed'"),
+        scalar(
+            url,
+            "select count(*) from jobdash_failed_jobs f join procrastinate_jobs j"
+            " on j.id = f.job_id and j.status = 'failed'",
+        ),
+        scalar(url, "select coalesce(sum(delta), 0) from jobdash_failed_counts"),
+    )
+
+
+def test_full_disk_on_the_failed_ledger_and_list_fails_no_finish(
+    database_url, tmp_path, processes
+):
+    url = database_url
+    worker = started_worker(url, tmp_path, processes)
+    refuse_writes(url, TRIGGER_TABLES)
+    jobs = defer_failing(url, range(6))
+    wait_for(lambda: all_failed(url, jobs), 60, "every job to end failed", every=0.25)
+    assert worker.alive(), worker.output()
+    assert failed_list_and_ledger(url) == (6, 0, 0)  # our count is behind, nothing else
+    accept_writes(url)
+    more = defer_failing(url, range(6, 8))
+    wait_for(lambda: all_failed(url, more), 60, "the later jobs to end failed", every=0.25)
+    assert failed_list_and_ledger(url) == (8, 2, 2)  # the trigger writes again
+    query_none(url, "select jobdash_recount_failed()")
+    assert failed_list_and_ledger(url) == (8, 8, 8)
+
+
+def test_a_locked_failed_list_holds_a_finish_up_at_most_its_lock_timeout(
+    database_url, tmp_path, processes
+):
+    url = database_url
+    worker = started_worker(url, tmp_path, processes)
+    with psycopg.connect(url) as locker:
+        locker.execute("LOCK TABLE jobdash_failed_jobs IN ACCESS EXCLUSIVE MODE")
+        started = scalar(url, "select clock_timestamp()")
+        jobs = defer_failing(url, range(4))
+        wait_for(lambda: all_failed(url, jobs), 30, "every job to end failed under the lock")
+        # Each finish waited for the lock (500 ms), then gave way; two run at a time.
+        elapsed = scalar(url, "select extract(epoch from clock_timestamp() - %s)", (started,))
+        assert elapsed < 20
+        assert worker.alive(), worker.output()
+        locker.rollback()
+    assert failed_list_and_ledger(url) == (4, 0, 0)
+    query_none(url, "select jobdash_recount_failed()")
+    assert failed_list_and_ledger(url) == (4, 4, 4)
