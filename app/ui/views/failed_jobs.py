@@ -1,5 +1,5 @@
 """Failed jobs: filter, page, select by job id, retry / delete (one, selected, all matching),
-job detail (`?job=ID`), recently deleted with restore (`?view=deleted`), CSV export.
+the job page (`?job=ID`, as on Jobs), recently deleted with restore (`?view=deleted`), CSV export.
 
 Selection is by job id: the table is a data editor indexed by id with a checkbox column, so
 when the listed ids change its ticks reset instead of sliding onto other jobs, and the ids
@@ -19,13 +19,12 @@ from jobdash.app.read.failed_jobs import (
     PAGE_SIZES,
     FailedJobFilter,
     FailedPage,
-    JobDetail,
     PageCursor,
 )
 from jobdash.app.rules.text import escape_markdown, zone_label
 from jobdash.app.rules.time_bounds import bound_from_form, form_from_bound
 from jobdash.app.ui import operations
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail, job_links
+from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_links, job_page
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
@@ -310,40 +309,6 @@ def render_deleted() -> None:
         csv_download_button("Download CSV", csv_rows, "recently-deleted")
 
 
-def _detail_actions(job_id: int, detail: JobDetail) -> None:
-    if not operations.may(Action.RETRY):
-        return
-    act = st.columns([1, 1, 4])
-    if detail.deleted_at:
-        if act[0].button("Restore", key="detail_restore"):
-            flash(operations.restore([job_id]))
-            st.rerun()
-    elif detail.job["status"] == "failed":
-        if act[0].button("Retry", key="detail_retry", type="primary"):
-            flash(operations.retry([job_id]))
-            st.rerun()
-        if act[1].button("Delete", key="detail_delete"):
-            confirm.request(_ids_confirmation(Action.DELETE, [job_id]))
-
-
-def render_detail(raw_id: str) -> None:
-    if st.button("Failed jobs", icon=":material/arrow_back:", key="detail_back"):
-        del st.query_params["job"]
-        st.rerun()
-    try:
-        job_id = int(raw_id)
-    except ValueError:
-        st.error("Not a job id.")
-        return
-    result = data.fetch(data.JOB_DETAIL, job_id)
-    if result.data is None and not result.is_stale:
-        st.warning(f"Job {job_id} was not found (nor in the archive of deleted jobs).")
-        return
-    detail: JobDetail | None = data_or_notice(f"Job {job_id}", result)
-    if detail is not None:
-        job_detail.show(job_id, detail, actions=lambda: _detail_actions(job_id, detail))
-
-
 def _view() -> str:
     if "failed_view" not in st.session_state:
         # From the URL once; a `default` that follows the URL would change the widget's
@@ -368,7 +333,7 @@ def main() -> None:
     st.title("Failed jobs", anchor=False)
     show_flash(caption=True)
     if st.query_params.get("job"):
-        render_detail(st.query_params["job"])
+        job_page.render_detail(st.query_params["job"], back="Failed jobs")
     elif _view() == "Recently deleted":
         render_deleted()
     else:
