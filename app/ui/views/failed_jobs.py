@@ -21,10 +21,17 @@ from jobdash.app.read.failed_jobs import (
     FailedPage,
     PageCursor,
 )
-from jobdash.app.rules.text import escape_markdown, zone_label
+from jobdash.app.rules.text import zone_label
 from jobdash.app.rules.time_bounds import bound_from_form, form_from_bound
 from jobdash.app.ui import operations
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_links, job_page
+from jobdash.app.ui.widgets import (
+    bulk_progress,
+    columns,
+    confirm,
+    job_links,
+    job_page,
+    list_pages,
+)
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
@@ -199,16 +206,6 @@ def _list_header(job_filter: FailedJobFilter, total: int | None) -> None:
         failed_jobs_csv_link(job_filter, "Every failed job matching the filter, not just this page")
 
 
-def _pager(cursors: list[PageCursor | None], page: FailedPage) -> None:
-    nav = st.columns([1, 1, 4])
-    if len(cursors) > 1 and nav[0].button("« Newest", key="newest"):
-        st.session_state[CURSORS] = [None]
-        st.rerun()
-    if page.next_cursor is not None and nav[1].button("Older »", key="older"):
-        cursors.append(page.next_cursor)
-        st.rerun()
-
-
 def _action_bar(job_filter: FailedJobFilter, selected: list[int], total: int) -> None:
     bar = st.columns(4)
     if bar[0].button(
@@ -235,14 +232,7 @@ def render_list() -> None:
     try:
         job_filter = FailedJobFilter.from_query_params(st.query_params.to_dict())
     except FilterError as exc:
-        st.warning(
-            f"Filter not applied — {escape_markdown(str(exc))}. Nothing is listed until the "
-            "filter is fixed.",
-            icon=":material/filter_alt_off:",
-        )
-        if st.button("Clear the filter", key="clear_filter"):
-            set_filter_params(FailedJobFilter())
-            st.rerun()
+        list_pages.filter_refused(exc, clear=lambda: set_filter_params(FailedJobFilter()))
         return
     options = data.fetch(data.FAILED_FILTER_OPTIONS).data or []
     filter_form(job_filter, options)
@@ -258,7 +248,7 @@ def render_list() -> None:
     selected = _selectable_table(
         failed_frame(page.rows), f"failed_editor_{len(cursors)}", "select", LIST_COLUMNS
     )
-    _pager(cursors, page)
+    list_pages.pager(cursors, page.next_cursor)
     if not operations.may(Action.RETRY):
         st.info(operations.why_not(Action.RETRY), icon=":material/lock:")
         return

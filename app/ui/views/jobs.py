@@ -19,7 +19,14 @@ from jobdash.app.read.job_filter import STATE_WORDS, STATES, JobFilter
 from jobdash.app.read.jobs import JobCount, JobPage, StateCounts
 from jobdash.app.rules.text import escape_markdown
 from jobdash.app.ui import live, operations
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_links, job_page
+from jobdash.app.ui.widgets import (
+    bulk_progress,
+    columns,
+    confirm,
+    job_links,
+    job_page,
+    list_pages,
+)
 from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.feedback import REFUSED, Flash, show_flash
@@ -279,28 +286,11 @@ def _action_bar(job_filter: JobFilter, selected: list[int]) -> None:
     )
 
 
-def _pager(cursors: list[int | None], page: JobPage) -> None:
-    nav = st.columns([1, 1, 4])
-    if len(cursors) > 1 and nav[0].button("« Newest", key="newest"):
-        st.session_state[CURSORS] = [None]
-        st.rerun()
-    if page.next_before is not None and nav[1].button("Older »", key="older"):
-        cursors.append(page.next_before)
-        st.rerun()
-
-
 def render_list() -> None:
     try:
         job_filter = current_filter()
     except FilterError as exc:
-        st.warning(
-            f"Filter not applied — {escape_markdown(str(exc))}. Nothing is listed until the "
-            "filter is fixed.",
-            icon=":material/filter_alt_off:",
-        )
-        if st.button("Clear the filter", key="clear_filter"):
-            set_filter(JobFilter())
-            st.rerun()
+        list_pages.filter_refused(exc, clear=lambda: set_filter(JobFilter()))
         return
     st.fragment(run_every=live.every(data.refresh_interval(data.STATE_COUNTS)))(_state_counts)(
         job_filter
@@ -327,7 +317,7 @@ def render_list() -> None:
         )  # fmt: skip
     selected = _table(jobs_frame(page.rows), f"jobs_editor_{len(cursors)}")
     _searched_note(page)
-    _pager(cursors, page)
+    list_pages.pager(cursors, page.next_before)
     if not any(operations.may(action) for action in VERBS):
         st.info(operations.why_not(Action.CANCEL), icon=":material/lock:")
         return
