@@ -42,10 +42,11 @@ BACKLOG = """
 insert into procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args, status,
                                 scheduled_at, attempts, worker_id)
 select q.queue_name, q.task_name, null, null, '{}'::jsonb,
-       case when g <= %(ready)s then 'todo' else 'doing' end::procrastinate_job_status,
-       null, case when g <= %(ready)s then 0 else 1 end,
-       case when g > %(ready)s then (%(workers)s::bigint[])[1 + g %% cardinality(%(workers)s)] end
-from generate_series(1, %(ready)s + %(doing)s) g
+       case when g <= %(ready)s::int then 'todo' else 'doing' end::procrastinate_job_status,
+       null, case when g <= %(ready)s::int then 0 else 1 end,
+       case when g > %(ready)s::int
+            then (%(workers)s::bigint[])[1 + g %% cardinality(%(workers)s)] end
+from generate_series(1, %(ready)s::int + %(doing)s::int) g
 cross join lateral (select queue_name, task_name from (values
     ('default', 'app.tasks.sync_inventory'), ('emails', 'app.tasks.send_welcome_email'),
     ('webhooks', 'app.tasks.deliver_webhook'), ('billing', 'app.tasks.charge_invoice'))

@@ -34,10 +34,10 @@ from jobdash.app.ui.widgets import (
 )
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
-from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
+from jobdash.app.ui.widgets.feedback import flash, show_flash
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.auth.identity import Action
-from jobdash.core.errors import FilterError, JobdashError, describe_error
+from jobdash.core.errors import FilterError
 from jobdash.core.settings import load_settings
 
 CURSORS = "failed_jobs_cursors"
@@ -69,19 +69,12 @@ def _all_matching_confirmation(
     verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
 
-    def run() -> Flash | None:
-        try:
-            bulk_progress.keep(operations.start_bulk(action, job_filter, count))
-        except JobdashError as exc:
-            return Flash(describe_error(exc), REFUSED)
-        return None
-
     return Confirmation(
         title=f"{verb} all matching",
         text=f"{verb} all {count:,} failed jobs matching: {shown}",
         caption="Runs in batches of 1,000; you can stop it midway (what was done stays done).",
         confirm_label=f"{verb} all {count:,}",
-        run=run,
+        run=lambda: bulk_progress.start(lambda: operations.start_bulk(action, job_filter, count)),
         confirm_key="confirm_all",
         cancel_key="cancel_all",
     )

@@ -29,7 +29,7 @@ from jobdash.app.ui.widgets import (
 )
 from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.downloads import csv_download_button
-from jobdash.app.ui.widgets.feedback import REFUSED, Flash, show_flash
+from jobdash.app.ui.widgets.feedback import show_flash
 from jobdash.app.ui.widgets.job_page import (
     ABORT_NOTE,
     CAPTIONS,
@@ -39,7 +39,7 @@ from jobdash.app.ui.widgets.job_page import (
 )
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.auth.identity import Action
-from jobdash.core.errors import ActionError, FilterError, JobdashError, describe_error
+from jobdash.core.errors import ActionError, FilterError, describe_error
 from jobdash.core.settings import load_settings
 
 PAGE = "jobs"
@@ -235,20 +235,15 @@ def _all_confirmation(
     verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
 
-    def run() -> Flash | None:
-        try:
-            extra = options if action == Action.RETRY else {}
-            bulk_progress.keep(operations.start_jobs_bulk(action, job_filter, total, **extra))
-        except JobdashError as exc:
-            return Flash(describe_error(exc), REFUSED)
-        return None
-
+    extra = options if action == Action.RETRY else {}
     return Confirmation(
         title=f"{verb} all matching",
         text=f"{verb} all jobs matching: {shown} (about {total:,})",
         caption=CAPTIONS[action] + " Runs in batches of 1,000; you can stop it midway.",
         confirm_label=f"{verb} all matching",
-        run=run,
+        run=lambda: bulk_progress.start(
+            lambda: operations.start_jobs_bulk(action, job_filter, total, **extra)
+        ),
         confirm_key="confirm_all",
         cancel_key="cancel_all",
     )
