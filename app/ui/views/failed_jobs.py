@@ -326,6 +326,13 @@ def _detail_actions(job_id: int, detail: JobDetail) -> None:
             confirm.request(_ids_confirmation(Action.DELETE, [job_id]))
 
 
+def _reveal(job_id: int) -> job_detail.Reveal | None:
+    """The "Show unredacted args" read for admins; None hides the button for everyone else."""
+    if not operations.may(Action.VIEW_UNREDACTED_ARGS):
+        return None
+    return lambda: operations.unredacted_args(job_id)
+
+
 def render_detail(raw_id: str) -> None:
     if st.button("Failed jobs", icon=":material/arrow_back:", key="detail_back"):
         del st.query_params["job"]
@@ -341,7 +348,12 @@ def render_detail(raw_id: str) -> None:
         return
     detail: JobDetail | None = data_or_notice(f"Job {job_id}", result)
     if detail is not None:
-        job_detail.show(job_id, detail, actions=lambda: _detail_actions(job_id, detail))
+        job_detail.show(
+            job_id,
+            detail,
+            actions=lambda: _detail_actions(job_id, detail),
+            reveal=_reveal(job_id),
+        )
 
 
 def _view() -> str:

@@ -442,6 +442,13 @@ def _detail_actions(job_id: int, view: JobView) -> None:
         confirm.request(_ids_confirmation(Action.DELETE, [job_id], {}))
 
 
+def _reveal(job_id: int) -> job_detail.Reveal | None:
+    """The "Show unredacted args" read for admins; None hides the button for everyone else."""
+    if not operations.may(Action.VIEW_UNREDACTED_ARGS):
+        return None
+    return lambda: operations.unredacted_args(job_id)
+
+
 def render_detail(raw_id: str) -> None:
     if st.button("Jobs", icon=":material/arrow_back:", key="detail_back"):
         del st.query_params["job"]
@@ -465,6 +472,7 @@ def render_detail(raw_id: str) -> None:
         state=view.state,
         worker=view.worker,
         why_waiting=view.why_waiting,
+        reveal=_reveal(job_id),
     )
 
 
