@@ -133,6 +133,13 @@ def _actions(job_id: int, view: JobView) -> None:
         confirm.request(ids_confirmation(Action.DELETE, [job_id], {}))
 
 
+def _reveal(job_id: int) -> job_detail.Reveal | None:
+    """The "Show unredacted args" read for admins; None hides the button for everyone else."""
+    if not operations.may(Action.VIEW_UNREDACTED_ARGS):
+        return None
+    return lambda: operations.unredacted_args(job_id)
+
+
 def render_detail(raw_id: str, back: str) -> None:
     """The job `raw_id` (from `?job=`), with a button back to the list `back` names."""
     if st.button(back, icon=":material/arrow_back:", key="detail_back"):
@@ -157,4 +164,5 @@ def render_detail(raw_id: str, back: str) -> None:
         state=view.state,
         worker=view.worker,
         why_waiting=view.why_waiting,
+        reveal=_reveal(job_id),
     )
