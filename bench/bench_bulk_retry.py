@@ -10,6 +10,13 @@ failed, Procrastinate's triggers on) and times, in 1,000-job batches:
 - the change alone, per batch: Procrastinate's function once per job in one statement, against
   the set-based UPDATE the action used before (same status/attempts change, no function call).
 Prints jobs/s (median and slowest round) and the ratio to the set-based UPDATE.
+
+    python bench/bench_bulk_retry.py --scale 500000
+
+instead runs "retry all matching" once over that many failed jobs, as the dashboard does: it
+is stopped once half is done (Stop: the batch in progress finishes, nothing more starts), then
+started again and runs to the end. Prints jobs/s and how long each batch's transaction (so
+each batch's row locks) lasted: median, p95, max.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from jobdash.app.actions.jobs import retry_all_matching
+from jobdash.app.actions.jobs import ActionResult, retry_all_matching
 from jobdash.app.actions.retry import RETRY_WITH_PROCRASTINATE
 from jobdash.app.read.failed_jobs import FailedJobFilter
 from jobdash.core.auth.identity import Identity, Role
@@ -111,11 +118,58 @@ VARIANTS: dict[str, Callable[[psycopg.Connection, int], tuple[float, int]]] = {
 }
 
 
+class Batches:
+    """A progress callback keeping how long each batch took: its transaction, so its locks."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self.processed = 0
+        self.last = time.perf_counter()
+
+    def __call__(self, result: ActionResult) -> None:
+        now = time.perf_counter()
+        self.seconds.append(now - self.last)
+        self.last, self.processed = now, result.processed
+
+
+def at_scale(conn: psycopg.Connection, n: int) -> None:
+    started = time.perf_counter()
+    make_failed(conn, n, shared_locks=False)
+    print(f"{n:,} failed jobs made in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    runs = []
+    for label, stop_at in (("until Stop at half", n // 2), ("started again, to the end", None)):
+        batches = Batches()
+        result = retry_all_matching(
+            conn, FailedJobFilter(queue="q"), BENCH_ACTOR, batch_size=BATCH,
+            should_stop=(lambda b=batches, at=stop_at: b.processed >= at) if stop_at else None,
+            progress=batches,
+        )  # fmt: skip
+        runs.append((label, result, time.perf_counter() - started, batches.seconds))
+        started = time.perf_counter()
+    left = conn.execute("SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'")
+    print(f"retry all matching on {n:,} failed jobs, batches of {BATCH:,}")
+    print("| run | jobs | stopped | seconds | jobs/s |")
+    print("|---|---:|---|---:|---:|")
+    for label, result, seconds, _ in runs:
+        print(
+            f"| {label} | {result.done_count:,} | {result.stopped} | {seconds:.1f} "
+            f"| {result.done_count / seconds:,.0f} |"
+        )
+    batch_s = sorted(t for *_, times in runs for t in times)
+    p95 = batch_s[min(len(batch_s) - 1, round(0.95 * (len(batch_s) - 1)))]
+    print(
+        f"\n{len(batch_s):,} batches, each one transaction holding only its own rows' locks: "
+        f"median {statistics.median(batch_s) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"max {batch_s[-1] * 1000:.0f} ms; failed jobs left: {left.fetchone()[0]:,}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--jobs", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--scale", type=int, metavar="N", help="one stopped and resumed run")
     args = parser.parse_args()
     params = conninfo_to_dict(args.server)
     params["dbname"] = DB
@@ -126,6 +180,10 @@ def main() -> int:
         admin.execute(sql.SQL("create database {}").format(sql.Identifier(DB)))
     try:
         migrate(url)
+        if args.scale:
+            with psycopg.connect(url, autocommit=True) as conn:
+                at_scale(conn, args.scale)
+            return 0
         rates: dict[str, list[float]] = {}
         with psycopg.connect(url, autocommit=True) as conn:
             # Rounds interleave the variants, so a busy moment of the machine hits all alike.

@@ -3,16 +3,18 @@ triggers), with error rows as the instrumented worker records them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from jobdash.core.auth.identity import Identity, Role
 
 MAKE_FAILED = """
 WITH new_jobs AS (
     INSERT INTO procrastinate_jobs (queue_name, task_name, args, priority, queueing_lock)
-    SELECT %(queue)s, %(task)s, jsonb_build_object('n', g, 'note', %(note)s::text), g %% 3,
+    SELECT %(queue)s, %(task)s,
+           jsonb_build_object('n', g, 'note', %(note)s::text) || %(extra)s::jsonb, g %% 3,
            %(qlock)s
     FROM generate_series(1, %(n)s) g
     RETURNING id
@@ -31,9 +33,11 @@ def make_failed_jobs(
     note: str = "",
     queueing_lock: str | None = None,
     queueing_locks: Sequence[str | None] | None = None,
+    extra_args: Mapping[str, object] | None = None,
 ) -> list[int]:
     """`n` failed jobs; `queueing_locks` gives each its own (then `n` is its length): they are
-    set while the jobs are doing, so failed jobs may share one as they do in real queues."""
+    set while the jobs are doing, so failed jobs may share one as they do in real queues;
+    `extra_args` are added to each job's args ({"n": i, "note": note})."""
     if queueing_locks is not None:
         n = len(queueing_locks)
     with conn.transaction():
@@ -41,7 +45,14 @@ def make_failed_jobs(
             row[0]
             for row in conn.execute(
                 MAKE_FAILED,
-                {"queue": queue, "task": task, "n": n, "note": note, "qlock": queueing_lock},
+                {
+                    "queue": queue,
+                    "task": task,
+                    "n": n,
+                    "note": note,
+                    "qlock": queueing_lock,
+                    "extra": Jsonb(dict(extra_args or {})),
+                },
             ).fetchall()
         ]
         conn.execute("UPDATE procrastinate_jobs SET status = 'doing' WHERE id = ANY(%s)", (ids,))

@@ -4,6 +4,10 @@ network address refuses to start without sign-in."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -18,6 +22,14 @@ from jobdash.core.auth.sessions import SESSION_COOKIE
 from jobdash.core.errors import PermissionDenied
 from tests.actions_helpers import as_operator, make_failed_jobs
 from tests.auth_helpers import SECRET, users_text
+from tests.streamlit_process import (
+    free_port,
+    open_stream,
+    run_script,
+    stop,
+    texts,
+    wait_until_healthy,
+)
 
 VIEWER = Identity("vera", Role.VIEWER, "builtin")
 
@@ -89,3 +101,38 @@ def test_serve_on_a_network_address_without_sign_in_refuses(database_url, capsys
     code = main(["serve", "--host", "0.0.0.0", "--port", "1", "--database-url", database_url])
     assert code == 2
     assert "refusing to serve on 0.0.0.0 without sign-in" in capsys.readouterr().err
+
+
+def test_serve_on_a_network_address_with_sign_in_starts_and_asks_to_sign_in(
+    database_url, tmp_path
+) -> None:
+    """The other half: with built-in users and a cookie secret, `serve --host 0.0.0.0` starts
+    (saying which sign-in on one line) and a visitor gets the sign-in page, not the jobs."""
+    inherited = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("JOBDASH_OIDC_", "JOBDASH_USERS", "JOBDASH_ROLES"))
+        and k not in {"JOBDASH_ALLOWED_HOSTS", "JOBDASH_READ_ONLY"}
+    }
+    env = {**inherited, "JOBDASH_USERS": users_text("vera"), "JOBDASH_COOKIE_SECRET": SECRET}
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "jobdash", "serve", "--host", "0.0.0.0", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [*command, "--database-url", database_url],
+            cwd=tmp_path,  # no .streamlit/secrets.toml of the developer's
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        base_url = wait_until_healthy(process, port, log_path)
+        with open_stream(base_url) as ws:
+            shown = texts(run_script(ws))
+    finally:
+        stop(process)
+    assert "jobdash serve: sign-in: built-in users" in log_path.read_text()
+    assert "Sign in to Jobdash" in shown
+    assert "Sign in with a Jobdash user name" in shown
+    assert "failed jobs" not in shown.lower()

@@ -24,7 +24,12 @@ def test_every_action_has_a_permission_and_the_table_is_as_documented():
     assert set(PERMISSIONS) == set(Action)
     by_role = {role: {a for a, p in PERMISSIONS.items() if p.role is role} for role in Role}
     assert by_role[Role.VIEWER] == {Action.READ, Action.EXPORT_CSV}
-    assert {Action.PURGE_ARCHIVE, Action.UNINSTALL, Action.CHANGE_SETTINGS} == by_role[Role.ADMIN]
+    assert {
+        Action.PURGE_ARCHIVE,
+        Action.UNINSTALL,
+        Action.CHANGE_SETTINGS,
+        Action.VIEW_UNREDACTED_ARGS,
+    } == by_role[Role.ADMIN]
     assert {
         "retry",
         "delete",

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from streamlit.auth_util import set_cookie_with_chunks
 from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
 
@@ -127,6 +129,19 @@ def test_a_wrong_secret_tampering_or_another_sites_cookie_is_nobody():
     signed = create_signed_value(SECRET, "other", json.dumps(_signed_in()))
     wrong_salt = {USER_COOKIE: signed.decode()}
     assert read_streamlit_user_cookie(wrong_salt, SECRET, "127.0.0.1:8501") is None
+
+
+class _MonthOldSigner(TimestampSigner):
+    def get_timestamp(self) -> int:
+        return int(time.time()) - 32 * 24 * 3600  # past Streamlit's 30 days and its grace day
+
+
+def test_an_expired_cookie_is_nobody():
+    value = json.dumps(_signed_in())
+    fresh = URLSafeTimedSerializer(SECRET, salt=USER_COOKIE).dumps(value)
+    assert read_streamlit_user_cookie({USER_COOKIE: fresh}, SECRET, "127.0.0.1:8501")
+    old = URLSafeTimedSerializer(SECRET, salt=USER_COOKIE, signer=_MonthOldSigner).dumps(value)
+    assert read_streamlit_user_cookie({USER_COOKIE: old}, SECRET, "127.0.0.1:8501") is None
 
 
 def test_default_ports_name_the_same_site():

@@ -94,11 +94,6 @@ FAILED_FILTER_OPTIONS = Source(
     lambda conn, s: failed_jobs.failed_queues_and_tasks(conn),
     lambda s: PAGE_REFRESH_S,
 )
-JOB_DETAIL = Source(
-    "job_detail",
-    lambda conn, s, job_id: failed_jobs.load_job_detail(conn, job_id),
-    lambda s: PAGE_REFRESH_S,
-)
 DELETED_JOBS = Source(
     "deleted_jobs",
     lambda conn, s, limit: failed_jobs.list_deleted_jobs(conn, limit=limit),

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 from jobdash.app.actions import jobs as actions
-from jobdash.app.cli.common import add_database_argument, cli_identity, database_url
+from jobdash.app.cli.common import add_database_argument, cli_identity, database_url, report
 from jobdash.app.read.failed_jobs import (
     EXPORT_FAILED_HEADER,
     FailedJobFilter,
@@ -142,9 +142,6 @@ def job_filter(args: argparse.Namespace) -> FailedJobFilter:
     )
 
 
-
-
-
 FILTERS = ("queue", "task", "exception_type", "error_contains", "failed_since", "failed_until")
 
 
@@ -200,12 +197,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     except psycopg.Error as exc:
         raise CommandError(describe_error(exc)) from None
-    print(result.summary())
-    for job_id, reason in sorted(result.skipped.items())[:50]:
-        print(f"  skipped {job_id}: {reason}")
-    if result.skipped_count > 50:
-        print(f"  … and {result.skipped_count - 50:,} more skipped")
-    return 1 if result.skipped or result.stopped else 0
+    return report(result)
 
 
 def _run_bulk(

@@ -19,9 +19,8 @@ from typing import IO
 
 from procrastinate import PsycopgConnector
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_database_argument, database_url, positive_float, positive_int
 from jobdash.app.cli.serve import browse_url, dashboard_environment, streamlit_command
-from jobdash.app.cli.worker import positive_float, positive_int
 from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern
 from jobdash.core.database import connect
 from jobdash.core.errors import CommandError, MigrationError

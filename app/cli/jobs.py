@@ -14,7 +14,7 @@ import psycopg
 from jobdash.app.actions import explorer
 from jobdash.app.actions import jobs as actions
 from jobdash.app.cli.actions import EXIT_STATUS
-from jobdash.app.cli.common import add_database_argument, cli_identity, database_url
+from jobdash.app.cli.common import add_database_argument, cli_identity, database_url, report
 from jobdash.app.read.job_filter import STATES, JobFilter
 from jobdash.app.read.jobs import EXPORT_HEADER, export_jobs, export_row
 from jobdash.app.read.models import to_jsonable
@@ -148,15 +148,6 @@ def _ids(args: argparse.Namespace) -> list[int]:
         return actions.parse_job_ids(args.ids)
     except ActionError as exc:
         raise CommandError(str(exc)) from None
-
-
-def report(result: actions.ActionResult) -> int:
-    print(result.summary())
-    for job_id, reason in sorted(result.skipped.items())[:50]:
-        print(f"  skipped {job_id}: {reason}")
-    if result.skipped_count > 50:
-        print(f"  … and {result.skipped_count - 50:,} more skipped")
-    return 1 if result.skipped or result.stopped else 0
 
 
 def _progress(result: actions.ActionResult) -> None:

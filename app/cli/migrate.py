@@ -51,8 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_database_argument(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
-        "--plan", action="store_true", help="print each pending step, its lock and estimate; "
-        "change nothing"
+        "--plan",
+        action="store_true",
+        help="print each pending step, its lock and estimate; change nothing",
     )
     mode.add_argument(
         "--check", action="store_true", help="exit 1 listing what is pending, 0 when up to date"

@@ -8,7 +8,13 @@ import sys
 
 from procrastinate import PsycopgConnector
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import (
+    add_database_argument,
+    database_url,
+    parse_queues,
+    positive_float,
+    positive_int,
+)
 from jobdash.core.app_loader import load_app
 from jobdash.core.database import connect, describe
 from jobdash.core.errors import AppLoadError, CommandError, ConfigError, WorkerGaveUp
@@ -61,33 +67,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="seconds between worker heartbeats and metric updates (default 10)",
     )
     parser.set_defaults(func=run)
-
-
-def parse_queues(text: str) -> list[str]:
-    queues = [q.strip() for q in text.split(",") if q.strip()]
-    if not queues:
-        raise argparse.ArgumentTypeError("give at least one queue name")
-    return queues
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
-    return value
 
 
 MISSING_TABLES_SQL = """

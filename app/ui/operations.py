@@ -13,7 +13,7 @@ from typing import Any
 
 import psycopg
 
-from jobdash.app.actions import controls, explorer
+from jobdash.app.actions import controls, explorer, unredacted
 from jobdash.app.actions import jobs as actions
 from jobdash.app.actions.bulk import BulkRun
 from jobdash.app.actions.retry import retry_options
@@ -179,6 +179,20 @@ def disable_periodic(label: str) -> Flash:
 
 def enable_periodic(label: str) -> Flash:
     return _run("Enable", lambda conn, actor: controls.enable_periodic(conn, label, actor))
+
+
+def unredacted_args(job_id: int) -> tuple[Any, Flash | None]:
+    """The job's args as stored (admin only, audited, never cached); or a Flash saying why not."""
+    try:
+        actor = current_actor()
+        with pool.connection() as conn:
+            args = unredacted.read_unredacted_args(conn, job_id, actor)
+    except (ReadOnlyError, PermissionDenied) as exc:
+        return None, Flash(describe_error(exc), REFUSED)
+    except (JobdashError, psycopg.Error) as exc:
+        return None, Flash(f"Show unredacted args failed: {describe_error(exc)}", FAILED)
+    data.invalidate(data.AUDIT_LOG)
+    return args, None
 
 
 def test_alert(rule_name: str, identity: Identity | None) -> Flash:

@@ -97,6 +97,7 @@ class Action(StrEnum):
     RETRY_STALLED = "retry_stalled"
     TEST_ALERT = "test_alert"
     PURGE_ARCHIVE = "purge_archive"
+    VIEW_UNREDACTED_ARGS = "view_unredacted_args"
     UNINSTALL = "uninstall"
     CHANGE_SETTINGS = "change_settings"
 
@@ -128,6 +129,9 @@ def _permissions() -> Mapping[Action, Permission]:
         Action.RETRY_STALLED: Permission(operator, "retry stalled jobs", writes=True),
         Action.TEST_ALERT: Permission(operator, "send test alerts", writes=True),
         Action.PURGE_ARCHIVE: Permission(admin, "purge the archive", writes=True),
+        # A read, but it writes an audit row and shows what JOBDASH_REDACT_ARGS hides: read-only
+        # mode refuses it too (a --read-only dashboard without sign-in runs everyone as admin).
+        Action.VIEW_UNREDACTED_ARGS: Permission(admin, "view unredacted args", writes=True),
         Action.UNINSTALL: Permission(admin, "uninstall Jobdash's tables", writes=True),
         Action.CHANGE_SETTINGS: Permission(admin, "change settings", writes=True),
     }

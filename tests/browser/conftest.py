@@ -76,6 +76,9 @@ def wait_for_script_idle(page, timeout_ms: float = 30_000) -> None:
 PROVIDER_USERS = [
     {"sub": "ops", "email": "ops@acme.com", "name": "Ops", "groups": ["oncall"]},
     {"sub": "eve", "email": "eve@evil.test", "name": "Eve"},
+    {"sub": "vic", "email": "vic@acme.com", "name": "Vic"},
+    {"sub": "ada", "email": "ada@acme.com", "name": "Ada"},
+    {"sub": "someone", "email": "someone@elsewhere.com", "name": "Someone"},
 ]
 
 

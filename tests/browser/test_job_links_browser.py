@@ -62,7 +62,7 @@ def test_job_links_open_the_job_in_one_click_in_the_same_tab(
     panel = grid_with_header(page, "Attempts")
     assert first_cell(panel, 0) == f"#{newest}"
     click_cell(page, panel, 0, 20)
-    page.wait_for_url(f"{base_url}/failed_jobs?job={newest}", timeout=TIMEOUT_MS)
+    page.wait_for_url(f"{base_url}/jobs?job={newest}", timeout=TIMEOUT_MS)  # the one job page
     heading = page.get_by_role("heading", name=f"Job {newest}")
     expect(heading).to_be_visible(timeout=TIMEOUT_MS)
     assert len(page.context.pages) == 1

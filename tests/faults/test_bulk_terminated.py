@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -25,6 +26,7 @@ from tests.faults.helpers import wait_for
 
 JOBS = 3500
 BATCH = 1000
+KILLS = 3  # runs killed before one is left to finish
 RUNS = {Action.RETRY: actions.retry_all_matching, Action.DELETE: actions.delete_all_matching}
 
 TERMINATE_JOBDASH = """
@@ -145,36 +147,60 @@ def test_killed_inside_a_batch_leaves_it_untouched_and_resumes(database_url, con
     assert_each_job_done_at_most_once(conn, action, ids)
 
 
+def batches_left(conn: psycopg.Connection, action: Action, ids: list[int]) -> int:
+    return -(-(len(ids) - changed(conn, action, ids)) // BATCH)
+
+
+def kill_during_run(
+    url: str, action: Action, committed: int, after: int, offset: float, done: threading.Event
+) -> int:
+    """Terminates the run's connection `offset` s after its `after`-th batch commits (counted
+    from `committed` audit rows), retrying until a backend is hit or the run ends. Driven by
+    the run's progress, not the clock, so the kill lands inside the run however fast the
+    machine is; the number of backends terminated."""
+    with psycopg.connect(url, autocommit=True) as watcher:
+        while audit_done(watcher, action)[0] < committed + after:
+            if done.wait(0.002):
+                return 0
+        if done.wait(offset):
+            return 0
+        while not done.is_set():
+            killed = watcher.execute(TERMINATE_JOBDASH).fetchone()[0]
+            if killed:
+                return killed
+            done.wait(0.002)
+    return 0
+
+
 @pytest.mark.parametrize("action", [Action.RETRY, Action.DELETE])
 def test_killed_at_random_moments_until_done_nothing_twice(database_url, conn, action):
     ids = make_failed_jobs(conn, JOBS)
     rng = random.Random(15)
     kills = 0
-    attempts = 0
-    while True:
-        attempts += 1
-        assert attempts <= 60, "the action never got through"
-        run = start(action, database_url)
-        stop = threading.Event()
-
-        def kill_soon(delay: float, stop: threading.Event = stop) -> None:
-            nonlocal kills
-            if not stop.wait(delay):
-                with psycopg.connect(database_url, autocommit=True) as killer:
-                    kills += killer.execute(TERMINATE_JOBDASH).fetchone()[0]
-
-        killer = threading.Thread(target=kill_soon, args=(rng.uniform(0.0, 0.4),))
-        killer.start()
-        finish(run)
-        stop.set()
-        killer.join()
+    for _attempt in range(20):
+        left = batches_left(conn, action, ids)
+        committed = audit_done(conn, action)[0]
+        # Before the first and the following batches, or inside one; then a run left alone.
+        after, offset = rng.randrange(left), rng.uniform(0.0, 0.005)
+        done = threading.Event()
+        with ThreadPoolExecutor(1) as pool:
+            killed = None
+            if kills < KILLS:
+                killed = pool.submit(
+                    kill_during_run, database_url, action, committed, after, offset, done
+                )
+            run = finish(start(action, database_url))
+            done.set()
+            kills += bool(killed and killed.result())
         if run.error is None:
             break
         assert_each_job_done_at_most_once(conn, action, ids)
-        rows, done = audit_done(conn, action)
-        assert done == changed(conn, action, ids)
+        rows, done_count = audit_done(conn, action)
+        assert done_count == changed(conn, action, ids)
+    else:
+        raise AssertionError("the action never got through")
     assert kills >= 1
     assert changed(conn, action, ids) == JOBS
-    rows, done = audit_done(conn, action)
-    assert done == JOBS
+    rows, done_count = audit_done(conn, action)
+    assert done_count == JOBS
     assert_each_job_done_at_most_once(conn, action, ids)

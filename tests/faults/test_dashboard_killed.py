@@ -23,6 +23,7 @@ from tests.faults.helpers import Process, wait_for
 from tests.faults.test_bulk_terminated import BATCH, audit_done, waiting_on_lock
 
 JOBS = 3500
+KILLS = 3  # runs killed before one is left to finish
 
 # Everything stored about each job: its row, events and recorded errors.
 SNAPSHOT = """
@@ -76,9 +77,7 @@ def assert_consistent(conn: psycopg.Connection, ids: list[int]) -> int:
     return archived
 
 
-def test_killed_dashboard_leaves_archive_and_deletion_consistent(
-    database_url, conn, tmp_path
-):
+def test_killed_dashboard_leaves_archive_and_deletion_consistent(database_url, conn, tmp_path):
     ids = make_failed_jobs(conn, JOBS)
     before = snapshot(conn, ids)
 
@@ -93,15 +92,30 @@ def test_killed_dashboard_leaves_archive_and_deletion_consistent(
     assert "batch done 1000" in process.output()
     assert assert_consistent(conn, ids) == BATCH
 
-    # 2. Killed at random moments, run again after each kill, until it completes.
+    # 2. Killed at random moments, run again after each kill, until it completes. The moment
+    # is counted from the run's progress (committed batches, then a few ms), not the clock,
+    # so the kill lands inside the run however fast the machine is.
     rng = random.Random(15)
     kills = 0
-    for attempt in range(40):
+    for attempt in range(20):
+        left = -(-(JOBS - assert_consistent(conn, ids)) // BATCH)
+        committed = audit_done(conn, Action.DELETE)[0]
         process = child(database_url, tmp_path, f"run{attempt}")
+        if kills == KILLS or left == 0:
+            break
+        after, offset = rng.randrange(left), rng.uniform(0.0, 0.005)
         wait_for(lambda p=process: not no_backend_left(conn) or not p.alive(), 30, "a connection")
-        deadline = time.monotonic() + rng.uniform(0.0, 0.35)
+        wait_for(
+            lambda p=process, batches=committed + after: (
+                audit_done(conn, Action.DELETE)[0] >= batches or not p.alive()
+            ),
+            60,
+            f"batch {after} of the run",
+            every=0.002,
+        )
+        deadline = time.monotonic() + offset
         while process.alive() and time.monotonic() < deadline:
-            time.sleep(0.01)  # the kill lands wherever the run is by then
+            pass  # the kill lands wherever the run is by then
         if not process.alive():
             break
         kill9(process)

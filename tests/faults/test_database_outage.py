@@ -111,12 +111,14 @@ def test_dashboard_and_worker_ride_out_a_database_outage(
     more = defer_runs(url, range(40, 60), seconds=0.05, fail_every=5)
     jobs += more
     wait_for(
-        lambda: scalar(
-            url,
-            "select count(*) from procrastinate_jobs where id = any(%s) and status = 'succeeded'",
-            (jobs,),
-        )
-        == len(jobs),
+        lambda: (
+            scalar(
+                url,
+                "select count(*) from procrastinate_jobs where id = any(%s) and status = 'succeeded'",
+                (jobs,),
+            )
+            == len(jobs)
+        ),
         90,
         "every job to succeed",
         every=0.5,

@@ -139,12 +139,14 @@ def test_full_disk_on_jobdash_tables_changes_no_job_outcome(
 
     # The dashboard says what is wrong, one line in each panel concerned.
     wait_for(
-        lambda: scalar(
-            url,
-            "select max(extract(epoch from pw.last_heartbeat - jw.updated_at)) from"
-            " procrastinate_workers pw join jobdash_workers jw on jw.worker_id = pw.id",
-        )
-        > 2.5,
+        lambda: (
+            scalar(
+                url,
+                "select max(extract(epoch from pw.last_heartbeat - jw.updated_at)) from"
+                " procrastinate_workers pw join jobdash_workers jw on jw.worker_id = pw.id",
+            )
+            > 2.5
+        ),
         10,
         "the worker's Jobdash row to fall behind its heartbeat",
     )
@@ -188,8 +190,7 @@ def test_a_locked_errors_table_does_not_hold_jobs_up(
         assert worker.alive(), worker.output()
         notices = dashboard_notices(url, monkeypatch, JOBDASH_STATEMENT_TIMEOUT_MS="500")
         assert any(
-            n.startswith("Worker Health unavailable") and "statement timeout" in n
-            for n in notices
+            n.startswith("Worker Health unavailable") and "statement timeout" in n for n in notices
         ), notices
         locker.rollback()
     RunLedger.read(url, jobs).assert_each_ran_exactly_once(len(jobs))

@@ -1,5 +1,5 @@
 """Failed jobs: filter, page, select by job id, retry / delete (one, selected, all matching),
-job detail (`?job=ID`), recently deleted with restore (`?view=deleted`), CSV export.
+the job page (`?job=ID`, as on Jobs), recently deleted with restore (`?view=deleted`), CSV export.
 
 Selection is by job id: the table is a data editor indexed by id with a checkbox column, so
 when the listed ids change its ticks reset instead of sliding onto other jobs, and the ids
@@ -19,19 +19,25 @@ from jobdash.app.read.failed_jobs import (
     PAGE_SIZES,
     FailedJobFilter,
     FailedPage,
-    JobDetail,
     PageCursor,
 )
-from jobdash.app.rules.text import escape_markdown, zone_label
+from jobdash.app.rules.text import zone_label
 from jobdash.app.rules.time_bounds import bound_from_form, form_from_bound
 from jobdash.app.ui import operations
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail, job_links
+from jobdash.app.ui.widgets import (
+    bulk_progress,
+    columns,
+    confirm,
+    job_links,
+    job_page,
+    list_pages,
+)
 from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
-from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
+from jobdash.app.ui.widgets.feedback import flash, show_flash
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.auth.identity import Action
-from jobdash.core.errors import FilterError, JobdashError, describe_error
+from jobdash.core.errors import FilterError
 from jobdash.core.settings import load_settings
 
 CURSORS = "failed_jobs_cursors"
@@ -63,19 +69,12 @@ def _all_matching_confirmation(
     verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
 
-    def run() -> Flash | None:
-        try:
-            bulk_progress.keep(operations.start_bulk(action, job_filter, count))
-        except JobdashError as exc:
-            return Flash(describe_error(exc), REFUSED)
-        return None
-
     return Confirmation(
         title=f"{verb} all matching",
         text=f"{verb} all {count:,} failed jobs matching: {shown}",
         caption="Runs in batches of 1,000; you can stop it midway (what was done stays done).",
         confirm_label=f"{verb} all {count:,}",
-        run=run,
+        run=lambda: bulk_progress.start(lambda: operations.start_bulk(action, job_filter, count)),
         confirm_key="confirm_all",
         cancel_key="cancel_all",
     )
@@ -200,16 +199,6 @@ def _list_header(job_filter: FailedJobFilter, total: int | None) -> None:
         failed_jobs_csv_link(job_filter, "Every failed job matching the filter, not just this page")
 
 
-def _pager(cursors: list[PageCursor | None], page: FailedPage) -> None:
-    nav = st.columns([1, 1, 4])
-    if len(cursors) > 1 and nav[0].button("« Newest", key="newest"):
-        st.session_state[CURSORS] = [None]
-        st.rerun()
-    if page.next_cursor is not None and nav[1].button("Older »", key="older"):
-        cursors.append(page.next_cursor)
-        st.rerun()
-
-
 def _action_bar(job_filter: FailedJobFilter, selected: list[int], total: int) -> None:
     bar = st.columns(4)
     if bar[0].button(
@@ -236,14 +225,7 @@ def render_list() -> None:
     try:
         job_filter = FailedJobFilter.from_query_params(st.query_params.to_dict())
     except FilterError as exc:
-        st.warning(
-            f"Filter not applied — {escape_markdown(str(exc))}. Nothing is listed until the "
-            "filter is fixed.",
-            icon=":material/filter_alt_off:",
-        )
-        if st.button("Clear the filter", key="clear_filter"):
-            set_filter_params(FailedJobFilter())
-            st.rerun()
+        list_pages.filter_refused(exc, clear=lambda: set_filter_params(FailedJobFilter()))
         return
     options = data.fetch(data.FAILED_FILTER_OPTIONS).data or []
     filter_form(job_filter, options)
@@ -259,7 +241,7 @@ def render_list() -> None:
     selected = _selectable_table(
         failed_frame(page.rows), f"failed_editor_{len(cursors)}", "select", LIST_COLUMNS
     )
-    _pager(cursors, page)
+    list_pages.pager(cursors, page.next_cursor)
     if not operations.may(Action.RETRY):
         st.info(operations.why_not(Action.RETRY), icon=":material/lock:")
         return
@@ -310,40 +292,6 @@ def render_deleted() -> None:
         csv_download_button("Download CSV", csv_rows, "recently-deleted")
 
 
-def _detail_actions(job_id: int, detail: JobDetail) -> None:
-    if not operations.may(Action.RETRY):
-        return
-    act = st.columns([1, 1, 4])
-    if detail.deleted_at:
-        if act[0].button("Restore", key="detail_restore"):
-            flash(operations.restore([job_id]))
-            st.rerun()
-    elif detail.job["status"] == "failed":
-        if act[0].button("Retry", key="detail_retry", type="primary"):
-            flash(operations.retry([job_id]))
-            st.rerun()
-        if act[1].button("Delete", key="detail_delete"):
-            confirm.request(_ids_confirmation(Action.DELETE, [job_id]))
-
-
-def render_detail(raw_id: str) -> None:
-    if st.button("Failed jobs", icon=":material/arrow_back:", key="detail_back"):
-        del st.query_params["job"]
-        st.rerun()
-    try:
-        job_id = int(raw_id)
-    except ValueError:
-        st.error("Not a job id.")
-        return
-    result = data.fetch(data.JOB_DETAIL, job_id)
-    if result.data is None and not result.is_stale:
-        st.warning(f"Job {job_id} was not found (nor in the archive of deleted jobs).")
-        return
-    detail: JobDetail | None = data_or_notice(f"Job {job_id}", result)
-    if detail is not None:
-        job_detail.show(job_id, detail, actions=lambda: _detail_actions(job_id, detail))
-
-
 def _view() -> str:
     if "failed_view" not in st.session_state:
         # From the URL once; a `default` that follows the URL would change the widget's
@@ -368,7 +316,7 @@ def main() -> None:
     st.title("Failed jobs", anchor=False)
     show_flash(caption=True)
     if st.query_params.get("job"):
-        render_detail(st.query_params["job"])
+        job_page.render_detail(st.query_params["job"], back="Failed jobs")
     elif _view() == "Recently deleted":
         render_deleted()
     else:

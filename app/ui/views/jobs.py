@@ -15,19 +15,31 @@ import pandas as pd
 import streamlit as st
 
 from jobdash.app.cache import data
-from jobdash.app.read.failed_jobs import parse_utc
-from jobdash.app.read.job_facts import JobView
-from jobdash.app.read.job_filter import STATE_WORDS, STATES, TERMINAL_STATES, JobFilter
+from jobdash.app.read.job_filter import STATE_WORDS, STATES, JobFilter
 from jobdash.app.read.jobs import JobCount, JobPage, StateCounts
 from jobdash.app.rules.text import escape_markdown
 from jobdash.app.ui import live, operations
-from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_detail, job_links
-from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
+from jobdash.app.ui.widgets import (
+    bulk_progress,
+    columns,
+    confirm,
+    job_links,
+    job_page,
+    list_pages,
+)
+from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.downloads import csv_download_button
-from jobdash.app.ui.widgets.feedback import REFUSED, Flash, flash, show_flash
+from jobdash.app.ui.widgets.feedback import show_flash
+from jobdash.app.ui.widgets.job_page import (
+    ABORT_NOTE,
+    CAPTIONS,
+    VERBS,
+    ids_confirmation,
+    retry_options_form,
+)
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.auth.identity import Action
-from jobdash.core.errors import ActionError, FilterError, JobdashError, describe_error
+from jobdash.core.errors import ActionError, FilterError, describe_error
 from jobdash.core.settings import load_settings
 
 PAGE = "jobs"
@@ -38,15 +50,6 @@ LIST_COLUMNS = [
     "job", "state", "queue", "task", "priority", "attempts", "scheduled_at", "deferred_at",
     "finished_at", "lock", "args",
 ]  # fmt: skip
-ABORT_NOTE = (
-    "Abort asks the job's worker to stop it, as Procrastinate does: an async task is cancelled "
-    "at once; a sync task stops only if it checks context.should_abort(). The job shows "
-    "“abort requested” until its worker acts."
-)
-VERBS = {
-    Action.CANCEL: "Cancel", Action.ABORT: "Abort", Action.RUN_JOB_NOW: "Run now",
-    Action.DELETE: "Delete", Action.RETRY: "Retry",
-}  # fmt: skip
 # Which all-matching actions a state filter offers (what the operator sees is in that state).
 BULK_BY_STATE = {
     "ready": (Action.CANCEL,),
@@ -56,14 +59,6 @@ BULK_BY_STATE = {
     "succeeded": (Action.DELETE,),
     "cancelled": (Action.DELETE,),
     "aborted": (Action.DELETE,),
-}
-CAPTIONS = {
-    Action.CANCEL: "Waiting jobs become cancelled (Procrastinate's cancel); others are skipped.",
-    Action.ABORT: ABORT_NOTE,
-    Action.DELETE: "Finished jobs are archived, then deleted; restore them from Failed jobs → "
-    "Recently deleted or with `jobdash restore`.",
-    Action.RUN_JOB_NOW: "Scheduled jobs become ready now.",
-    Action.RETRY: "Failed jobs run again (Procrastinate's retry), with the retry options below.",
 }
 
 
@@ -234,71 +229,21 @@ def _searched_note(page: JobPage) -> None:
     )
 
 
-def retry_options_form(key: str) -> dict[str, Any] | None:
-    """Retry options typed by the operator (None after a warning when one is not usable)."""
-    with st.expander("Retry options"):
-        cols = st.columns(3)
-        at = cols[0].text_input(
-            "Run at", key=f"{key}_at", help="ISO 8601 (UTC unless it says); empty: now"
-        )
-        queue = cols[1].text_input("On queue", key=f"{key}_queue", help="empty: the same queue")
-        priority = cols[2].text_input("Priority", key=f"{key}_priority", help="empty: the same")
-    options: dict[str, Any] = {"at": None, "queue": queue.strip() or None, "priority": None}
-    if at.strip():
-        options["at"] = parse_utc(at)
-        if options["at"] is None:
-            st.warning("Run at: not an ISO 8601 time.")
-            return None
-    if priority.strip():
-        try:
-            options["priority"] = int(priority)
-        except ValueError:
-            st.warning("Priority: not a whole number.")
-            return None
-    return options
-
-
-def _ids_confirmation(action: Action, ids: list[int], options: dict[str, Any]) -> Confirmation:
-    verb = VERBS[action]
-    noun = "job" if len(ids) == 1 else "jobs"
-    runs = {
-        Action.CANCEL: lambda: operations.cancel(ids),
-        Action.ABORT: lambda: operations.abort(ids),
-        Action.RUN_JOB_NOW: lambda: operations.run_now(ids),
-        Action.DELETE: lambda: operations.delete_finished(ids),
-        Action.RETRY: lambda: operations.retry_with(ids, **options),
-    }
-    return Confirmation(
-        title=f"{verb} {noun}",
-        text=f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}",
-        caption=CAPTIONS[action],
-        confirm_label=f"{verb} {len(ids):,} {noun}",
-        run=runs[action],
-        confirm_key="confirm_ids",
-        cancel_key="cancel_ids",
-    )
-
-
 def _all_confirmation(
     action: Action, job_filter: JobFilter, total: int, options: dict[str, Any]
 ) -> Confirmation:
     verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
 
-    def run() -> Flash | None:
-        try:
-            extra = options if action == Action.RETRY else {}
-            bulk_progress.keep(operations.start_jobs_bulk(action, job_filter, total, **extra))
-        except JobdashError as exc:
-            return Flash(describe_error(exc), REFUSED)
-        return None
-
+    extra = options if action == Action.RETRY else {}
     return Confirmation(
         title=f"{verb} all matching",
         text=f"{verb} all jobs matching: {shown} (about {total:,})",
         caption=CAPTIONS[action] + " Runs in batches of 1,000; you can stop it midway.",
         confirm_label=f"{verb} all matching",
-        run=run,
+        run=lambda: bulk_progress.start(
+            lambda: operations.start_jobs_bulk(action, job_filter, total, **extra)
+        ),
         confirm_key="confirm_all",
         cancel_key="cancel_all",
     )
@@ -323,7 +268,7 @@ def _action_bar(job_filter: JobFilter, selected: list[int]) -> None:
             f"{VERBS[action]} selected ({len(selected)})", disabled=not selected,
             key=f"{action}_selected",
         ):  # fmt: skip
-            confirm.request(_ids_confirmation(action, selected, options))
+            confirm.request(ids_confirmation(action, selected, options))
     if job_filter.state and job_filter.state in BULK_BY_STATE:
         busy = bulk_progress.running() is not None
         bulk = st.columns(5)
@@ -336,28 +281,11 @@ def _action_bar(job_filter: JobFilter, selected: list[int]) -> None:
     )
 
 
-def _pager(cursors: list[int | None], page: JobPage) -> None:
-    nav = st.columns([1, 1, 4])
-    if len(cursors) > 1 and nav[0].button("« Newest", key="newest"):
-        st.session_state[CURSORS] = [None]
-        st.rerun()
-    if page.next_before is not None and nav[1].button("Older »", key="older"):
-        cursors.append(page.next_before)
-        st.rerun()
-
-
 def render_list() -> None:
     try:
         job_filter = current_filter()
     except FilterError as exc:
-        st.warning(
-            f"Filter not applied — {escape_markdown(str(exc))}. Nothing is listed until the "
-            "filter is fixed.",
-            icon=":material/filter_alt_off:",
-        )
-        if st.button("Clear the filter", key="clear_filter"):
-            set_filter(JobFilter())
-            st.rerun()
+        list_pages.filter_refused(exc, clear=lambda: set_filter(JobFilter()))
         return
     st.fragment(run_every=live.every(data.refresh_interval(data.STATE_COUNTS)))(_state_counts)(
         job_filter
@@ -384,88 +312,11 @@ def render_list() -> None:
         )  # fmt: skip
     selected = _table(jobs_frame(page.rows), f"jobs_editor_{len(cursors)}")
     _searched_note(page)
-    _pager(cursors, page)
+    list_pages.pager(cursors, page.next_before)
     if not any(operations.may(action) for action in VERBS):
         st.info(operations.why_not(Action.CANCEL), icon=":material/lock:")
         return
     _action_bar(job_filter, selected)
-
-
-def _detail_actions(job_id: int, view: JobView) -> None:
-    may = operations.may
-    if view.state == "deleted":
-        if may(Action.RESTORE) and st.button("Restore", key="detail_restore"):
-            flash(operations.restore([job_id]))
-            st.rerun()
-        return
-    act = st.columns([1, 1, 1, 3])
-    state = view.state
-    if state in ("ready", "scheduled"):
-        if may(Action.CANCEL) and act[0].button("Cancel", key="detail_cancel"):
-            confirm.request(_ids_confirmation(Action.CANCEL, [job_id], {}))
-        if (
-            state == "scheduled"
-            and may(Action.RUN_JOB_NOW)
-            and act[1].button("Run now", key="detail_run_now", type="primary")
-        ):
-            flash(operations.run_now([job_id]))
-            st.rerun()
-        if not may(Action.RESCHEDULE):
-            return
-        with act[3]:
-            at = st.text_input(
-                "Reschedule to", key="detail_at", help="ISO 8601, UTC unless it says"
-            )
-            if st.button("Reschedule", key="detail_reschedule"):
-                when = parse_utc(at)
-                if when is None:
-                    st.warning("Reschedule: not an ISO 8601 time.")
-                else:
-                    flash(operations.reschedule([job_id], when))
-                    st.rerun()
-    elif state == "doing":
-        if may(Action.ABORT) and act[0].button("Abort", key="detail_abort"):
-            confirm.request(_ids_confirmation(Action.ABORT, [job_id], {}))
-        st.caption(ABORT_NOTE)
-    elif state == "abort_requested":
-        st.caption("Abort requested: its worker stops it at its next abort check. " + ABORT_NOTE)
-    if state == "failed" and may(Action.RETRY):
-        options = retry_options_form("detail_retry")
-        if act[0].button("Retry", key="detail_retry", type="primary") and options is not None:
-            flash(operations.retry_with([job_id], **options))
-            st.rerun()
-    if (
-        state in TERMINAL_STATES
-        and may(Action.DELETE)
-        and act[1].button("Delete", key="detail_delete")
-    ):
-        confirm.request(_ids_confirmation(Action.DELETE, [job_id], {}))
-
-
-def render_detail(raw_id: str) -> None:
-    if st.button("Jobs", icon=":material/arrow_back:", key="detail_back"):
-        del st.query_params["job"]
-        st.rerun()
-    try:
-        job_id = int(raw_id)
-    except ValueError:
-        st.error("Not a job id.")
-        return
-    result = data.fetch(data.JOB_VIEW, job_id)
-    if result.data is None and not result.is_stale:
-        st.warning(f"Job {job_id} was not found (nor in the archive of deleted jobs).")
-        return
-    view: JobView | None = data_or_notice(f"Job {job_id}", result)
-    if view is None:
-        return
-    job_detail.show(
-        job_id,
-        view.detail,
-        actions=lambda: _detail_actions(job_id, view),
-        state=view.state,
-        worker=view.worker,
-        why_waiting=view.why_waiting,
-    )
 
 
 def main() -> None:
@@ -473,7 +324,7 @@ def main() -> None:
     show_flash(caption=True)
     try:
         if st.query_params.get("job"):
-            render_detail(st.query_params["job"])
+            job_page.render_detail(st.query_params["job"], back="Jobs")
         else:
             render_list()
     except ActionError as exc:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from jobdash.app.actions.bulk import BulkRun
-from jobdash.app.ui.widgets.feedback import FAILED, Flash, flash
+from jobdash.app.ui.widgets.feedback import FAILED, REFUSED, Flash, flash
+from jobdash.core.errors import JobdashError, describe_error
 
 BULK_KEY = "jobdash_bulk_run"
 
@@ -16,6 +19,16 @@ def running() -> BulkRun | None:
 
 def keep(run: BulkRun) -> None:
     st.session_state[BULK_KEY] = run
+
+
+def start(begin: Callable[[], BulkRun]) -> Flash | None:
+    """Starts a run and keeps it for the progress bar; a refusal (role, read-only, the
+    database) comes back as the flash to show."""
+    try:
+        keep(begin())
+    except JobdashError as exc:
+        return Flash(describe_error(exc), REFUSED)
+    return None
 
 
 def show() -> None:

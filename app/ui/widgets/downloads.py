@@ -66,7 +66,7 @@ def csv_download_button(
 
 
 def failed_jobs_csv_link(job_filter: FailedJobFilter, help: str) -> None:
-    """"Download CSV" of every failed job matching `job_filter`, streamed by the export route
+    """ "Download CSV" of every failed job matching `job_filter`, streamed by the export route
     (app/web/routes.py) rather than built in memory for a download button."""
     st.link_button(
         "Download CSV", failed_jobs_csv_url(job_filter), help=help, icon=":material/download:"

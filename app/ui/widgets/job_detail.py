@@ -6,6 +6,7 @@ Everything from the job is shown as text (st.text, st.code, table cells), never 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -15,6 +16,11 @@ from jobdash.app.read.job_filter import STATE_WORDS
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.rules.tracebacks import split_traceback
 from jobdash.app.ui.widgets import columns
+from jobdash.app.ui.widgets.feedback import Flash
+
+# Reads the job's args as stored (ui.operations.unredacted_args bound to the job): the args, or
+# None and why not.
+Reveal = Callable[[], tuple[Any, Flash | None]]
 
 # Shown in full up to this many characters: a 1 MB message must not freeze the browser.
 MAX_MESSAGE_CHARS = 20_000
@@ -92,7 +98,26 @@ def traceback(text: str) -> None:
             st.code(segment.text, language=None)
 
 
-def events_and_args(detail: JobDetail) -> None:
+def args_block(detail: JobDetail, reveal: Reveal | None = None) -> None:
+    """The args as every loader gives them (redacted); with `reveal` (admins only), a button
+    showing them as stored for this one run: the next rerun hides them again."""
+    st.markdown("**Args**")
+    if reveal is not None and st.button(
+        "Show unredacted args", key="detail_unredacted", icon=":material/visibility:"
+    ):
+        args, problem = reveal()
+        if problem is None:
+            st.caption(
+                "Unredacted, as stored: this look is in the audit log; hidden again on the "
+                "next rerun."
+            )
+            st.code(args_as_json_text(args), language="json")
+            return
+        st.error(escape_markdown(problem.message), icon=problem.icon)
+    st.code(args_as_json_text(detail.job.get("args")), language="json")
+
+
+def events_and_args(detail: JobDetail, reveal: Reveal | None = None) -> None:
     st.markdown("**Events**")
     st.dataframe(
         event_timeline(detail.events),
@@ -101,8 +126,7 @@ def events_and_args(detail: JobDetail) -> None:
             ["event", "until next"], at=columns.time_column("At", precise=True)
         ),
     )
-    st.markdown("**Args**")
-    st.code(args_as_json_text(detail.job.get("args")), language="json")
+    args_block(detail, reveal)
 
 
 def show(
@@ -112,13 +136,15 @@ def show(
     state: str | None = None,
     worker: str | None = None,
     why_waiting: str | None = None,
+    reveal: Reveal | None = None,
 ) -> None:
     """The whole detail; `actions` draws the buttons that fit the job's state (if allowed);
-    `why_waiting`: the one line on why a waiting job has not started."""
+    `why_waiting`: the one line on why a waiting job has not started; `reveal`: only for
+    those who may see unredacted args (see args_block)."""
     summary(job_id, detail, state, worker)
     if why_waiting:
         st.info(f"Why isn't it running? {escape_markdown(why_waiting)}", icon=":material/help:")
     if actions is not None:
         actions()
     attempts(detail)
-    events_and_args(detail)
+    events_and_args(detail, reveal)
