@@ -94,6 +94,51 @@ BEGIN
 END;
 $$;
 
+-- step: keep the events of a deleted open job, giving way likewise
+-- 004's BEFORE DELETE trigger function, its writes in a subtransaction too: a full or locked
+-- jobdash_deleted_job_events costs a WARNING (the rollup then misses that job's last minutes),
+-- never Procrastinate's delete of a finished job (delete_jobs="always").
+CREATE OR REPLACE FUNCTION jobdash_keep_recent_events_of_deleted_job() RETURNS trigger
+    LANGUAGE plpgsql SET lock_timeout = '500ms'
+AS $$
+BEGIN
+    BEGIN
+        -- Only the last hour matters: older minutes are never recomputed.
+        INSERT INTO jobdash_deleted_job_events (event_id, job_id, queue_name, task_name, type, at)
+        SELECT e.id, e.job_id, OLD.queue_name, OLD.task_name, e.type::text, e.at
+          FROM procrastinate_events e
+         WHERE e.job_id = OLD.id AND e.at >= now() - interval '1 hour'
+        ON CONFLICT (event_id) DO NOTHING;
+        -- A job deleted while `doing` is Procrastinate finishing it with delete_jobs="always" or
+        -- "successful": it deletes the row instead of writing the final status, so no finish
+        -- event exists. Record the outcome it had: aborted if an abort was requested, failed if
+        -- an instrumented worker recorded an error for this attempt, else succeeded.
+        IF OLD.status = 'doing' THEN
+            INSERT INTO jobdash_deleted_job_events
+                (event_id, job_id, queue_name, task_name, type, at)
+            VALUES (
+                -nextval('jobdash_synthetic_event_id_seq'), OLD.id, OLD.queue_name,
+                OLD.task_name,
+                CASE
+                    WHEN OLD.abort_requested THEN 'aborted'
+                    WHEN EXISTS (
+                        SELECT 1 FROM jobdash_job_errors
+                         WHERE job_id = OLD.id AND attempt = OLD.attempts + 1
+                    ) THEN 'failed'
+                    ELSE 'succeeded'
+                END,
+                now()
+            );
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        RAISE WARNING 'jobdash: the recent events of deleted job % were not kept: %',
+            OLD.id, SQLERRM
+            USING HINT = 'the delete is kept; the history rollup misses that job''s last minutes';
+    END;
+    RETURN OLD;
+END;
+$$;
+
 -- step: create the failed-list functions
 -- The failure time of a job already failed when it is listed without its trigger (backfill,
 -- recount): its last move into `failed` ('failed' from doing, 'cancelled' from todo, found

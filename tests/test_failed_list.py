@@ -1,7 +1,8 @@
 """The failed list (jobdash_failed_jobs, migrations/008_failed_jobs.sql): each way a job enters
 or leaves `failed` keeps it exact, with the time of the last move into `failed`; a restored
 job keeps its time; recount rebuilds it; the readers never show a row left behind; our
-writes inside Procrastinate's transactions give way instead of failing them."""
+writes inside Procrastinate's transactions (these and the deleted-job events') give way
+instead of failing them."""
 
 from __future__ import annotations
 
@@ -278,3 +279,31 @@ def test_a_locked_list_holds_a_finish_up_at_most_half_a_second(
     assert listed(conn) == {}
     recount_failed(conn)
     assert set(listed(conn)) == {job}
+
+
+def test_a_refusing_deleted_events_table_never_fails_procrastinate_s_delete(
+    conn: psycopg.Connection,
+) -> None:
+    """The other trigger of ours on procrastinate_jobs (BEFORE DELETE of an open job, 004,
+    redefined by 008) gives way likewise."""
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+    job = defer(conn, queue="a")
+    set_status(conn, job, "doing")
+    conn.execute(DISK_FULL)
+    conn.execute(
+        "CREATE TRIGGER fault_disk_full BEFORE INSERT ON jobdash_deleted_job_events"
+        " FOR EACH STATEMENT EXECUTE FUNCTION fault_disk_full()"
+    )
+    conn.execute("delete from procrastinate_jobs where id = %s", (job,))
+    assert conn.execute("select count(*) from procrastinate_jobs").fetchone() == (0,)
+    assert notices == [
+        f"jobdash: the recent events of deleted job {job} were not kept: "
+        "could not extend file: No space left on device"
+    ]
+    conn.execute("DROP FUNCTION fault_disk_full() CASCADE")
+    other = defer(conn, queue="a")
+    set_status(conn, other, "doing")
+    conn.execute("delete from procrastinate_jobs where id = %s", (other,))
+    kept = "select count(*) > 0 from jobdash_deleted_job_events where job_id = %s"
+    assert conn.execute(kept, (other,)).fetchone() == (True,)

@@ -117,16 +117,32 @@ EXPORT_FAILED_HEADER = [
 ]
 
 # Bulk actions walk failed jobs in id order (the list's primary key), up to the largest id
-# listed when the run started, so a run always ends.
+# listed when the run started, so a run always ends. The next `limit` listed ids matching the
+# queue, task and time filters are taken first (MATERIALIZED: the planner, which expects few
+# listed rows to be failed jobs, would otherwise probe the whole range and sort it), then
+# each is checked against the jobs table and the error filters; the last row says how far
+# the walk went, so an error filter matching few of them goes on from there.
 FAILED_IDS_BATCH = (
     """
-SELECT j.id
-"""
-    + FAILED_FROM_LIST
+WITH listed AS MATERIALIZED (
+    SELECT f.* FROM jobdash_failed_jobs f
+    WHERE f.job_id > %(after_id)s AND f.job_id <= %(max_id)s"""
+    + LIST_CONDITIONS
     + """
-  AND f.job_id > %(after_id)s AND f.job_id <= %(max_id)s
+    ORDER BY f.job_id
+    LIMIT %(limit)s
+)
+SELECT f.job_id, j.id IS NOT NULL """
+    + ERROR_CONDITIONS
+    + """
+FROM listed f
+LEFT JOIN LATERAL (
+    SELECT * FROM procrastinate_jobs pj WHERE pj.id = f.job_id AND pj.status = 'failed' LIMIT 1
+) j ON true
+"""
+    + LATEST_ERROR
+    + """
 ORDER BY f.job_id
-LIMIT %(limit)s
 """
 )
 
@@ -351,8 +367,17 @@ def max_failed_id(conn: psycopg.Connection) -> int:
 def failed_ids_batch(
     conn: psycopg.Connection, job_filter: FailedJobFilter, after_id: int, max_id: int, limit: int
 ) -> list[int]:
-    params = job_filter.params() | {"after_id": after_id, "max_id": max_id, "limit": limit}
-    return [row[0] for row in conn.execute(FAILED_IDS_BATCH, params).fetchall()]
+    """Up to `limit` ids of failed jobs matching the filter, after `after_id`, up to
+    `max_id`, in id order: `limit` listed jobs looked at per query."""
+    ids: list[int] = []
+    while len(ids) < limit:
+        params = job_filter.params() | {"after_id": after_id, "max_id": max_id, "limit": limit}
+        rows = conn.execute(FAILED_IDS_BATCH, params).fetchall()
+        ids += [job_id for job_id, matches in rows if matches][: limit - len(ids)]
+        if len(rows) < limit:
+            break
+        after_id = rows[-1][0]
+    return ids
 
 
 def failed_queues_and_tasks(conn: psycopg.Connection) -> list[tuple[str, str, int]]:

@@ -6,8 +6,8 @@ worker's log, which the dashboard cannot read. What the dashboard can see is the
 - a live worker (Procrastinate's heartbeat is fresh) whose Jobdash row has not been written
   for well over a heartbeat: its CPU, memory and queues on the page are old;
 - failed attempts (Procrastinate's events) with no error row: their tracebacks are missing.
-Both read only recent rows, through indexes (jobdash_workers is small; failure events by
-jobdash_events_failure_at_idx and the events' own `at`).
+Both read only recent rows, through indexes (jobdash_workers is small; the recent events
+from the first one of the window, found by bisection of their ids: jobdash_event_id_before).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ WHERE jw.stopped_at IS NULL
 UNRECORDED_FAILURES = """
 SELECT count(*), min(e.at)
 FROM procrastinate_events e
-WHERE e.type IN ('failed', 'deferred_for_retry')
+WHERE e.id > jobdash_event_id_before(now() - make_interval(secs => %(window_s)s + 300))
+  AND e.type IN ('failed', 'deferred_for_retry')
   AND e.at > now() - make_interval(secs => %(window_s)s)
   AND NOT EXISTS (
       SELECT FROM jobdash_job_errors r
