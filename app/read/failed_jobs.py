@@ -28,18 +28,44 @@ MAX_FILTER_CHARS = 500
 PREVIEW_CHARS = 300
 
 # The filter, over aliases f (the job's row in jobdash_failed_jobs) and err (latest error).
-LIST_CONDITIONS = """
-  AND (%(queue)s::text IS NULL OR f.queue_name = %(queue)s)
-  AND (%(task)s::text IS NULL OR f.task_name = %(task)s)
-  AND (%(failed_since)s::timestamptz IS NULL OR f.failed_at >= %(failed_since)s)
-  AND (%(failed_until)s::timestamptz IS NULL OR f.failed_at < %(failed_until)s)
-"""
-ERROR_CONDITIONS = """
-  AND (%(exception_type)s::text IS NULL OR err.exception_type = %(exception_type)s)
-  AND (%(error_pattern)s::text IS NULL
-       OR err.message ILIKE %(error_pattern)s OR err.exception_type ILIKE %(error_pattern)s)
-"""
+# Only the conditions of the filter's set fields go into the statement (`with_filter`): no
+# `%(x)s IS NULL OR ...` left for a generic plan (psycopg prepares a statement run 5 times)
+# to be unable to use an index with.
+LIST_CONDITION_SQL = {
+    "queue": "f.queue_name = %(queue)s",
+    "task": "f.task_name = %(task)s",
+    "failed_since": "f.failed_at >= %(failed_since)s",
+    "failed_until": "f.failed_at < %(failed_until)s",
+}
+ERROR_CONDITION_SQL = {
+    "exception_type": "err.exception_type = %(exception_type)s",
+    "error_pattern": "(err.message ILIKE %(error_pattern)s"
+    " OR err.exception_type ILIKE %(error_pattern)s)",
+}
+LIST_CONDITIONS = "{list_conditions}"
+ERROR_CONDITIONS = "{error_conditions}"
 FILTER_CONDITIONS = LIST_CONDITIONS + ERROR_CONDITIONS
+# The next page starts after the last row shown.
+KEYSET = "{keyset}"
+KEYSET_SQL = "\n  AND (f.failed_at, f.job_id) < (%(before_at)s, %(before_id)s)"
+
+
+def with_filter(query: str, params: Mapping[str, Any]) -> str:
+    """`query` with the conditions of the parameters that are set (and the keyset condition
+    when a page cursor is)."""
+
+    def conditions(sql: Mapping[str, str]) -> str:
+        return "".join(
+            f"\n  AND {text}" for name, text in sql.items() if params.get(name) is not None
+        )
+
+    keyset = KEYSET_SQL if params.get("before_at") is not None else ""
+    return (
+        query.replace(LIST_CONDITIONS, conditions(LIST_CONDITION_SQL))
+        .replace(ERROR_CONDITIONS, conditions(ERROR_CONDITION_SQL))
+        .replace(KEYSET, keyset)
+    )
+
 
 LATEST_ERROR = """
 LEFT JOIN LATERAL (
@@ -75,9 +101,8 @@ SELECT j.id, j.queue_name, j.task_name, err.exception_type,
        j.attempts, j.priority, j.lock, f.failed_at
 """
     + FAILED_FROM_LIST
+    + KEYSET
     + """
-  AND (%(before_at)s::timestamptz IS NULL
-       OR (f.failed_at, f.job_id) < (%(before_at)s, %(before_id)s))
 ORDER BY f.failed_at DESC, f.job_id DESC
 LIMIT %(limit)s
 """
@@ -89,11 +114,10 @@ COUNT_FAILED_JOBS_NO_ERROR_FILTER = (
     "SELECT count(*) " + LISTED_JOB + "WHERE true " + LIST_CONDITIONS
 )
 
-COUNT_FROM_LEDGER = """
-SELECT coalesce(sum(delta), 0)::bigint FROM jobdash_failed_counts
-WHERE (%(queue)s::text IS NULL OR queue_name = %(queue)s)
-  AND (%(task)s::text IS NULL OR task_name = %(task)s)
-"""
+COUNT_FROM_LEDGER = (
+    "SELECT coalesce(sum(delta), 0)::bigint FROM jobdash_failed_counts f WHERE true"
+    + LIST_CONDITIONS
+)
 
 EXPORT_FAILED_JOBS = (
     """
@@ -101,7 +125,7 @@ SELECT j.id, j.queue_name, j.task_name, j.priority, j.lock, j.attempts, f.failed
        err.exception_type, err.message, j.args::text AS args
 """
     + FAILED_FROM_LIST
-    + "ORDER BY f.failed_at DESC, f.job_id DESC"
+    + "\nORDER BY f.failed_at DESC, f.job_id DESC"
 )
 EXPORT_FAILED_HEADER = [
     "id",
@@ -324,7 +348,7 @@ def list_failed_jobs(
         "limit": limit + 1,  # one more tells whether an older page exists
     }
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(LIST_FAILED_JOBS, params).fetchall()
+        rows = cur.execute(with_filter(LIST_FAILED_JOBS, params), params).fetchall()
     for row in rows:
         row["failed_at"] = _utc(row["failed_at"])
         row["args"] = redact_args_text(row["args"])
@@ -357,7 +381,7 @@ def count_failed_jobs(conn: psycopg.Connection, job_filter: FailedJobFilter) -> 
         query = COUNT_FAILED_JOBS_NO_ERROR_FILTER
     else:
         query = COUNT_FROM_LEDGER
-    return int(conn.execute(query, params).fetchone()[0])
+    return int(conn.execute(with_filter(query, params), params).fetchone()[0])
 
 
 def max_failed_id(conn: psycopg.Connection) -> int:
@@ -372,7 +396,7 @@ def failed_ids_batch(
     ids: list[int] = []
     while len(ids) < limit:
         params = job_filter.params() | {"after_id": after_id, "max_id": max_id, "limit": limit}
-        rows = conn.execute(FAILED_IDS_BATCH, params).fetchall()
+        rows = conn.execute(with_filter(FAILED_IDS_BATCH, params), params).fetchall()
         ids += [job_id for job_id, matches in rows if matches][: limit - len(ids)]
         if len(rows) < limit:
             break
@@ -400,7 +424,8 @@ def iter_server_side(
 def export_failed_jobs_rows(
     conn: psycopg.Connection, job_filter: FailedJobFilter, chunk_rows: int = 2000
 ) -> Iterator[tuple]:
-    rows = iter_server_side(conn, EXPORT_FAILED_JOBS, job_filter.params(), chunk_rows)
+    params = job_filter.params()
+    rows = iter_server_side(conn, with_filter(EXPORT_FAILED_JOBS, params), params, chunk_rows)
     return redact_rows(rows, EXPORT_FAILED_HEADER.index("args"), patterns())
 
 

@@ -413,6 +413,11 @@ def count_jobs(conn: psycopg.Connection, job_filter: JobFilter, scan: int = 100_
     """Exact when the candidates are fewer than `scan` (an index bounds them); otherwise what
     the newest `scan` hold, with the planner's estimate of the whole."""
     plan = plan_for(conn, job_filter)
+    if plan.driver == ("state:failed",) and not plan.residual:
+        # Every failed job: the ledger's exact total, not a probe per listed job.
+        row = conn.execute(FAILED_TOTAL).fetchone()
+        total = int(row[0]) if row else 0
+        return JobCount(total, True, total, walks=plan.walks)
     params = _params(job_filter) | plan.bounds() | {"before": None, "scan": scan}
     query = COUNT.format(
         source=_source(plan.driver), driver=_sql(plan.driver), residual=_sql(plan.residual)
