@@ -123,6 +123,12 @@ def _wrap(job_manager: manager.JobManager, state: ControlState) -> None:
     job_manager.defer_periodic_job = defer_enabled  # type: ignore[method-assign]
 
 
+def _task_key(key: str) -> tuple[str, str]:
+    """(task name, periodic id) from the key CONTROLS reads (the two joined by KEY_SEPARATOR)."""
+    task_name, _, periodic_id = key.partition(KEY_SEPARATOR)
+    return (task_name, periodic_id)
+
+
 class ControlsWatcher:
     """Keeps `state` current for one worker: `refresh()` once, `run(worker_task)` beside it."""
 
@@ -149,13 +155,11 @@ class ControlsWatcher:
                 logger, "controls", "jobdash: could not read paused queues and disabled tasks"
             )
             return
-        disabled = frozenset(
-            tuple(key.split(KEY_SEPARATOR, 1)) for key in row["disabled"] or []  # type: ignore[misc]
-        )
+        disabled = frozenset(_task_key(key) for key in row["disabled"] or [])
         if paused != self.state.paused:
             logger.info("jobdash: paused queues: %s", ", ".join(sorted(paused)) or "none")
         self.state.waiting_queues = waiting
-        self.state.disabled = disabled  # type: ignore[assignment]
+        self.state.disabled = disabled
         self.state.paused = paused
 
     async def run(self, worker_task: asyncio.Future[Any]) -> None:

@@ -126,7 +126,7 @@ class WorkerRegistry:
     async def _execute(self, query: str, **params: Any) -> None:
         try:
             await asyncio.wait_for(
-                self.connector.execute_query_async(query, **params),  # type: ignore[arg-type]
+                self.connector.execute_query_async(query, **params),
                 WRITE_TIMEOUT_S,
             )
         except Exception:
