@@ -40,7 +40,7 @@ def parse_args_search(text: str, redact_patterns: Sequence[str]) -> dict[str, An
 def _from_json(text: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise FilterError(f"args: not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):
         raise FilterError("args: JSON search must be an object such as {\"customer_id\": 42}")
@@ -60,9 +60,10 @@ def _from_shorthand(text: str) -> dict[str, Any]:
         value: Any = json.loads(raw)
     except ValueError:
         value = raw
-    for part in reversed(path):
-        value = {part.strip(): value}
-    return value
+    nested: dict[str, Any] = {path[-1].strip(): value}
+    for part in reversed(path[:-1]):
+        nested = {part.strip(): nested}
+    return nested
 
 
 def describe_args_search(wanted: dict[str, Any]) -> str:
