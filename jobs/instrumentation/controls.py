@@ -119,6 +119,8 @@ def _wrap(job_manager: manager.JobManager, state: ControlState) -> None:
             job=job, periodic_id=periodic_id, defer_timestamp=defer_timestamp
         )
 
+    # Instance attributes over the methods (removed again by _unwrap): mypy forbids assigning
+    # to a method, which is the point here.
     job_manager.fetch_job = fetch_unpaused  # type: ignore[method-assign]
     job_manager.defer_periodic_job = defer_enabled  # type: ignore[method-assign]
 
