@@ -145,9 +145,6 @@ def job_filter(args: argparse.Namespace) -> FailedJobFilter:
     )
 
 
-
-
-
 FILTERS = ("queue", "task", "exception_type", "error_contains", "failed_since", "failed_until")
 
 
