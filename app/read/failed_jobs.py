@@ -163,7 +163,6 @@ LIMIT %(limit)s
 DELETED_HEADER = ["job_id", "queue", "task", "status", "deleted_at", "deleted_by", "errors", "args"]
 
 
-
 @dataclass(frozen=True)
 class FailedJobFilter:
     """What the operator filters the failed jobs by; lives in the page's URL."""

@@ -67,9 +67,12 @@ def resolution(history_range: HistoryRange, minute_retention_days: float) -> str
 
 _QUEUE_FILTER = """
    AND (%(queue)s::text IS NULL OR queue_name = %(queue)s)"""
-_FILTERS = _QUEUE_FILTER + """
+_FILTERS = (
+    _QUEUE_FILTER
+    + """
    AND (%(task)s::text IS NULL OR task_name = %(task)s)
 """
+)
 _THROUGHPUT_SELECT = f"""
 SELECT date_bin(%(step)s::interval, bucket, 'epoch'::timestamptz) AS bucket_start,
        {{queue}} AS queue, sum(started)::bigint, sum(succeeded)::bigint, sum(failed)::bigint,
@@ -105,6 +108,7 @@ def throughput_source(source: str, task: str | None, recording: bool, range_name
     if range_name == "1h" and not recording:
         return "raw"
     return source if task is not None else f"queue_{source}"
+
 
 _DEPTH_SELECT = """
 SELECT date_bin(%(step)s::interval, bucket, 'epoch'::timestamptz) AS bucket_start, queue_name,
@@ -218,7 +222,7 @@ class HistoryData:
 
     @property
     def level(self) -> str:
-        """"minute", "hour" or "raw": the resolution the charts were read at (for captions)."""
+        """ "minute", "hour" or "raw": the resolution the charts were read at (for captions)."""
         return self.source.removeprefix("queue_")
 
 

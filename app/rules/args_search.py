@@ -43,7 +43,7 @@ def _from_json(text: str) -> dict[str, Json]:
     except json.JSONDecodeError as exc:
         raise FilterError(f"args: not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):
-        raise FilterError("args: JSON search must be an object such as {\"customer_id\": 42}")
+        raise FilterError('args: JSON search must be an object such as {"customer_id": 42}')
     return value
 
 

@@ -110,7 +110,7 @@ def interval_seconds(cron: str) -> int | None:
 
 
 def schedule_type(cron: str | None) -> str:
-    """"onetime" (no cron), "interval" or "cron".
+    """ "onetime" (no cron), "interval" or "cron".
 
     Interval, as issue 3 defines it: a fixed step written as one `*/N` field with `*` above
     it ("*/5 * * * *", "0 */2 * * *"). "0 * * * *" is described as "every hour" but typed cron.
