@@ -5,11 +5,11 @@ from __future__ import annotations
 from jobdash.app.rules.redact import redact, redact_json_text
 from jobdash.app.rules.text import cut_text, payload_preview
 from jobdash.core.jsontypes import Json
-from jobdash.core.settings import load_settings
+from jobdash.core.settings import load_redact_patterns
 
 
 def patterns() -> tuple[str, ...]:
-    return load_settings().redact_args
+    return load_redact_patterns()
 
 
 def redact_args(args: Json) -> Json:
