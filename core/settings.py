@@ -96,6 +96,11 @@ class Settings:
     search_scan_jobs: int = 100_000
 
 
+def load_redact_patterns() -> tuple[str, ...]:
+    """JOBDASH_REDACT_ARGS alone: read for every job's args, so not the whole environment."""
+    return _patterns("JOBDASH_REDACT_ARGS", DEFAULT_REDACT_ARGS)
+
+
 def load_settings() -> Settings:
     return Settings(
         database_url=(
@@ -123,7 +128,7 @@ def load_settings() -> Settings:
         # How long a migrate step waits for a lock on Procrastinate's tables before letting
         # the queue through and retrying: the longest a defer or fetch waits behind it.
         migrate_lock_timeout_ms=int(_number("JOBDASH_MIGRATE_LOCK_TIMEOUT_MS", 200)),
-        redact_args=_patterns("JOBDASH_REDACT_ARGS", DEFAULT_REDACT_ARGS),
+        redact_args=load_redact_patterns(),
         search_scan_jobs=int(_number("JOBDASH_SEARCH_SCAN_JOBS", 100_000)),
     )
 

@@ -163,7 +163,10 @@ def resume_queue(conn: psycopg.Connection, queue: str, actor: Identity) -> Contr
     return result
 
 
-def _published(conn: psycopg.Connection, task: str, periodic_id: str) -> tuple[str, dict] | None:
+def _published(
+    conn: psycopg.Connection, task: str, periodic_id: str
+) -> tuple[str, dict[str, Any]] | None:
+    """(queue, configured kwargs as the worker published them, JSON) of a periodic task."""
     row = conn.execute(PERIODIC, {"task": task, "periodic_id": periodic_id}).fetchone()
     return (row[0], row[1] or {}) if row else None
 
@@ -222,12 +225,13 @@ def run_periodic_now(conn: psycopg.Connection, label: str, actor: Identity) -> C
         queue_name, kwargs = published
         args = dict(kwargs.get("task_kwargs") or {})
         args["timestamp"] = int(time.time())
+        queueing_lock = kwargs.get("queueing_lock")
         params = {
             "queue": kwargs.get("queue") or queue_name,
             "task": task,
             "priority": int(kwargs.get("priority") or 0),
             "lock": kwargs.get("lock"),
-            "queueing_lock": kwargs.get("queueing_lock"),
+            "queueing_lock": queueing_lock,
             "args": Jsonb(args),
         }
         job_id: int | None = None
@@ -237,8 +241,8 @@ def run_periodic_now(conn: psycopg.Connection, label: str, actor: Identity) -> C
                 row = conn.execute(DEFER, params).fetchone()
             job_id = int(row[0]) if row else None
         except psycopg.errors.UniqueViolation as exc:
-            lock = params["queueing_lock"]
-            if exc.diag.constraint_name != QUEUEING_LOCK_INDEX or lock is None:
+            lock = queueing_lock
+            if exc.diag.constraint_name != QUEUEING_LOCK_INDEX or not isinstance(lock, str):
                 raise
             reason = queueing_lock_reason(lock, todo_holders(conn, [lock]).get(lock))
         result = ControlResult(

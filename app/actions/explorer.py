@@ -197,9 +197,7 @@ def cancel_jobs(
     return _on_ids(conn, Action.CANCEL, ids, actor, delete=delete)
 
 
-def abort_jobs(
-    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
-) -> ActionResult:
+def abort_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: Identity) -> ActionResult:
     """Request the abort of the running (doing) jobs among `ids`, as Procrastinate does: its
     worker cancels an async task; a sync task stops only if it checks should_abort()."""
     return _on_ids(conn, Action.ABORT, ids, actor)

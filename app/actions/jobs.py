@@ -310,16 +310,12 @@ def retry_jobs(
     return _act_on_ids(conn, Action.RETRY, ids, actor, options)
 
 
-def delete_jobs(
-    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
-) -> ActionResult:
+def delete_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: Identity) -> ActionResult:
     """Archive, then delete, the failed jobs among `ids`."""
     return _act_on_ids(conn, Action.DELETE, ids, actor)
 
 
-def restore_jobs(
-    conn: psycopg.Connection, ids: Iterable[object], actor: Identity
-) -> ActionResult:
+def restore_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: Identity) -> ActionResult:
     """Put deleted jobs back from the archive, with their events and errors, ids preserved."""
     return _act_on_ids(conn, Action.RESTORE, ids, actor)
 
@@ -394,9 +390,7 @@ def delete_all_matching(
     progress: ProgressCallback | None = None,
 ) -> ActionResult:
     """Archive and delete every failed job matching the filter (see retry_all_matching)."""
-    return _all_matching(
-        conn, Action.DELETE, job_filter, actor, batch_size, should_stop, progress
-    )
+    return _all_matching(conn, Action.DELETE, job_filter, actor, batch_size, should_stop, progress)
 
 
 def retry_stalled_jobs(

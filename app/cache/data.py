@@ -30,6 +30,7 @@ from jobdash.app.read import (
     schedule,
     task_totals,
 )
+from jobdash.app.read.job_filter import JobFilter
 from jobdash.core import pool, telemetry
 from jobdash.core.app_loader import load_app
 from jobdash.core.errors import ConfigError, describe_error
@@ -146,7 +147,7 @@ QUEUES = Source(
 LOCKS = Source("locks", lambda conn, s: locks.load_locks(conn), lambda s: PAGE_REFRESH_S)
 
 
-def export_jobs(job_filter: jobs.JobFilter, limit: int) -> list[dict[str, Any]]:
+def export_jobs(job_filter: JobFilter, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` jobs matching the filter as CSV rows (whole args, redacted), read now on a
     pooled connection (the download thread has no session)."""
     settings = load_settings()

@@ -95,8 +95,10 @@ class SharedCache:
         if not gate.acquire(blocking=entry is None):
             # Another session is loading it: the previous value is good enough meanwhile.
             assert entry is not None
-            return Result(entry.data, entry.loaded_at) if failure is None else self._stale(
-                entry, failure
+            return (
+                Result(entry.data, entry.loaded_at)
+                if failure is None
+                else self._stale(entry, failure)
             )
         try:
             entry, failure, _ = self._state(key)
@@ -123,7 +125,11 @@ class SharedCache:
             return self._entries.get(key), self._failures.get(key), gate
 
     def _load(
-        self, key: Key, load: Callable[[], T], entry: _Entry | None, failure: _Failure | None,
+        self,
+        key: Key,
+        load: Callable[[], T],
+        entry: _Entry | None,
+        failure: _Failure | None,
         now: float,
     ) -> Result[T]:
         try:

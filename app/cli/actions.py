@@ -4,12 +4,15 @@ dashboard's actions for scripts and runbooks, through the same functions (actor:
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import TypedDict, cast
 
 import psycopg
 
@@ -44,7 +47,7 @@ RETRY_DESCRIPTION = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bulk_commands = {
         "retry": (
             "retry failed jobs (by id, or all failed matching --queue/--task), optionally at a "
@@ -145,11 +148,19 @@ def job_filter(args: argparse.Namespace) -> FailedJobFilter:
 FILTERS = ("queue", "task", "exception_type", "error_contains", "failed_since", "failed_until")
 
 
-def retry_options(args: argparse.Namespace) -> dict[str, object]:
+class RetryOptions(TypedDict, total=False):
+    """Keyword arguments of the retry functions."""
+
+    at: datetime
+    queue: str
+    priority: int
+
+
+def retry_options(args: argparse.Namespace) -> RetryOptions:
     """The retry options given (keyword arguments of the retry functions)."""
     if args.action != "retry":
         return {}
-    options: dict[str, object] = {}
+    options: RetryOptions = {}
     if args.at:
         at = parse_utc(args.at)
         if at is None:
@@ -186,13 +197,11 @@ def run(args: argparse.Namespace) -> int:
         with connect(url) as conn:
             if bulk:
                 result = _run_bulk(conn, args, actor, options)
+            elif args.action == "retry":
+                result = actions.retry_jobs(conn, ids, actor, **options)
             else:
-                func = {
-                    "retry": actions.retry_jobs,
-                    "delete": actions.delete_jobs,
-                    "restore": actions.restore_jobs,
-                }[args.action]
-                result = func(conn, ids, actor, **options)
+                func = {"delete": actions.delete_jobs, "restore": actions.restore_jobs}[args.action]
+                result = func(conn, ids, actor)
     except (ReadOnlyError, ActionError) as exc:
         raise CommandError(str(exc)) from None
     except psycopg.Error as exc:
@@ -201,7 +210,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_bulk(
-    conn: psycopg.Connection, args: argparse.Namespace, actor: Identity, options: dict[str, object]
+    conn: psycopg.Connection, args: argparse.Namespace, actor: Identity, options: RetryOptions
 ) -> actions.ActionResult:
     def progress(result: actions.ActionResult) -> None:
         print(
@@ -222,7 +231,7 @@ def run_export(args: argparse.Namespace) -> int:
         return write_export(export_failed_jobs_rows(conn, job_filter(args)), args)
 
 
-def write_export(rows: Iterator[tuple], args: argparse.Namespace) -> int:
+def write_export(rows: Iterator[tuple[object, ...]], args: argparse.Namespace) -> int:
     if args.output:
         target = Path(args.output)
         # Written beside the target, then renamed: a failed export leaves no partial file.
@@ -231,7 +240,7 @@ def write_export(rows: Iterator[tuple], args: argparse.Namespace) -> int:
                 "w",
                 encoding="utf-8",
                 newline="",
-                dir=target.parent or ".",
+                dir=target.parent,
                 prefix=".jobdash-export-",
                 delete=False,
             ) as out:
@@ -247,6 +256,6 @@ def write_export(rows: Iterator[tuple], args: argparse.Namespace) -> int:
             raise CommandError(f"cannot write {args.output}: {exc.strerror}") from None
         print(f"wrote {count:,} failed jobs to {args.output}", file=sys.stderr)
     else:
-        sys.stdout.reconfigure(newline="")
+        cast(io.TextIOWrapper, sys.stdout).reconfigure(newline="")
         write_csv(EXPORT_FAILED_HEADER, rows, sys.stdout)
     return 0

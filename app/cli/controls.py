@@ -26,7 +26,7 @@ HONOURED = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, help_text in (
         ("pause", "pause a queue: instrumented workers take none of its jobs (running finish)"),
         ("resume", "resume a paused queue"),

@@ -35,7 +35,7 @@ STOP_GRACE_S = 6.0
 WORKER_SHUTDOWN_TIMEOUT_S = 2.0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="run a demo: worker, job traffic and dashboard",
@@ -104,7 +104,8 @@ def dashboard_answers(host: str, port: int) -> bool:
     try:
         url = f"http://{host}:{port}/_stcore/health"
         with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (local URL)
-            return response.status == 200
+            status: int = response.status
+            return status == 200
     except OSError:
         return False
 
@@ -113,9 +114,9 @@ class Children:
     """The processes the demo started; stopped together, each SIGTERM then SIGKILL."""
 
     def __init__(self) -> None:
-        self.processes: dict[str, subprocess.Popen] = {}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, command: list[str], env: dict[str, str], log: IO) -> None:
+    def start(self, name: str, command: list[str], env: dict[str, str], log: IO[str]) -> None:
         # Own session: the terminal's Ctrl-C reaches only us, and each child gets one SIGTERM.
         self.processes[name] = subprocess.Popen(
             command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

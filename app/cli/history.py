@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
-from typing import Any
+from typing import Any, cast
 
 from jobdash.app.cli.common import add_database_argument, database_url
 from jobdash.app.read.history import RANGES, history_rows, load_history
@@ -25,7 +26,7 @@ HISTORY_FIELDS = [
 COUNT_FIELDS = {"succeeded", "failed", "retried"}
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rollup = subparsers.add_parser(
         "rollup",
         help="fold recent job events into history buckets now",
@@ -94,7 +95,7 @@ def run_history_command(args: argparse.Namespace) -> int:
         print()
     else:
         # The one CSV writer: a queue or task name like "=HYPERLINK(…)" is neutralised.
-        sys.stdout.reconfigure(newline="")
+        cast(io.TextIOWrapper, sys.stdout).reconfigure(newline="")
         values = ([row[name] for name in HISTORY_FIELDS] for row in rows)
         write_csv(HISTORY_FIELDS, values, sys.stdout)
     return 0
@@ -103,7 +104,7 @@ def run_history_command(args: argparse.Namespace) -> int:
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in HISTORY_FIELDS:
-        value = row.get(name)
+        value: object = row.get(name)
         if hasattr(value, "isoformat"):
             value = value.isoformat().replace("+00:00", "Z")
         elif isinstance(value, float):

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import sys
 import textwrap
+from typing import cast
 
 import psycopg
 
@@ -64,7 +66,7 @@ def _has_filters(args: argparse.Namespace) -> bool:
     return any(getattr(args, f"f_{field}") is not None for _, field, _ in FILTERS)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     jobs = subparsers.add_parser(
         "jobs",
         help="list jobs in any state, filtered (CSV or JSON, args redacted)",
@@ -138,7 +140,7 @@ def run_jobs(args: argparse.Namespace) -> int:
             record = dict(zip(keys, export_row(row), strict=True))
             print(json.dumps(to_jsonable(record), ensure_ascii=False, sort_keys=False))
     else:
-        sys.stdout.reconfigure(newline="")  # type: ignore[attr-defined]
+        cast(io.TextIOWrapper, sys.stdout).reconfigure(newline="")
         write_csv(EXPORT_HEADER, (export_row(row) for row in rows), sys.stdout)
     return 0
 

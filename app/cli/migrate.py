@@ -39,7 +39,7 @@ pipelines: `jobdash migrate --check || jobdash migrate`).
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "migrate",
         help="create or upgrade the database schema (--plan: show what it would do; "

@@ -11,7 +11,7 @@ from jobdash.core.errors import CommandError
 from jobdash.jobs.demo.seed import seed
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "seed",
         help="add a realistic set of jobs, events, errors, workers and periodic tasks",

@@ -15,7 +15,7 @@ from jobdash.core.periodic import PeriodicDefinition, periodic_definitions
 from jobdash.core.settings import load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "snapshot",
         help="print the dashboard's data once (queue stats, workers, failed jobs, scheduler)",

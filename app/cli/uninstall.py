@@ -24,7 +24,7 @@ Asks for confirmation on a terminal; --yes for scripts (required when stdin is n
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "uninstall",
         help="remove every jobdash_* object from the database (asks first; --yes for scripts)",

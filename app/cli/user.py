@@ -15,7 +15,7 @@ from jobdash.core.auth.users import name_problem
 from jobdash.core.errors import CommandError
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "user",
         help="built-in sign-in users",

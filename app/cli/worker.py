@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
 from procrastinate import PsycopgConnector
 
@@ -28,7 +29,7 @@ DEFAULT_APP = "jobdash.jobs.demo.app:app"
 logger = logging.getLogger(__name__)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "worker",
         help="run an instrumented Procrastinate worker",
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         check_alerts_at_start(url, {task.queue for task in procrastinate_app.tasks.values()})
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
-    options: dict = {
+    options: dict[str, Any] = {
         "queues": args.queues,
         "concurrency": args.concurrency,
         "heartbeat_interval": args.heartbeat_interval,

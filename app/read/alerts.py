@@ -7,6 +7,7 @@ from datetime import datetime
 
 import psycopg
 
+from jobdash.app.read.rows import fetch_all
 from jobdash.core.alerts.config import AlertConfig, load_alert_config
 from jobdash.core.errors import ConfigError, describe_error
 from jobdash.core.settings import load_ops_settings
@@ -58,9 +59,20 @@ def configured_alerts() -> tuple[AlertConfig | None, str | None]:
         return None, describe_error(exc)
 
 
+def _named_state(
+    rule_name: str,
+    status: str,
+    since: datetime,
+    value: float | None,
+    summary: str,
+    evaluated_at: datetime,
+    notified_at: datetime | None,
+) -> tuple[str, RuleState]:
+    """A row of STATES_SQL."""
+    return rule_name, RuleState(status, since, value, summary, evaluated_at, notified_at)
+
+
 def load_alert_overview(conn: psycopg.Connection, limit: int = DELIVERIES_LIMIT) -> AlertOverview:
-    states = {row[0]: RuleState(*row[1:]) for row in conn.execute(STATES_SQL).fetchall()}
-    deliveries = [
-        DeliveryRow(*row) for row in conn.execute(DELIVERIES_SQL, {"limit": limit}).fetchall()
-    ]
+    states = dict(fetch_all(conn, _named_state, STATES_SQL))
+    deliveries = fetch_all(conn, DeliveryRow, DELIVERIES_SQL, {"limit": limit})
     return AlertOverview(states, deliveries)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from jobdash.app.rules.redact import redact, redact_json_text
 from jobdash.app.rules.text import cut_text, payload_preview
-from jobdash.core.settings import load_settings
+from jobdash.core.jsontypes import Json
+from jobdash.core.settings import load_redact_patterns
 
 
 def patterns() -> tuple[str, ...]:
-    return load_settings().redact_args
+    return load_redact_patterns()
 
 
-def redact_args(args: Any) -> Any:
+def redact_args(args: Json) -> Json:
     return redact(args, patterns())
 
 
@@ -21,7 +20,7 @@ def redact_args_text(text: str | None) -> str | None:
     return None if text is None else redact_json_text(text, patterns())
 
 
-def preview_args(args: Any, args_text: str | None = None, limit: int | None = None) -> str:
+def preview_args(args: Json, args_text: str | None = None, limit: int | None = None) -> str:
     """A one-line preview: from the args themselves, or (too big to ship) from their first
     characters; redacted either way."""
     if args is not None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypedDict
 
 import psycopg
-from psycopg.rows import dict_row
+
+from jobdash.app.read.rows import fetch_all
+from jobdash.core.jsontypes import Json
 
 LIST_AUDIT_LOG = """
 SELECT id, at, actor, action, done, skipped, job_ids, filter, details
@@ -23,6 +25,45 @@ LIMIT %(limit)s
 AUDIT_HEADER = ["id", "at", "actor", "action", "done", "skipped", "job_ids", "filter", "details"]
 
 
+class AuditEntry(TypedDict):
+    """A row of the audit log (its keys: AUDIT_HEADER); `at` in UTC."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    done: int
+    skipped: int
+    job_ids: list[int]
+    filter: dict[str, Json] | None
+    details: dict[str, Json]
+
+
+def _entry(
+    id: int,
+    at: datetime,
+    actor: str,
+    action: str,
+    done: int,
+    skipped: int,
+    job_ids: list[int],
+    filter: dict[str, Json] | None,
+    details: dict[str, Json],
+) -> AuditEntry:
+    """A row of LIST_AUDIT_LOG."""
+    return AuditEntry(
+        id=id,
+        at=at.astimezone(UTC),
+        actor=actor,
+        action=action,
+        done=done,
+        skipped=skipped,
+        job_ids=job_ids,
+        filter=filter,
+        details=details,
+    )
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     actor: str | None = None
@@ -36,7 +77,7 @@ def list_audit_log(
     audit_filter: AuditFilter = AuditFilter(),
     limit: int = 200,
     before_id: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[AuditEntry]:
     params = {
         "actor": audit_filter.actor,
         "action": audit_filter.action,
@@ -45,8 +86,4 @@ def list_audit_log(
         "limit": limit,
         "before_id": before_id,
     }
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(LIST_AUDIT_LOG, params).fetchall()
-    for row in rows:
-        row["at"] = row["at"].astimezone(UTC)
-    return rows
+    return fetch_all(conn, _entry, LIST_AUDIT_LOG, params)

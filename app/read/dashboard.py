@@ -226,9 +226,7 @@ def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs
                 "preview_chars": PAYLOAD_PREVIEW_CHARS * 2,
             },
         )
-        errors_cur = conn.execute(
-            sql.LATEST_ERRORS, {"ids": ids, "max_chars": MAX_ERROR_CHARS}
-        )
+        errors_cur = conn.execute(sql.LATEST_ERRORS, {"ids": ids, "max_chars": MAX_ERROR_CHARS})
     total_row = total_cur.fetchone()
     args = {job_id: (value, text) for job_id, value, text in args_cur.fetchall()}
     errors = dict(errors_cur.fetchall())

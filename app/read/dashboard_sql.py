@@ -82,11 +82,14 @@ select count(*) filter (where status = 'doing' and worker_id is null), count(*) 
 from jobdash_open_prefix(%(cap)s + 1)
 """
 
-# Stalled jobs to list: those of the unhealthy workers (worker_id index), then the orphaned
-# ones among the oldest `cap` open jobs.
+# Stalled jobs to list: those of the unhealthy workers (the first `cap` the worker_id index
+# gives, so a dead worker's pile of 100,000 is not read to list 50), then the orphaned ones
+# among the oldest `cap` open jobs; the oldest of those first.
 STALLED_JOBS = """
-(select id, queue_name, task_name, worker_id from procrastinate_jobs
-  where status = 'doing' and worker_id = any(%(unhealthy_ids)s::bigint[])
+(select id, queue_name, task_name, worker_id from (
+    select id, queue_name, task_name, worker_id from procrastinate_jobs
+     where status = 'doing' and worker_id = any(%(unhealthy_ids)s::bigint[])
+     limit %(cap)s) mine
   order by id limit %(limit)s)
 union all
 (select id, queue_name, task_name, worker_id from jobdash_open_prefix(%(cap)s)

@@ -7,12 +7,15 @@ When no rollup ran recently, the last hour is computed from the raw events inste
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple, TypedDict, cast
 
 import pandas as pd
 import psycopg
 
+from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional
 from jobdash.core.history_tables import (
     EVENT_BUCKETS_SQL,
     FLOOR_ID_SQL,
@@ -64,9 +67,12 @@ def resolution(history_range: HistoryRange, minute_retention_days: float) -> str
 
 _QUEUE_FILTER = """
    AND (%(queue)s::text IS NULL OR queue_name = %(queue)s)"""
-_FILTERS = _QUEUE_FILTER + """
+_FILTERS = (
+    _QUEUE_FILTER
+    + """
    AND (%(task)s::text IS NULL OR task_name = %(task)s)
 """
+)
 _THROUGHPUT_SELECT = f"""
 SELECT date_bin(%(step)s::interval, bucket, 'epoch'::timestamptz) AS bucket_start,
        {{queue}} AS queue, sum(started)::bigint, sum(succeeded)::bigint, sum(failed)::bigint,
@@ -102,6 +108,7 @@ def throughput_source(source: str, task: str | None, recording: bool, range_name
     if range_name == "1h" and not recording:
         return "raw"
     return source if task is not None else f"queue_{source}"
+
 
 _DEPTH_SELECT = """
 SELECT date_bin(%(step)s::interval, bucket, 'epoch'::timestamptz) AS bucket_start, queue_name,
@@ -215,32 +222,83 @@ class HistoryData:
 
     @property
     def level(self) -> str:
-        """"minute", "hour" or "raw": the resolution the charts were read at (for captions)."""
+        """ "minute", "hour" or "raw": the resolution the charts were read at (for captions)."""
         return self.source.removeprefix("queue_")
 
 
+class _Recording(NamedTuple):
+    now: datetime
+    last_run_at: datetime | None
+
+
+class _Present(NamedTuple):
+    present: int | None
+
+
+class _DemoUntil(NamedTuple):
+    seeded_until: datetime
+
+
+class _QueueTask(NamedTuple):
+    queue_name: str
+    task_name: str
+
+
+class _FloorId(NamedTuple):
+    last_event_id: int
+
+
+class ThroughputRow(NamedTuple):
+    """A row of THROUGHPUT_SQL."""
+
+    bucket_start: datetime
+    queue: str | None  # None: all queues summed
+    started: int
+    succeeded: int
+    failed: int
+    retried: int
+    cancelled: int
+    aborted: int
+    duration_count: int
+    duration_sum_ms: float  # a sum over at least one row
+    max_ms: float | None
+    histogram: list[int]
+
+
+class HistoryParams(TypedDict):
+    """The parameters shared by the chart queries of one range (query_params)."""
+
+    step: timedelta
+    start: datetime
+    end: datetime
+    queue: str | None
+    task: str | None
+    floor_id: int
+    ceiling_id: int
+    limit: int
+
+
 def load_recording_status(conn: psycopg.Connection) -> RecordingStatus:
-    row = conn.execute(RECORDING_SQL).fetchone()
-    assert row is not None
-    return RecordingStatus(now=row[0], complete_to=row[1])
+    now, complete_to = fetch_one(conn, _Recording, RECORDING_SQL)
+    return RecordingStatus(now=now, complete_to=complete_to)
 
 
 def load_demo_until(conn: psycopg.Connection) -> datetime | None:
     """Where the made-up history of `jobdash demo` ends, if this database has any."""
-    row = conn.execute(DEMO_HISTORY_SQL).fetchone()
-    if not row or row[0] is None:
+    row = fetch_optional(conn, _Present, DEMO_HISTORY_SQL)
+    if not row or row.present is None:
         return None
-    marker = conn.execute(DEMO_UNTIL_SQL).fetchone()
-    return marker[0] if marker else None
+    marker = fetch_optional(conn, _DemoUntil, DEMO_UNTIL_SQL)
+    return marker.seeded_until if marker else None
 
 
 def load_filter_options(conn: psycopg.Connection) -> tuple[list[str], list[str]]:
     """Queues and tasks with history in the last 90 days (for the filter menus)."""
-    rows = conn.execute(FILTER_OPTIONS_SQL).fetchall()
-    return sorted({r[0] for r in rows}), sorted({r[1] for r in rows})
+    rows = fetch_all(conn, _QueueTask, FILTER_OPTIONS_SQL)
+    return sorted({r.queue_name for r in rows}), sorted({r.task_name for r in rows})
 
 
-def throughput_frame(rows: list[tuple]) -> pd.DataFrame:
+def throughput_frame(rows: Sequence[ThroughputRow]) -> pd.DataFrame:
     """Rows of THROUGHPUT_SQL → one row per bucket with rates and percentiles (pure)."""
     records = []
     for (
@@ -277,7 +335,7 @@ def query_params(
     *,
     queue: str | None = None,
     task: str | None = None,
-) -> dict:
+) -> HistoryParams:
     """The parameters shared by the chart queries of one range."""
     return {
         "step": history_range.bucket,
@@ -294,22 +352,23 @@ def query_params(
 def raw_floor_id(conn: psycopg.Connection, start: datetime) -> int:
     """The rollup marks' id floor for raw events from `start` on: a rollup that ran once lets
     the raw fallback read the last hour's events by primary key instead of all of them."""
-    row = conn.execute(FLOOR_ID_SQL, {"start": start}).fetchone()
-    return int(row[0]) if row else 0
+    row = fetch_optional(conn, _FloorId, FLOOR_ID_SQL, {"start": start})
+    return int(row.last_event_id) if row else 0
 
 
 def load_throughput(
-    conn: psycopg.Connection, source: str, params: dict, *, per_queue: bool = False
+    conn: psycopg.Connection, source: str, params: HistoryParams, *, per_queue: bool = False
 ) -> pd.DataFrame:
     """Outcomes and durations per bucket from a THROUGHPUT_SQL source (see throughput_source)."""
-    return throughput_frame(conn.execute(THROUGHPUT_SQL[source, per_queue], params).fetchall())
+    query = THROUGHPUT_SQL[source, per_queue]
+    return throughput_frame(fetch_all(conn, ThroughputRow, query, params))
 
 
-def load_queue_depth(conn: psycopg.Connection, source: str, params: dict) -> pd.DataFrame:
+def load_queue_depth(conn: psycopg.Connection, source: str, params: HistoryParams) -> pd.DataFrame:
     return pd.DataFrame(conn.execute(DEPTH_SQL[source], params).fetchall(), columns=DEPTH_COLUMNS)
 
 
-def load_error_groups(conn: psycopg.Connection, source: str, params: dict) -> pd.DataFrame:
+def load_error_groups(conn: psycopg.Connection, source: str, params: HistoryParams) -> pd.DataFrame:
     """Top failing (task, exception type) over [start, end): see ERROR_GROUP_LEVELS."""
     coarse_start, coarse_end = error_group_split(
         params["start"], params["end"], ERROR_GROUP_LEVELS[source][2]
@@ -364,7 +423,7 @@ def load_history(
     )
 
 
-def history_rows(data: HistoryData) -> list[dict]:
+def history_rows(data: HistoryData) -> list[dict[str, object]]:
     """One row per (bucket, queue) for `jobdash history`: outcomes, durations, depth, latency.
 
     `data` must have been loaded with per_queue=True.
@@ -377,4 +436,4 @@ def history_rows(data: HistoryData) -> list[dict]:
         "ready", "scheduled", "doing", "latency_s",
     ]  # fmt: skip
     records = merged[columns].astype(object).where(merged[columns].notna(), None)
-    return records.to_dict("records")
+    return cast("list[dict[str, object]]", records.to_dict("records"))  # the columns: text

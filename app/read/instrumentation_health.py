@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import psycopg
 
+from jobdash.app.read.rows import fetch_one
 from jobdash.app.rules.text import format_duration
 
 # A Jobdash row this much older than the same worker's Procrastinate heartbeat is not written.
@@ -50,6 +52,16 @@ WHERE e.id > jobdash_event_id_before(now() - make_interval(secs => %(window_s)s 
   )
   AND EXISTS (SELECT FROM jobdash_workers w WHERE w.stopped_at IS NULL)
 """
+
+
+class _StaleRow(NamedTuple):
+    workers: int
+    lag_s: float | None
+
+
+class _UnrecordedRow(NamedTuple):
+    failures: int
+    since: datetime | None
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,8 @@ def load_instrumentation_health(
     conn: psycopg.Connection, live_s: float = LIVE_HEARTBEAT_S
 ) -> InstrumentationHealth:
     params = {"live_s": live_s, "lag_s": METRICS_LAG_S}
-    stale, lag = conn.execute(STALE_WORKER_ROWS, params).fetchone()
-    unrecorded, since = conn.execute(UNRECORDED_FAILURES, {"window_s": FAILURE_WINDOW_S}).fetchone()
+    stale, lag = fetch_one(conn, _StaleRow, STALE_WORKER_ROWS, params)
+    unrecorded, since = fetch_one(
+        conn, _UnrecordedRow, UNRECORDED_FAILURES, {"window_s": FAILURE_WINDOW_S}
+    )
     return InstrumentationHealth(int(stale), lag, int(unrecorded), since)

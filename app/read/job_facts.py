@@ -3,14 +3,17 @@ archive) plus its worker and, for a waiting job, the facts "why isn't it running
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple, cast
 
 import psycopg
 
 from jobdash.app.read.failed_jobs import JobDetail, load_job_detail
 from jobdash.app.read.job_filter import state_of
 from jobdash.app.read.queues import load_live_workers
+from jobdash.app.read.rows import fetch_optional
 from jobdash.app.rules.why_waiting import WAITING_STATES, WaitFacts, explain
 
 AHEAD_CAP = 10_000
@@ -53,47 +56,102 @@ class JobView:
     why_waiting: str | None  # one line for a ready or scheduled job
 
 
+class WaitingJob(NamedTuple):
+    """The fields of a job (its row as JobDetail.job holds it) that the wait facts read."""
+
+    id: int
+    queue_name: str
+    priority: int
+    lock: str | None
+    scheduled_at: datetime | None
+
+    @classmethod
+    def of(cls, job: Mapping[str, object]) -> WaitingJob:
+        # TODO(types): JobDetail.job (read/failed_jobs) is dict[str, Any] until it is typed.
+        return cls(
+            cast(int, job["id"]),
+            cast(str, job["queue_name"]),
+            cast(int, job["priority"]),
+            cast("str | None", job.get("lock")),
+            cast("datetime | None", job.get("scheduled_at")),
+        )
+
+
+class _Pause(NamedTuple):
+    paused_at: datetime
+    paused_by: str
+
+
+class _Holder(NamedTuple):
+    id: int
+    started_at: datetime | None
+
+
+class _Id(NamedTuple):
+    id: int
+
+
+class _Count(NamedTuple):
+    n: int
+
+
+class _Now(NamedTuple):
+    now: datetime
+
+
+class _Worker(NamedTuple):
+    hostname: str | None
+    pid: int | None
+    worker_name: str | None
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
 def load_wait_facts(
-    conn: psycopg.Connection, job: dict, state: str, now: datetime, live_s: float = 120
+    conn: psycopg.Connection,
+    job: Mapping[str, object],
+    state: str,
+    now: datetime,
+    live_s: float = 120,
 ) -> WaitFacts:
     """The facts `explain` needs about one waiting job, in a few small indexed reads."""
+    waiting = WaitingJob.of(job)
     params = {
-        "queue": job["queue_name"],
-        "lock": job.get("lock"),
-        "id": job["id"],
-        "priority": job["priority"],
+        "queue": waiting.queue_name,
+        "lock": waiting.lock,
+        "id": waiting.id,
+        "priority": waiting.priority,
         "cap": AHEAD_CAP,
     }
-    pause = conn.execute(PAUSE, params).fetchone()
+    pause = fetch_optional(conn, _Pause, PAUSE, params)
     workers = load_live_workers(conn, live_s)
-    listening = [w for w in workers if w.listens_to(job["queue_name"])]
-    holder = first = None
-    if job.get("lock") is not None:
-        holder = conn.execute(LOCK_HOLDER, params).fetchone()
+    listening = [w for w in workers if w.listens_to(waiting.queue_name)]
+    holder: _Holder | None = None
+    first: _Id | None = None
+    if waiting.lock is not None:
+        holder = fetch_optional(conn, _Holder, LOCK_HOLDER, params)
         if holder is None:
-            first = conn.execute(LOCK_FIRST, params).fetchone()
-    ahead_row = conn.execute(AHEAD, params).fetchone()
-    ahead = int(ahead_row[0]) if ahead_row else 0
+            first = fetch_optional(conn, _Id, LOCK_FIRST, params)
+    ahead_row = fetch_optional(conn, _Count, AHEAD, params)
+    ahead = int(ahead_row.n) if ahead_row else 0
     slots = [w.concurrency for w in listening]
     return WaitFacts(
         state=state,
-        queue=job["queue_name"],
+        queue=waiting.queue_name,
         now=now,
-        scheduled_at=_utc(job.get("scheduled_at")),
-        queue_paused_at=_utc(pause[0]) if pause else None,
-        queue_paused_by=pause[1] if pause else None,
+        scheduled_at=_utc(waiting.scheduled_at),
+        queue_paused_at=_utc(pause.paused_at) if pause else None,
+        queue_paused_by=pause.paused_by if pause else None,
         live_workers=len(workers),
         listening_workers=len(listening),
         unknown_workers=sum(1 for w in workers if not w.instrumented),
         honouring_workers=sum(1 for w in listening if w.honours_pauses),
-        lock=job.get("lock"),
-        lock_holder_id=int(holder[0]) if holder else None,
-        lock_holder_started_at=_utc(holder[1]) if holder else None,
-        lock_first_id=int(first[0]) if first else None,
+        lock=waiting.lock,
+        lock_holder_id=int(holder.id) if holder else None,
+        lock_holder_started_at=_utc(holder.started_at) if holder else None,
+        lock_first_id=int(first.id) if first else None,
         ahead=min(ahead, AHEAD_CAP),
         ahead_capped=ahead > AHEAD_CAP,
         busy_jobs=sum(w.running for w in listening) if listening else None,
@@ -107,20 +165,26 @@ def load_job_view(conn: psycopg.Connection, job_id: int, live_s: float = 120) ->
     detail = load_job_detail(conn, job_id)
     if detail is None:
         return None
-    job = detail.job
-    row = conn.execute(NOW).fetchone()
-    now = _utc(row[0]) if row else datetime.now(UTC)
+    job: Mapping[str, object] = detail.job
+    row = fetch_optional(conn, _Now, NOW)
+    now = _utc(row.now) if row else datetime.now(UTC)
     assert now is not None
     if detail.deleted_at is not None:
         return JobView(detail, "deleted", None, None)
-    state = state_of(job["status"], job.get("scheduled_at"), bool(job.get("abort_requested")), now)
+    # TODO(types): JobDetail.job (read/failed_jobs) is dict[str, Any] until it is typed.
+    status = cast(str, job["status"])
+    scheduled_at = cast("datetime | None", job.get("scheduled_at"))
+    state = state_of(status, scheduled_at, bool(job.get("abort_requested")), now)
     worker = None
-    if job.get("worker_id") is not None:
-        found = conn.execute(WORKER, {"worker": job["worker_id"]}).fetchone()
+    worker_id = job.get("worker_id")
+    if worker_id is not None:
+        found = fetch_optional(conn, _Worker, WORKER, {"worker": worker_id})
         if found:
-            worker = f"{found[0]}:{found[1]}" + (f" ({found[2]})" if found[2] else "")
+            worker = f"{found.hostname}:{found.pid}" + (
+                f" ({found.worker_name})" if found.worker_name else ""
+            )
         else:
-            worker = f"worker #{job['worker_id']} (not instrumented)"
+            worker = f"worker #{worker_id} (not instrumented)"
     why = None
     if state in WAITING_STATES:
         why = explain(load_wait_facts(conn, job, state, now, live_s))

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, fields
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 from jobdash.app.read.failed_jobs import filter_text, filter_time
 from jobdash.app.rules.args_search import describe_args_search, parse_args_search
 from jobdash.core.errors import FilterError
+from jobdash.core.jsontypes import Json
 
 STATES = (
     "ready", "scheduled", "doing", "abort_requested", "succeeded", "failed", "cancelled",
@@ -65,32 +66,37 @@ class JobFilter:
     worker: int | None = None
     args: str | None = None
 
+    def _values(self) -> list[tuple[str, object]]:
+        """(name, value) of every field, in order (to mypy, fields() and getattr() give Any)."""
+        names = [f.name for f in cast("tuple[Field[object], ...]", fields(self))]
+        return [(name, cast(object, getattr(self, name))) for name in names]
+
     def is_empty(self) -> bool:
-        return not any(getattr(self, f.name) not in (None, ()) for f in fields(self))
+        return not any(value not in (None, ()) for _, value in self._values())
 
     def only_state(self) -> bool:
         return self.state is not None and JobFilter(state=self.state) == self
 
     def to_query_params(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name, value in self._values():
             if value is None or value == ():
                 continue
             if isinstance(value, datetime):
-                out[f.name] = value.astimezone(UTC).isoformat()
+                out[name] = value.astimezone(UTC).isoformat()
             elif isinstance(value, tuple):
-                out[f.name] = ",".join(str(v) for v in value)
+                out[name] = ",".join(str(v) for v in cast("tuple[object, ...]", value))
             else:
-                out[f.name] = str(value)
+                out[name] = str(value)
         return out
 
     def describe(self) -> dict[str, str]:
         """The filter for the audit log and messages (JSON-ready)."""
         return self.to_query_params()
 
-    def args_object(self) -> dict[str, Any] | None:
-        return json.loads(self.args) if self.args else None
+    def args_object(self) -> dict[str, Json] | None:
+        """The args search as an object (`args` is its compact JSON, describe_args_search)."""
+        return cast("dict[str, Json]", json.loads(self.args)) if self.args else None
 
     @classmethod
     def from_query_params(
@@ -102,7 +108,7 @@ class JobFilter:
     ) -> JobFilter:
         """A filter from URL parameters or CLI options; FilterError names the first value that
         cannot be used (a bad value never widens the result)."""
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in cast("tuple[Field[object], ...]", fields(cls))}
         if only_filter_keys:
             unknown = sorted(set(params) - names)
             if unknown:
@@ -119,7 +125,8 @@ class JobFilter:
             ("deferred_since", "deferred_until"),
             ("finished_since", "finished_until"),
         ):
-            if times[low] and times[high] and times[low] >= times[high]:
+            since, until = times[low], times[high]
+            if since and until and since >= until:
                 raise FilterError(f"{low} must be before {high}")
         priority_min = _integer("priority_min", text["priority_min"], PRIORITY_RANGE)
         priority_max = _integer("priority_max", text["priority_max"], PRIORITY_RANGE)
@@ -137,7 +144,10 @@ class JobFilter:
             priority_max=priority_max,
             worker=_integer("worker", text["worker"], (1, 2**63 - 1)),
             args=describe_args_search(parse_args_search(args, redact_patterns)) if args else None,
-            **times,
+            deferred_since=times["deferred_since"],
+            deferred_until=times["deferred_until"],
+            finished_since=times["finished_since"],
+            finished_until=times["finished_until"],
         )
 
 

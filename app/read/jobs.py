@@ -321,11 +321,7 @@ def plan_for(conn: psycopg.Connection, job_filter: JobFilter) -> SearchPlan:
 
 def _complete(plan: SearchPlan, count: int, lowest: int | None, scan: int) -> bool:
     """Whether the candidate walk saw them all: fewer than the window, or down to the floor."""
-    return (
-        count < scan
-        or lowest is None
-        or (plan.id_floor is not None and lowest <= plan.id_floor)
-    )
+    return count < scan or lowest is None or (plan.id_floor is not None and lowest <= plan.id_floor)
 
 
 @dataclass(frozen=True)
@@ -361,13 +357,17 @@ def load_jobs_page(
     """One page of jobs matching the filter, newest first, below job `before`."""
     plan = plan_for(conn, job_filter)
     driver = _driver(plan, before)
-    params = _params(job_filter) | plan.bounds() | {
-        "before": before,
-        "scan": scan,
-        "limit": limit + 1,  # one more tells whether an older page exists
-        "max_args_bytes": MAX_ARGS_BYTES,
-        "preview_chars": ARGS_PREVIEW_CHARS,
-    }
+    params = (
+        _params(job_filter)
+        | plan.bounds()
+        | {
+            "before": before,
+            "scan": scan,
+            "limit": limit + 1,  # one more tells whether an older page exists
+            "max_args_bytes": MAX_ARGS_BYTES,
+            "preview_chars": ARGS_PREVIEW_CHARS,
+        }
+    )
     query = PAGE.format(source=_source(driver), driver=_sql(driver), residual=_sql(plan.residual))
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(query, params).fetchall()

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import psycopg
+
+from jobdash.app.read.rows import fetch_all
 
 LIMIT = 500
 WAITING_SHOWN = 10
@@ -72,16 +75,36 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
+class _LockRow(NamedTuple):
+    lock: str
+    holder: int | None
+    task_name: str | None
+    queue_name: str | None
+    holder_started_at: datetime | None
+    waiting: int
+    waiting_ids: list[int] | None
+
+
+class _QueueingLockRow(NamedTuple):
+    queueing_lock: str
+    id: int
+    task_name: str
+    queue_name: str
+    scheduled_at: datetime | None
+
+
 def load_locks(conn: psycopg.Connection, limit: int = LIMIT) -> LocksView:
     params = {"limit": limit, "shown": WAITING_SHOWN}
     locks = [
         LockRow(lock, holder, task, queue, _utc(started), int(waiting), list(ids or []))
-        for lock, holder, task, queue, started, waiting, ids in conn.execute(
-            LOCKS, params
-        ).fetchall()
+        for lock, holder, task, queue, started, waiting, ids in fetch_all(
+            conn, _LockRow, LOCKS, params
+        )
     ]
     queueing = [
         QueueingLockRow(qlock, int(job_id), task, queue, _utc(at))
-        for qlock, job_id, task, queue, at in conn.execute(QUEUEING_LOCKS, params).fetchall()
+        for qlock, job_id, task, queue, at in fetch_all(
+            conn, _QueueingLockRow, QUEUEING_LOCKS, params
+        )
     ]
     return LocksView(locks, queueing, limit)

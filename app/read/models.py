@@ -7,9 +7,12 @@ database's now()); `to_jsonable` turns a record into ISO 8601 strings and plain 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
+
+from jobdash.core.jsontypes import Json
 
 
 @dataclass(frozen=True)
@@ -134,14 +137,18 @@ class Snapshot:
     scheduler: Scheduler
 
 
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses, lists and datetimes as JSON-ready values (datetimes in ISO 8601 UTC)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+def to_jsonable(value: object) -> Json:
+    """Dataclasses, lists and datetimes as JSON-ready values (datetimes in ISO 8601 UTC).
+
+    The casts only say that the items of a container are values too (isinstance gives Any)."""
+    if not inspect.isclass(value) and dataclasses.is_dataclass(value):
+        fields = cast("tuple[dataclasses.Field[object], ...]", dataclasses.fields(value))
+        return {f.name: to_jsonable(cast(object, getattr(value, f.name))) for f in fields}
     if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
+        return [to_jsonable(v) for v in cast("list[object] | tuple[object, ...]", value)]
     if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
+        items = cast("dict[str, object]", value).items()
+        return {k: to_jsonable(v) for k, v in items}
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat() if value.tzinfo else value.isoformat()
-    return value
+    return cast(Json, value)

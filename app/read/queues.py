@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import psycopg
 
 from jobdash.app.read.dashboard import load_queue_stats
+from jobdash.app.read.rows import fetch_all, fetch_optional
 
 # The capability key instrumented workers publish (jobs/instrumentation/controls.py).
 CONTROLS_KEY = "jobdash_controls"
@@ -56,10 +58,37 @@ class LiveWorker:
         return self.instrumented and (self.queues is None or queue in self.queues)
 
 
+class _WorkerRow(NamedTuple):
+    id: int
+    hostname: str | None
+    pid: int | None
+    worker_name: str | None
+    queues: list[str] | None
+    concurrency: int | None
+    instrumented: bool
+    honours_pauses: bool
+    running: int
+
+
+class _PauseRow(NamedTuple):
+    queue_name: str
+    paused_at: datetime
+    paused_by: str
+
+
+class _ThroughputRow(NamedTuple):
+    queue_name: str
+    succeeded: int | None
+    failed: int | None
+
+
+class _RecentRow(NamedTuple):
+    recent: bool
+
+
 def load_live_workers(conn: psycopg.Connection, live_s: float = 120) -> list[LiveWorker]:
-    rows = conn.execute(
-        LIVE_WORKERS, {"controls_key": CONTROLS_KEY, "live_s": float(live_s)}
-    ).fetchall()
+    params = {"controls_key": CONTROLS_KEY, "live_s": float(live_s)}
+    rows = fetch_all(conn, _WorkerRow, LIVE_WORKERS, params)
     workers = []
     for worker_id, host, pid, name, queues, concurrency, instrumented, honours, running in rows:
         label = f"{host}:{pid}" if host else f"worker #{worker_id}"
@@ -108,13 +137,13 @@ class QueuesView:
 def load_queues(conn: psycopg.Connection, live_s: float = 120) -> QueuesView:
     stats = load_queue_stats(conn)
     workers = load_live_workers(conn, live_s)
-    pauses = {name: (at, by) for name, at, by in conn.execute(PAUSES).fetchall()}
+    pauses = {name: (at, by) for name, at, by in fetch_all(conn, _PauseRow, PAUSES)}
     throughput = {
         name: (int(ok or 0), int(bad or 0))
-        for name, ok, bad in conn.execute(THROUGHPUT_LAST_HOUR).fetchall()
+        for name, ok, bad in fetch_all(conn, _ThroughputRow, THROUGHPUT_LAST_HOUR)
     }
-    row = conn.execute(ROLLUP_RECENT).fetchone()
-    recorded = bool(row and row[0])
+    row = fetch_optional(conn, _RecentRow, ROLLUP_RECENT)
+    recorded = bool(row and row.recent)
     rows = {q.name: q for q in stats.queues}
     names = sorted(set(rows) | set(pauses) | {q for w in workers for q in (w.queues or [])})
     unknown = sum(1 for w in workers if not w.instrumented)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import psycopg
+
+from jobdash.app.read.rows import fetch_one
 
 # pg_last_xact_replay_timestamp(): the commit time of the last transaction replayed. On a quiet
 # primary it ages although nothing is missing, so a lag is only a lag while the primary writes.
@@ -15,6 +18,11 @@ SELECT pg_is_in_recovery(),
 """
 
 
+class _ReplicaRow(NamedTuple):
+    in_recovery: bool
+    lag_s: float | None
+
+
 @dataclass(frozen=True)
 class ReplicaStatus:
     in_recovery: bool  # False: the "replica" is a primary (nothing to lag behind)
@@ -22,10 +30,9 @@ class ReplicaStatus:
 
 
 def load_replica_status(conn: psycopg.Connection) -> ReplicaStatus:
-    row = conn.execute(REPLICA_SQL).fetchone()
-    assert row is not None
+    in_recovery, lag_s = fetch_one(conn, _ReplicaRow, REPLICA_SQL)
     return ReplicaStatus(
-        in_recovery=bool(row[0]), lag_s=max(0.0, row[1]) if row[1] is not None else None
+        in_recovery=bool(in_recovery), lag_s=max(0.0, lag_s) if lag_s is not None else None
     )
 
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import psycopg
+from psycopg.rows import args_row
 
 from jobdash.app.read import dashboard_sql as sql
 from jobdash.app.read.models import Scheduler, UpcomingTask
+from jobdash.app.read.rows import fetch_all
 from jobdash.app.rules import schedules
 from jobdash.app.rules.text import relative_time
 from jobdash.core.periodic import PeriodicDefinition
@@ -57,6 +60,47 @@ def is_jobdash_task(task_name: str) -> bool:
     return task_name.startswith(JOBDASH_TASK_PREFIX)
 
 
+class _PeriodicRow(NamedTuple):
+    task_name: str
+    periodic_id: str
+    cron: str
+    queue_name: str
+    first_published_at: datetime
+    last_run: datetime | None
+    disabled_at: datetime | None
+    disabled_by: str | None
+
+
+class _CountsRow(NamedTuple):
+    now: datetime
+    total: int
+    due: int
+    next_at: datetime | None
+    capped: bool
+
+
+class _OnetimeRow(NamedTuple):
+    id: int
+    task_name: str
+    queue_name: str
+    scheduled_at: datetime
+
+
+class _DeferRow(NamedTuple):
+    task_name: str
+    periodic_id: str
+    last_run: datetime
+
+
+# Sort keys as functions: mypy infers a lambda's parameter as Any in sorted().
+def _definition_key(state: PeriodicState) -> tuple[str, str]:
+    return state.definition.key
+
+
+def _run_order(task: UpcomingTask) -> tuple[datetime, str]:
+    return (task.next_run, task.id)
+
+
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
@@ -69,13 +113,15 @@ def load_schedule_state(
 ) -> ScheduleState:
     """One round trip for the definitions, the one-time counts and the earliest one-time jobs;
     a second one only for definitions taken from an App (their last runs)."""
+    counts_params = {"cap": sql.OPEN_JOBS_CAP, "grace_s": schedules.ONETIME_GRACE_S}
+    onetime_params = {"cap": sql.OPEN_JOBS_CAP, "limit": limit}
     with conn.pipeline():
-        periodic_cur = conn.execute(sql.PERIODIC_TASKS)
-        counts_cur = conn.execute(
-            sql.ONETIME_COUNTS, {"cap": sql.OPEN_JOBS_CAP, "grace_s": schedules.ONETIME_GRACE_S}
+        periodic_cur = conn.cursor(row_factory=args_row(_PeriodicRow)).execute(sql.PERIODIC_TASKS)
+        counts_cur = conn.cursor(row_factory=args_row(_CountsRow)).execute(
+            sql.ONETIME_COUNTS, counts_params
         )
-        onetime_cur = conn.execute(
-            sql.ONETIME_JOBS, {"cap": sql.OPEN_JOBS_CAP, "limit": limit}
+        onetime_cur = conn.cursor(row_factory=args_row(_OnetimeRow)).execute(
+            sql.ONETIME_JOBS, onetime_params
         )
     periodic = [
         PeriodicState(
@@ -100,7 +146,7 @@ def load_schedule_state(
     periodic += _app_periodic(conn, periodic, extra_periodic or [])
     return ScheduleState(
         read_at=_utc(now),
-        periodic=sorted(periodic, key=lambda p: p.definition.key),
+        periodic=sorted(periodic, key=_definition_key),
         onetime=onetime,
         onetime_total=int(total),
         onetime_due=int(due),
@@ -117,9 +163,9 @@ def _app_periodic(
     missing = [d for d in extra if d.key not in known]
     if not missing:
         return []
-    rows = conn.execute(
-        sql.PERIODIC_DEFERS, {"task_names": sorted({d.task_name for d in missing})}
-    ).fetchall()
+    rows = fetch_all(
+        conn, _DeferRow, sql.PERIODIC_DEFERS, {"task_names": sorted({d.task_name for d in missing})}
+    )
     last_runs = {(task, pid): _utc(at) for task, pid, at in rows}
     return [PeriodicState(d, last_runs.get(d.key)) for d in missing]
 
@@ -192,7 +238,7 @@ def scheduler_at(state: ScheduleState, now: datetime, limit: int = 10) -> Schedu
         total_scheduled_tasks=len(team_definitions) + state.onetime_total,
         due_tasks=sum(t.is_due for t in theirs) + state.onetime_due,
         next_execution=min(future) if future else None,
-        upcoming=sorted(theirs + onetime, key=lambda t: (t.next_run, t.id))[:limit],
+        upcoming=sorted(theirs + onetime, key=_run_order)[:limit],
         periodic=theirs,
         maintenance=ours,
         onetime_capped=state.onetime_capped,

@@ -16,8 +16,11 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
+
+from jobdash.app.read.rows import fetch_all, fetch_one
 
 FREEZE_AFTER = timedelta(minutes=15)
 OUTCOMES = ("succeeded", "failed", "retried")
@@ -39,6 +42,23 @@ NOW_MINUTE_SQL = "SELECT date_trunc('minute', now())"
 Series = tuple[str, str, str]  # (queue, task, outcome)
 
 
+class _Minute(NamedTuple):
+    minute: datetime
+
+
+class _TotalsRow(NamedTuple):
+    """A row of TASK_TOTALS_SQL: the frozen counts of OUTCOMES, then the live ones."""
+
+    queue_name: str
+    task_name: str
+    frozen_succeeded: int
+    frozen_failed: int
+    frozen_retried: int
+    live_succeeded: int
+    live_failed: int
+    live_retried: int
+
+
 @dataclass
 class TaskTotals:
     """Running totals for one database; `load` is safe to call from several threads."""
@@ -50,16 +70,14 @@ class TaskTotals:
 
     def load(self, conn: psycopg.Connection) -> dict[Series, int]:
         with self._lock:
-            row = conn.execute(NOW_MINUTE_SQL).fetchone()
-            assert row is not None
-            minute: datetime = row[0]
+            (minute,) = fetch_one(conn, _Minute, NOW_MINUTE_SQL)
             if self.since is None:
                 self.since = self.frozen_until = minute
             assert self.frozen_until is not None
             freeze = max(self.frozen_until, minute - FREEZE_AFTER)
-            rows = conn.execute(
-                TASK_TOTALS_SQL, {"since": self.frozen_until, "freeze": freeze}
-            ).fetchall()
+            rows = fetch_all(
+                conn, _TotalsRow, TASK_TOTALS_SQL, {"since": self.frozen_until, "freeze": freeze}
+            )
             live: dict[Series, int] = defaultdict(int)
             for queue, task, *counts in rows:
                 for i, outcome in enumerate(OUTCOMES):

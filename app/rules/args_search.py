@@ -10,16 +10,16 @@ searchable: a search naming one is refused, or it would tell their values one gu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from jobdash.app.rules.redact import redacted_keys
 from jobdash.core.errors import FilterError
+from jobdash.core.jsontypes import Json
 
 MAX_SEARCH_CHARS = 2000
 
 
-def parse_args_search(text: str, redact_patterns: Sequence[str]) -> dict[str, Any]:
+def parse_args_search(text: str, redact_patterns: Sequence[str]) -> dict[str, Json]:
     """The JSON object to search args for; FilterError (one line) when it cannot be used."""
     text = text.strip()
     if not text:
@@ -37,17 +37,17 @@ def parse_args_search(text: str, redact_patterns: Sequence[str]) -> dict[str, An
     return wanted
 
 
-def _from_json(text: str) -> dict[str, Any]:
+def _from_json(text: str) -> dict[str, Json]:
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise FilterError(f"args: not valid JSON ({exc.msg} at character {exc.pos})") from None
     if not isinstance(value, dict):
-        raise FilterError("args: JSON search must be an object such as {\"customer_id\": 42}")
+        raise FilterError('args: JSON search must be an object such as {"customer_id": 42}')
     return value
 
 
-def _from_shorthand(text: str) -> dict[str, Any]:
+def _from_shorthand(text: str) -> dict[str, Json]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
@@ -57,14 +57,15 @@ def _from_shorthand(text: str) -> dict[str, Any]:
         raise FilterError(f"args: empty part in key {key!r}")
     raw = raw.strip()
     try:
-        value: Any = json.loads(raw)
+        value: Json = json.loads(raw)
     except ValueError:
         value = raw
-    for part in reversed(path):
-        value = {part.strip(): value}
-    return value
+    nested: dict[str, Json] = {path[-1].strip(): value}
+    for part in reversed(path[:-1]):
+        nested = {part.strip(): nested}
+    return nested
 
 
-def describe_args_search(wanted: dict[str, Any]) -> str:
+def describe_args_search(wanted: Mapping[str, Json]) -> str:
     """The search as compact JSON (for the URL, the audit log and messages)."""
     return json.dumps(wanted, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -14,7 +14,7 @@ import json
 import math
 import tempfile
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any
@@ -73,9 +73,8 @@ def cell_text(value: Any) -> str:
     if isinstance(value, float) and math.isnan(value):
         return ""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        when = value.replace(tzinfo=UTC) if value.tzinfo is None else value
+        return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bool):
@@ -132,7 +131,7 @@ def to_source(data: CsvData) -> CsvSource:
     raise TypeError(f"cannot export {type(first).__name__} rows as CSV")
 
 
-def iter_csv(data: CsvData, chunk_rows: int = 1000) -> Iterator[bytes]:
+def iter_csv(data: CsvData, chunk_rows: int = 1000) -> Generator[bytes, None, None]:
     """The CSV as UTF-8 chunks of `chunk_rows` rows: memory stays bounded however many rows
     the source yields (the streaming export route sends these as they come)."""
     source = to_source(data)

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
+from jobdash.core.jsontypes import Json
+
 MASK = "••••"
 _GLOB = re.compile(r"[*?\[]")
 # A JSON object key in (possibly cut) JSON text: a string followed by a colon.
@@ -31,7 +33,7 @@ def key_is_redacted(key: object, patterns: Sequence[str]) -> bool:
     return False
 
 
-def redact(value: Any, patterns: Sequence[str]) -> Any:
+def redact(value: Json, patterns: Sequence[str]) -> Json:
     """`value` with the value of every matching key replaced by MASK (a new structure)."""
     if not patterns:
         return value

@@ -6,6 +6,7 @@ Quartz): "* * * * * */15" runs every 15 seconds.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,7 +111,7 @@ def interval_seconds(cron: str) -> int | None:
 
 
 def schedule_type(cron: str | None) -> str:
-    """"onetime" (no cron), "interval" or "cron".
+    """ "onetime" (no cron), "interval" or "cron".
 
     Interval, as issue 3 defines it: a fixed step written as one `*/N` field with `*` above
     it ("*/5 * * * *", "0 */2 * * *"). "0 * * * *" is described as "every hour" but typed cron.
@@ -124,10 +125,12 @@ def schedule_type(cron: str | None) -> str:
     return "interval" if has_step_field and interval_seconds(cron) is not None else "cron"
 
 
+@functools.lru_cache(maxsize=1024)
 def describe_schedule(cron: str | None) -> str:
     """The schedule in words ("Every 5 minutes", "At 03:00, only on Monday"), by
     cron-descriptor. It reads a 6-field cron with the seconds FIRST (Quartz), Procrastinate's
-    croniter with the seconds LAST: the fields are reordered before it reads them."""
+    croniter with the seconds LAST: the fields are reordered before it reads them. Kept per
+    text: describing costs about a millisecond, and every refresh asks again."""
     if cron is None:
         return "once"
     fields = parse_cron_fields(cron)

@@ -182,7 +182,7 @@ def _span(seconds: float) -> str:
 
 
 def relative_time(when: datetime, now: datetime) -> str:
-    """"in 7 min" for the future (and for exactly now), "overdue by 3 min" for the past."""
+    """ "in 7 min" for the future (and for exactly now), "overdue by 3 min" for the past."""
     delta = (when - now).total_seconds()
     if delta < 0:
         return f"overdue by {_span(-delta)}"

@@ -1,4 +1,4 @@
-""""Why isn't this job running?" — one line from what the database knows about a waiting job.
+""" "Why isn't this job running?" — one line from what the database knows about a waiting job.
 
 Pure: `explain(facts)` takes a small record gathered by app/read/job_facts.py. The reasons are
 tried in the order they would hold the job back: a time in the future, a paused queue, no

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -31,7 +31,7 @@ class RenderCache:
             entry = self._entries.get(entry_key)
             if entry is not None and entry[0] is data:
                 self._entries.move_to_end(entry_key)
-                return entry[1]
+                return cast(T, entry[1])  # stored by a `build` of the same key
         value = build()  # outside the lock: two sessions may build the same value once each
         with self._lock:
             self._entries[entry_key] = (data, value)

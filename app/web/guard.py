@@ -70,7 +70,9 @@ def origin_allowed(origin: str | None, hosts: Sequence[str]) -> bool:
         name = urlsplit(origin).hostname
     except ValueError:
         return False
-    return bool(name) and host_allowed(name, hosts)
+    if not name:
+        return False
+    return host_allowed(name, hosts)
 
 
 class WebsocketOriginGuard:

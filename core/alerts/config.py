@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from jobdash.core.errors import ConfigError
 from jobdash.core.settings import OpsSettings
@@ -161,6 +161,14 @@ def _secret(where: str, table: dict[str, Any], key: str) -> str | None:
     return direct
 
 
+class _Delivery(TypedDict):
+    """The settings every kind of channel has."""
+
+    timeout_s: float
+    retries: int
+    retry_wait_s: float
+
+
 def parse_channel(table: Any, index: int) -> Channel:
     if not isinstance(table, dict):
         raise ConfigError(f"channels[{index}] must be a table")
@@ -172,7 +180,7 @@ def parse_channel(table: Any, index: int) -> Channel:
     if kind not in CHANNEL_TYPES:
         raise ConfigError(f"{where}: type must be one of {', '.join(sorted(CHANNEL_TYPES))}")
     _unknown_keys(where, table, CHANNEL_COMMON | CHANNEL_KEYS[kind])
-    common = {
+    common: _Delivery = {
         "timeout_s": _number(where, table, "timeout_s", 5),
         "retries": int(_number(where, table, "retries", 2)),
         "retry_wait_s": _number(where, table, "retry_wait_s", 1),

@@ -182,7 +182,7 @@ def evaluate_rule(
     kind = next_message(state, seen, now, config.remind_after(rule))
     status = "firing" if seen.firing else "ok"
     changed = state is None or state.status != status
-    since = now if changed else state.since  # type: ignore[union-attr]
+    since = state.since if state is not None and not changed else now
     notified_at = state.notified_at if state and not changed else None
     if kind is not None:
         message_since = state.since if kind == "resolved" and state else since

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import LiteralString
 from urllib.parse import urlencode
 
 import psycopg
@@ -79,9 +80,12 @@ class Observation:
     link: str  # a path of the dashboard, with its query ("dashboard", "failed_jobs?queue=…")
 
 
-def _scalar(conn: psycopg.Connection, query: str, params: dict) -> object:
+def _number(
+    conn: psycopg.Connection, query: LiteralString, params: dict[str, object]
+) -> float | None:
+    """The one number `query` returns, None when it returns no row or NULL."""
     row = conn.execute(query, params).fetchone()
-    return row[0] if row else None
+    return None if row is None or row[0] is None else float(row[0])
 
 
 def failure_rate(conn: psycopg.Connection, rule: Rule) -> Observation:
@@ -115,7 +119,7 @@ def queue_latency(conn: psycopg.Connection, rule: Rule) -> Observation:
 
 def no_healthy_worker(conn: psycopg.Connection, rule: Rule, healthy_s: float) -> Observation:
     count = int(
-        _scalar(
+        _number(
             conn,
             HEALTHY_WORKERS_SQL,
             {"healthy_s": healthy_s, "cpu": CPU_UNHEALTHY_PERCENT, "queue": rule.queue},
@@ -132,7 +136,7 @@ def no_healthy_worker(conn: psycopg.Connection, rule: Rule, healthy_s: float) ->
 
 def stalled_jobs(conn: psycopg.Connection, rule: Rule, healthy_s: float) -> Observation:
     count = int(
-        _scalar(conn, STALLED_SQL, {"healthy_s": healthy_s, "cpu": CPU_UNHEALTHY_PERCENT}) or 0
+        _number(conn, STALLED_SQL, {"healthy_s": healthy_s, "cpu": CPU_UNHEALTHY_PERCENT}) or 0
     )
     return Observation(
         count > rule.threshold,
@@ -173,10 +177,10 @@ def periodic_missed(conn: psycopg.Connection, rule: Rule) -> Observation:
 
 
 def rollup_behind(conn: psycopg.Connection, rule: Rule) -> Observation:
-    lag = _scalar(conn, ROLLUP_SQL, {})
+    lag = _number(conn, ROLLUP_SQL, {})
     if lag is None:
         return Observation(True, None, "the history rollup never ran", "history")
-    minutes = float(lag) / 60  # type: ignore[arg-type]
+    minutes = lag / 60
     return Observation(
         minutes > rule.threshold, minutes, f"the last rollup ran {minutes:.0f} min ago", "history"
     )

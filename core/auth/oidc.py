@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -40,7 +41,11 @@ def _is_http_url(text: str) -> bool:
     return parts.scheme in {"http", "https"} and bool(parts.netloc)
 
 
-def streamlit_auth_secrets(settings: AuthSettings) -> dict[str, dict[str, object]] | None:
+# What Streamlit accepts as a secret (streamlit.runtime.secrets.SecretsValue; core imports no UI).
+SecretValue: TypeAlias = str | int | float | bool | list["SecretValue"] | dict[str, "SecretValue"]
+
+
+def streamlit_auth_secrets(settings: AuthSettings) -> dict[str, SecretValue] | None:
     """What to pass as `st.App(secrets=...)`, or None when no JOBDASH_OIDC_* is set."""
     values = {
         "server_metadata_url": settings.oidc_server_metadata_url,
@@ -69,7 +74,8 @@ def streamlit_auth_secrets(settings: AuthSettings) -> dict[str, dict[str, object
         raise ConfigError(
             f"{settings.cookie_secret_source} must be at least {MIN_SECRET_BYTES} bytes"
         )
-    auth: dict[str, object] = {**values, "cookie_secret": settings.cookie_secret}
+    auth: dict[str, SecretValue] = {key: value for key, value in values.items() if value}
+    auth["cookie_secret"] = settings.cookie_secret
     if settings.oidc_scope:
         auth["client_kwargs"] = {"scope": settings.oidc_scope}
     return {"auth": auth}

@@ -65,7 +65,7 @@ class Migration:
 def migration_files() -> list[tuple[str, str]]:
     """(name, sql) of our migrations, in the order their numbers give."""
     folder = importlib.resources.files("jobdash.migrations")
-    files = sorted(f for f in folder.iterdir() if f.name.endswith(".sql"))
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
     return [(f.name, f.read_text(encoding="utf-8")) for f in files]
 
 

@@ -85,8 +85,9 @@ _NAME = r'(?:"?\w+"?\.)?"?(\w+)"?'
 _TABLE_NAME = re.compile(r"(?:procrastinate|jobdash)_\w+")
 _KEYWORDS = {"on", "of", "set", "only", "nowait", "skip"}
 
-_DDL = [
-    # (pattern, kind, lock, group of the object's name, group of the table)
+# (pattern, kind, lock, group of the object's name, group of the table)
+_Rule = tuple[str, str, str | None, int | None, int | None]
+_DDL: list[_Rule] = [
     (rf"\bcreate (?:unique )?index (concurrently )?(?:if not exists )?{_NAME} on (?:only )?{_NAME}",
      "build index", None, 2, 3),
     (rf"\bdrop index (concurrently )?(?:if exists )?{_NAME}", "drop index", None, 2, None),
@@ -104,7 +105,9 @@ _DDL = [
     (rf"\bupdate (?:only )?{_NAME}", "write", "ROW EXCLUSIVE", None, 1),
     (rf"\b(?:from|join|using|like) (?:only )?{_NAME}(?!\s*\()", "read", "ACCESS SHARE", None, 1),
 ]
-_DDL_RE = [(re.compile(p, re.IGNORECASE), *rest) for p, *rest in _DDL]
+_DDL_RE = [
+    (re.compile(p, re.IGNORECASE), kind, lock, name, table) for p, kind, lock, name, table in _DDL
+]
 _CALL = re.compile(r"\b(\w+)\s*\(")
 # A trigger names the function it will run, it does not run it now.
 _TRIGGER_FUNCTION = re.compile(r"\bexecute (?:function|procedure) (\w+)", re.IGNORECASE)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import psycopg
 from procrastinate.schema import SchemaManager
 from psycopg import sql
+from psycopg.rows import TupleRow
 
 from jobdash.core.database import connect
 from jobdash.core.errors import MigrationError, one_line
@@ -65,7 +66,7 @@ class Retry:
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with jitter: attempts that collide once do not collide again."""
-        return min(self.cap_s, self.base_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        return min(self.cap_s, self.base_s * 2.0 ** (attempt - 1)) * random.uniform(0.5, 1.0)
 
 
 def migrate(
@@ -227,9 +228,9 @@ def run_step(
             return run_locked(conn, step.label, wants, retry, say, lambda: conn.execute(step.sql))
         retries, cursor = 0, None
         while True:
-            rows: list = []
+            rows: list[TupleRow | None] = []
 
-            def one_batch(rows: list = rows, cursor: object = cursor) -> None:
+            def one_batch(rows: list[TupleRow | None] = rows, cursor: object = cursor) -> None:
                 params = {"cursor": cursor, "batch_size": batch_size}
                 rows.append(conn.execute(step.sql, params).fetchone())
 

@@ -213,9 +213,17 @@ def cleanup_sessions(timestamp: int) -> None:
     _work(0.1, 1)
 
 
-@app.periodic(cron="0 * * * *", periodic_id="hourly", task_kwargs={"report": "hourly-sales"})
-@app.periodic(cron="0 2 * * *", periodic_id="nightly", task_kwargs={"report": "daily-ledger"})
 @app.task(name="shop.scheduled_report", queue="reports")
 async def scheduled_report(timestamp: int, report: str) -> str:
     await _work_async(1, 5)
     return report
+
+
+# Two schedules of one task, each applied to the task itself: the types of Procrastinate's
+# decorator take the timestamp parameter off the task they return, so they do not stack.
+app.periodic(cron="0 2 * * *", periodic_id="nightly", task_kwargs={"report": "daily-ledger"})(
+    scheduled_report
+)
+app.periodic(cron="0 * * * *", periodic_id="hourly", task_kwargs={"report": "hourly-sales"})(
+    scheduled_report
+)

@@ -126,11 +126,26 @@ def traffic_share(at: datetime, peak_at: datetime) -> float:
 
 
 @dataclass
+class ErrorGroup:
+    """One minute's failures of one task and exception type: count, first and last end
+    (epoch seconds) and the latest failure's message."""
+
+    failures: int
+    first: float
+    last: float
+    message: str
+
+
+# A row for COPY, its values in the table's column order.
+Row = tuple[object, ...]
+
+
+@dataclass
 class Buckets:
     """Rows being made up, keyed as the rollup's tables are, minutes as epoch minutes."""
 
     history: dict[tuple[int, str, str], list[float]] = field(default_factory=dict)
-    errors: dict[tuple[int, str, str, str], list] = field(default_factory=dict)
+    errors: dict[tuple[int, str, str, str], ErrorGroup] = field(default_factory=dict)
     busy_s: dict[tuple[int, str], float] = field(default_factory=dict)
     ready_peak: dict[tuple[int, str], int] = field(default_factory=dict)
 
@@ -189,12 +204,12 @@ def _record(buckets: Buckets, made: Made, started_s: float) -> None:
             key = (end_minute, queue, task, attempt.exception_type or "builtins.Exception")
             group = buckets.errors.get(key)
             if group is None:
-                buckets.errors[key] = [1, ended, ended, attempt.message or ""]
+                buckets.errors[key] = ErrorGroup(1, ended, ended, attempt.message or "")
             else:
-                if ended >= group[2]:  # the example is the latest failure's
-                    group[2], group[3] = ended, attempt.message or ""
-                group[0] += 1
-                group[1] = min(group[1], ended)
+                if ended >= group.last:  # the example is the latest failure's
+                    group.last, group.message = ended, attempt.message or ""
+                group.failures += 1
+                group.first = min(group.first, ended)
         at = ended + attempt.retry_in_s
 
 
@@ -305,9 +320,9 @@ def _minute(epoch_minute: int) -> datetime:
 
 def depth_rows(
     buckets: Buckets, minutes: list[datetime], rng: random.Random, peak_at: datetime
-) -> list[tuple]:
+) -> list[Row]:
     """One depth sample per queue and minute: what a healthy worker leaves waiting."""
-    rows = []
+    rows: list[Row] = []
     for when in minutes:
         minute = int(when.timestamp() // 60)
         for queue in QUEUES:
@@ -322,8 +337,8 @@ def depth_rows(
     return rows
 
 
-def _history_rows(buckets: Buckets, keep: set[int]) -> list[tuple]:
-    rows = []
+def _history_rows(buckets: Buckets, keep: set[int]) -> list[Row]:
+    rows: list[Row] = []
     for (minute, queue, task), values in buckets.history.items():
         if minute not in keep:
             continue
@@ -333,18 +348,19 @@ def _history_rows(buckets: Buckets, keep: set[int]) -> list[tuple]:
     return rows
 
 
-def _error_rows(buckets: Buckets, keep: set[int]) -> list[tuple]:
+def _error_rows(buckets: Buckets, keep: set[int]) -> list[Row]:
     return [
         (
-            _minute(minute), queue, task, kind, failures, datetime.fromtimestamp(first, UTC),
-            datetime.fromtimestamp(last, UTC), message, None,
+            _minute(minute), queue, task, kind, group.failures,
+            datetime.fromtimestamp(group.first, UTC), datetime.fromtimestamp(group.last, UTC),
+            group.message, None,
         )
-        for (minute, queue, task, kind), (failures, first, last, message) in buckets.errors.items()
+        for (minute, queue, task, kind), group in buckets.errors.items()
         if minute in keep
     ]  # fmt: skip
 
 
-def _copy(conn: psycopg.Connection, table: str, columns: str, rows: list[tuple]) -> None:
+def _copy(conn: psycopg.Connection, table: str, columns: str, rows: list[Row]) -> None:
     with conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608
         for row in rows:
             copy.write_row(row)

@@ -119,8 +119,16 @@ def _wrap(job_manager: manager.JobManager, state: ControlState) -> None:
             job=job, periodic_id=periodic_id, defer_timestamp=defer_timestamp
         )
 
+    # Instance attributes over the methods (removed again by _unwrap): mypy forbids assigning
+    # to a method, which is the point here.
     job_manager.fetch_job = fetch_unpaused  # type: ignore[method-assign]
     job_manager.defer_periodic_job = defer_enabled  # type: ignore[method-assign]
+
+
+def _task_key(key: str) -> tuple[str, str]:
+    """(task name, periodic id) from the key CONTROLS reads (the two joined by KEY_SEPARATOR)."""
+    task_name, _, periodic_id = key.partition(KEY_SEPARATOR)
+    return (task_name, periodic_id)
 
 
 class ControlsWatcher:
@@ -149,13 +157,11 @@ class ControlsWatcher:
                 logger, "controls", "jobdash: could not read paused queues and disabled tasks"
             )
             return
-        disabled = frozenset(
-            tuple(key.split(KEY_SEPARATOR, 1)) for key in row["disabled"] or []  # type: ignore[misc]
-        )
+        disabled = frozenset(_task_key(key) for key in row["disabled"] or [])
         if paused != self.state.paused:
             logger.info("jobdash: paused queues: %s", ", ".join(sorted(paused)) or "none")
         self.state.waiting_queues = waiting
-        self.state.disabled = disabled  # type: ignore[assignment]
+        self.state.disabled = disabled
         self.state.paused = paused
 
     async def run(self, worker_task: asyncio.Future[Any]) -> None:

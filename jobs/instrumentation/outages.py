@@ -29,7 +29,7 @@ RECONNECT_ATTEMPT_S = 5.0
 
 def retry_delay(failures: int) -> float:
     """Seconds to wait before restart number `failures` (1, 2, 4, ... up to MAX_RETRY_S)."""
-    return min(MAX_RETRY_S, FIRST_RETRY_S * 2 ** max(0, failures - 1))
+    return min(MAX_RETRY_S, FIRST_RETRY_S * 2.0 ** max(0, failures - 1))
 
 
 def failure_reason(exc: BaseException | None) -> str:

@@ -84,7 +84,7 @@ class WorkerRegistry:
     def __init__(
         self,
         worker: worker_module.Worker,
-        connector: connector_module.BaseAsyncConnector | None = None,
+        connector: connector_module.BaseConnector | None = None,
         heartbeat_interval: float = DEFAULT_HEARTBEAT_INTERVAL_S,
         extra_versions: dict[str, str] | None = None,
     ) -> None:
@@ -126,7 +126,7 @@ class WorkerRegistry:
     async def _execute(self, query: str, **params: Any) -> None:
         try:
             await asyncio.wait_for(
-                self.connector.execute_query_async(query, **params),  # type: ignore[arg-type]
+                self.connector.execute_query_async(query, **params),
                 WRITE_TIMEOUT_S,
             )
         except Exception:

@@ -111,7 +111,7 @@ class InstrumentedWorker:
         self.worker = worker_module.Worker(app=self.app, **self._worker_options)
         self.registry = WorkerRegistry(
             self.worker,
-            self.app.connector,  # type: ignore[arg-type]
+            self.app.connector,
             self._heartbeat_interval or self.worker.update_heartbeat_interval,
             extra_versions={controls.CAPABILITY_KEY: controls.CAPABILITY},
         )

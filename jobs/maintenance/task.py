@@ -10,9 +10,10 @@ import inspect
 import logging
 from typing import Any
 
-from procrastinate import Blueprint, JobContext
+from procrastinate import Blueprint, JobContext, PsycopgConnector, SyncPsycopgConnector
 from procrastinate.exceptions import AppNotOpen
 from psycopg.conninfo import make_conninfo
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from jobdash.core.database import connect, resolve_database_url
 from jobdash.core.settings import load_settings
@@ -35,11 +36,13 @@ def _connection_string(context: JobContext) -> str:
     Procrastinate's PsycopgConnector / SyncPsycopgConnector (3.10) and the `conninfo` and
     `kwargs` of psycopg_pool's pools (each a value or, since psycopg_pool 3.3, a callable).
     Another kind of connector: Jobdash's own settings."""
-    connector = context.app.connector if context.app else None
-    try:
-        pool = connector.pool  # type: ignore[union-attr]
-    except (AttributeError, AppNotOpen):
-        pool = None
+    connector = context.app.connector
+    pool: AsyncConnectionPool | ConnectionPool | None = None
+    if isinstance(connector, PsycopgConnector | SyncPsycopgConnector):
+        try:
+            pool = connector.pool
+        except AppNotOpen:
+            pool = None
     conninfo = _resolved(getattr(pool, "conninfo", None))
     kwargs = _resolved(getattr(pool, "kwargs", None))
     if isinstance(conninfo, str):
@@ -89,7 +92,7 @@ def build_blueprint() -> Blueprint:
     @new.task(
         name="rollup", queue=MAINTENANCE_QUEUE, pass_context=True, queueing_lock="jobdash-rollup"
     )
-    def rollup(context: JobContext, timestamp: int, **_: Any) -> None:
+    def rollup(context: JobContext, /, timestamp: int, **_: Any) -> None:
         conninfo = _connection_string(context)
         try:
             report = maintain(conninfo)

@@ -178,7 +178,7 @@ def timeline_chart(timeline: Timeline, now: datetime, zone: tzinfo) -> alt.Layer
         .encode(x=time_axis(now, end, zone, field="at"))
     )
     height = ROW_HEIGHT_PX * max(1, len(timeline.rows)) + 40
-    return alt.layer(*layers).properties(height=height)
+    return alt.LayerChart(layer=layers).properties(height=height)
 
 
 def _at_tooltip(zone: tzinfo) -> alt.Tooltip:

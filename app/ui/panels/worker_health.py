@@ -7,6 +7,8 @@ under lock, so a job whose worker came back meanwhile is skipped and reported.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pandas as pd
 import streamlit as st
 
@@ -136,7 +138,7 @@ def render(health: WorkerHealth) -> None:
     if health.stalled:
         st.text(f"Stalled jobs ({health.stalled_jobs:,}):")
         # A fixed height only once the list is long: a short list stays short.
-        height = 250 if len(health.stalled) > STALLED_ROWS_SHOWN else "auto"
+        height: int | Literal["auto"] = 250 if len(health.stalled) > STALLED_ROWS_SHOWN else "auto"
         st.dataframe(stalled_table(health), hide_index=True, width="stretch", height=height)
         left, right = st.columns(2)
         with left:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from jobdash.app.cache import data
 from jobdash.app.read.replica import replica_text
+from jobdash.app.read.schedule import ScheduleState
 from jobdash.app.rules.text import format_interval, zone_label
 from jobdash.app.ui import live
 from jobdash.app.ui.panels import failed_jobs, queue_stats, scheduler, worker_health
@@ -14,7 +15,7 @@ from jobdash.app.ui.widgets.columns import display_zone
 from jobdash.core.settings import load_ops_settings, load_settings
 
 
-def _render_scheduler(loaded: object) -> None:
+def _render_scheduler(loaded: ScheduleState) -> None:
     app_path = load_settings().app_path
     warning = data.app_periodic_definitions(app_path)[1] if app_path else None
     scheduler.render(loaded, app_warning=warning)

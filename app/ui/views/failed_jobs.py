@@ -9,6 +9,7 @@ acted on are the ones the operator saw (the confirmation names them).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -146,7 +147,7 @@ def page_size() -> int:
     return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
-def failed_frame(rows: list[dict]) -> pd.DataFrame:
+def failed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "select": [False] * len(rows),
@@ -248,7 +249,7 @@ def render_list() -> None:
     _action_bar(job_filter, selected, total)
 
 
-def deleted_frame(rows: list[dict]) -> pd.DataFrame:
+def deleted_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "restore": [False] * len(rows),

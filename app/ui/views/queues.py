@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from jobdash.app.cache import data
-from jobdash.app.read.queues import QueueOverview, QueuesView
+from jobdash.app.read.queues import LiveWorker, QueueOverview, QueuesView
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.ui import live, operations
 from jobdash.app.ui.widgets import bulk_progress, columns, confirm, job_links
@@ -26,7 +26,7 @@ PAUSE_NOTE = (
 )
 
 
-def _workers(workers: list) -> str:
+def _workers(workers: list[LiveWorker]) -> str:
     return ", ".join(w.label for w in workers) or "—"
 
 

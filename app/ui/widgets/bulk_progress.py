@@ -51,7 +51,8 @@ def _ticking() -> None:
         elif run.result is not None:
             flash(Flash(run.result.summary()))
         st.rerun(scope="app")
-        return
+        # Typed NoReturn, st.rerun returns when no script run context is there (bare mode).
+        return  # type: ignore[unreachable]
     fraction = min(1.0, run.processed / run.total) if run.total else 0.0
     text = f"{run.action}: {run.processed:,} of {run.total:,} processed"
     if run.stop.is_set():

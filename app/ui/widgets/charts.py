@@ -135,15 +135,17 @@ def time_chart(
         encoding["color"] = alt.Color(f"{color}:N", scale=scale)
     if dash is not None:
         encoding["strokeDash"] = alt.StrokeDash(f"{dash}:N")
-    drawn = chart.encode(**encoding)
+    drawn: alt.Chart = chart.encode(**encoding)
     if marker is None or not start <= marker[0] <= end:
         return drawn
-    return alt.layer(drawn, marker_rule(marker[0], marker[1], start, end, zone))
+    # LayerChart itself, what alt.layer makes of charts without facet encodings (typed as
+    # LayerChart | FacetChart).
+    return alt.LayerChart(layer=[drawn, marker_rule(marker[0], marker[1], start, end, zone)])
 
 
 def marker_rule(
     at: datetime, label: str, start: datetime, end: datetime, zone: tzinfo
-) -> alt.Chart:
+) -> alt.LayerChart:
     """A dashed vertical rule at `at` with `label` beside it, on the chart's time axis."""
     frame = pd.DataFrame({"at": [wall_clock(at, zone)], "label": [label]})
     base = alt.Chart(frame).encode(x=time_axis(start, end, zone, "at", "", domain=False))
@@ -152,7 +154,7 @@ def marker_rule(
     text = base.mark_text(align="right", baseline="top", dx=-4, dy=4, color="#808495").encode(
         text="label:N", y=alt.value(0)
     )
-    return alt.layer(rule, text)
+    return alt.LayerChart(layer=[rule, text])
 
 
 def vega_lite_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:

@@ -26,7 +26,7 @@ Reveal = Callable[[], tuple[Any, Flash | None]]
 MAX_MESSAGE_CHARS = 20_000
 
 
-def event_timeline(events: list[dict]) -> pd.DataFrame:
+def event_timeline(events: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for i, event in enumerate(events):
         nxt = events[i + 1]["at"] if i + 1 < len(events) else None
