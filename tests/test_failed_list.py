@@ -308,3 +308,21 @@ def test_a_refusing_deleted_events_table_never_fails_procrastinate_s_delete(
     conn.execute("delete from procrastinate_jobs where id = %s", (other,))
     kept = "select count(*) > 0 from jobdash_deleted_job_events where job_id = %s"
     assert conn.execute(kept, (other,)).fetchone() == (True,)
+
+
+def test_a_truncate_of_the_jobs_is_never_refused_by_our_tables(conn: psycopg.Connection) -> None:
+    notices: list[str] = []
+    conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+    make_failed_jobs(conn, 2)
+    conn.execute(DISK_FULL)
+    conn.execute(
+        "CREATE TRIGGER fault_disk_full BEFORE DELETE ON jobdash_failed_jobs"
+        " FOR EACH STATEMENT EXECUTE FUNCTION fault_disk_full()"
+    )
+    conn.execute("truncate procrastinate_jobs cascade")
+    assert conn.execute("select count(*) from procrastinate_jobs").fetchone() == (0,)
+    warned = "jobdash: the failed ledger and list were not emptied"
+    assert any(n.startswith(warned) for n in notices), notices
+    conn.execute("DROP FUNCTION fault_disk_full() CASCADE")
+    assert recount_failed(conn) == 0
+    assert listed(conn) == {}
