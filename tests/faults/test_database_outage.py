@@ -114,7 +114,8 @@ def test_dashboard_and_worker_ride_out_a_database_outage(
         lambda: (
             scalar(
                 url,
-                "select count(*) from procrastinate_jobs where id = any(%s) and status = 'succeeded'",
+                "select count(*) from procrastinate_jobs"
+                " where id = any(%s) and status = 'succeeded'",
                 (jobs,),
             )
             == len(jobs)
