@@ -3,13 +3,14 @@
     python bench/bench_jobs.py [--server URL] [--jobs 10000000] [--runs 20] [--scan 100000]
                                [--reuse] [--keep]
 
-Creates `jobdash_bench_jobs_<N>` on the server (default 127.0.0.1:5432 as postgres), migrates
-and seeds it with `jobdash.jobs.demo.seed` (7 days, 1,000 jobs/min in the last hour; 10 M jobs
-take ~15 min), then makes a few rarities the seed has none of: 50 old jobs in a queue "rare",
-a lock on old and open jobs. --reuse keeps a database that already holds the jobs; --keep
-leaves it for the next run. Prints a markdown table: median and p95 of each query (warm, as a
-dashboard refreshing every few seconds keeps it), what it found, how far a bounded search
-went, and which indexes the page's plan used.
+Uses `jobdash_bench_<N>` on the server (default 127.0.0.1:5432 as postgres), the database
+bench_loaders.py leaves with --keep (reference data, with its backlog of ready, doing and
+stalled jobs), or creates it: migrates and seeds it with `jobdash.jobs.demo.seed` (7 days,
+1,000 jobs/min in the last hour; 10 M jobs take 15-20 min). Then makes a few rarities the
+seed has none of: 50 old jobs in a queue "rare", a lock on old and open jobs. --reuse keeps a
+database that already holds the jobs; --keep leaves it for the next run. Prints a markdown
+table: median and p95 of each query (warm, as a dashboard refreshing every few seconds keeps
+it), what it found, how far a bounded search went, and which indexes the page's plan used.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def _url(server: str, dbname: str) -> str:
 
 
 def prepare(server: str, count: int, reuse: bool) -> str:
-    name = f"jobdash_bench_jobs_{count}"
+    name = f"jobdash_bench_{count}"
     url = _url(server, name)
     with psycopg.connect(server, autocommit=True) as admin:
         exists = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
@@ -188,7 +189,7 @@ def main() -> int:
         with psycopg.connect(args.server, autocommit=True) as admin:
             admin.execute(
                 sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(f"jobdash_bench_jobs_{args.jobs}")
+                    sql.Identifier(f"jobdash_bench_{args.jobs}")
                 )
             )
     return 0
