@@ -123,12 +123,7 @@ def p95(values: list[float]) -> float:
 
 
 def indexes_used(conn: psycopg.Connection, job_filter: JobFilter, scan: int) -> str:
-    plan = jobs.plan_for(conn, job_filter)
-    query = jobs.PAGE.format(driver=jobs._sql(plan.driver), residual=jobs._sql(plan.residual))
-    params = jobs._params(job_filter) | plan.bounds() | {
-        "before": None, "scan": scan, "limit": 51, "max_args_bytes": jobs.MAX_ARGS_BYTES,
-        "preview_chars": jobs.ARGS_PREVIEW_CHARS,
-    }  # fmt: skip
+    query, params = jobs.page_query(conn, job_filter, 50, None, scan)
     (doc,) = conn.execute("EXPLAIN (FORMAT JSON) " + query, params).fetchone()
     names: list[str] = []
 

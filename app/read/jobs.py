@@ -347,16 +347,14 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def load_jobs_page(
-    conn: psycopg.Connection,
+def _page_statement(
+    plan: SearchPlan,
+    driver: tuple[str, ...],
     job_filter: JobFilter,
-    limit: int = 50,
-    before: int | None = None,
-    scan: int = 100_000,
-) -> JobPage:
-    """One page of jobs matching the filter, newest first, below job `before`."""
-    plan = plan_for(conn, job_filter)
-    driver = _driver(plan, before)
+    limit: int,
+    before: int | None,
+    scan: int,
+) -> tuple[str, dict[str, Any]]:
     params = (
         _params(job_filter)
         | plan.bounds()
@@ -369,6 +367,28 @@ def load_jobs_page(
         }
     )
     query = PAGE.format(source=_source(driver), driver=_sql(driver), residual=_sql(plan.residual))
+    return query, params
+
+
+def page_query(
+    conn: psycopg.Connection, job_filter: JobFilter, limit: int, before: int | None, scan: int
+) -> tuple[str, dict[str, Any]]:
+    """The statement of one page and its parameters (what bench/bench_jobs.py EXPLAINs)."""
+    plan = plan_for(conn, job_filter)
+    return _page_statement(plan, _driver(plan, before), job_filter, limit, before, scan)
+
+
+def load_jobs_page(
+    conn: psycopg.Connection,
+    job_filter: JobFilter,
+    limit: int = 50,
+    before: int | None = None,
+    scan: int = 100_000,
+) -> JobPage:
+    """One page of jobs matching the filter, newest first, below job `before`."""
+    plan = plan_for(conn, job_filter)
+    driver = _driver(plan, before)
+    query, params = _page_statement(plan, driver, job_filter, limit, before, scan)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(query, params).fetchall()
     for row in rows:
