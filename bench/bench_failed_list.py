@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from bench_common import database_url, p95
 
 from jobdash.app.read import dashboard, failed_jobs, jobs
 from jobdash.app.read.failed_jobs import FailedJobFilter
@@ -58,12 +58,6 @@ READERS: dict[str, Callable[[psycopg.Connection], object]] = {
 }
 
 
-def _url(server: str, dbname: str) -> str:
-    params = conninfo_to_dict(server)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
 def time_readers(url: str, runs: int) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {name: [] for name in READERS}
     with psycopg.connect(url, autocommit=True, options="-c timezone=UTC") as conn:
@@ -76,11 +70,6 @@ def time_readers(url: str, runs: int) -> dict[str, list[float]]:
     return timings
 
 
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -88,7 +77,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     sizes = [int(n) for n in args.sizes.split(",")]
-    results = {n: time_readers(_url(args.server, f"jobdash_bench_{n}"), args.runs) for n in sizes}
+    results = {
+        n: time_readers(database_url(args.server, f"jobdash_bench_{n}"), args.runs) for n in sizes
+    }
     head = " | ".join(f"median / p95 @{n:,} (ms)" for n in sizes)
     print(f"| reader | {head} |")
     print("|---|" + "---|" * len(sizes))

@@ -54,9 +54,7 @@ TASKS_PER_QUEUE = 3
 JOBS_PER_MINUTE = 1000
 
 # Durations spread evenly over bins 5..11 (10 ms .. 1 s).
-_BINS = ", ".join(
-    "n / 7" if 5 <= i <= 11 else "0" for i in range(len(HISTOGRAM_COLUMNS))
-)
+_BINS = ", ".join("n / 7" if 5 <= i <= 11 else "0" for i in range(len(HISTOGRAM_COLUMNS)))
 FILL_HISTORY = f"""
 INSERT INTO {{table}}
 SELECT b, 'queue' || q, 'task' || t, n, n - f, f, f / 2, 0, 0, n, n * 120.0, 5000.0, {_BINS}

@@ -24,8 +24,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from bench_common import database_url, p95
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobdash.app.read import jobs
 from jobdash.app.read.job_filter import JobFilter
@@ -42,15 +42,9 @@ ANALYZE procrastinate_jobs;
 """
 
 
-def _url(server: str, dbname: str) -> str:
-    params = conninfo_to_dict(server)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
 def prepare(server: str, count: int, reuse: bool) -> str:
     name = f"jobdash_bench_{count}"
-    url = _url(server, name)
+    url = database_url(server, name)
     with psycopg.connect(server, autocommit=True) as admin:
         exists = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if exists and reuse:
@@ -115,11 +109,6 @@ def timed(call: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
         result = call()
         samples.append((time.perf_counter() - start) * 1000)
     return samples, result
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def indexes_used(conn: psycopg.Connection, job_filter: JobFilter, scan: int) -> str:

@@ -24,8 +24,8 @@ import time
 from collections.abc import Callable
 
 import psycopg
+from bench_common import database_url, p95
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobdash.app.read.dashboard import load_failed_jobs, load_queue_stats, load_worker_health
 from jobdash.app.read.schedule import load_scheduler
@@ -68,15 +68,9 @@ LOADERS: dict[str, Callable[[psycopg.Connection], object]] = {
 }
 
 
-def _url(server: str, dbname: str) -> str:
-    params = conninfo_to_dict(server)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
 def prepare(server: str, jobs: int, reuse: bool, backlog: int) -> str:
     name = f"jobdash_bench_{jobs}"
-    url = _url(server, name)
+    url = database_url(server, name)
     with psycopg.connect(server, autocommit=True) as admin:
         exists = admin.execute("select 1 from pg_database where datname = %s", (name,)).fetchone()
         if exists and reuse:
@@ -138,11 +132,6 @@ def time_loaders(url: str, runs: int) -> dict[str, list[float]]:
                 total += elapsed
             timings[SNAPSHOT].append(total)
     return timings
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def main() -> int:

@@ -56,8 +56,9 @@ def url_for(server: str, dbname: str) -> str:
 def build(server: str, jobs: int, backlog: int) -> str:
     url = url_for(server, DATABASE)
     with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-            sql.Identifier(DATABASE)))
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DATABASE))
+        )
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
     started = time.monotonic()
     migrate(url)
@@ -77,26 +78,31 @@ def build(server: str, jobs: int, backlog: int) -> str:
             " pg_size_pretty(pg_relation_size('procrastinate_events')),"
             " (select count(*) from procrastinate_events)"
         ).fetchone()
-    print(f"built {report.jobs:,} jobs ({report.events:,} events) + {backlog:,} todo in "
-          f"{time.monotonic() - started:.0f} s; procrastinate_jobs {size[0]}, "
-          f"procrastinate_events {size[1]} ({size[2]:,} rows); no jobdash_* object left",
-          flush=True)
+    print(
+        f"built {report.jobs:,} jobs ({report.events:,} events) + {backlog:,} todo in "
+        f"{time.monotonic() - started:.0f} s; procrastinate_jobs {size[0]}, "
+        f"procrastinate_events {size[1]} ({size[2]:,} rows); no jobdash_* object left",
+        flush=True,
+    )
     return url
 
 
 def worker(url: str, calls: Calls, stop: threading.Event) -> None:
     with psycopg.connect(url, autocommit=True, application_name="bench-worker") as conn:
-        worker_id = conn.execute("select worker_id from procrastinate_register_worker_v1()"
-                                 ).fetchone()[0]
+        worker_id = conn.execute(
+            "select worker_id from procrastinate_register_worker_v1()"
+        ).fetchone()[0]
         while not stop.is_set():
             started = time.monotonic()
             try:
-                row = conn.execute("select id from procrastinate_fetch_job_v2(null, %s)",
-                                   (worker_id,)).fetchone()
+                row = conn.execute(
+                    "select id from procrastinate_fetch_job_v2(null, %s)", (worker_id,)
+                ).fetchone()
                 job_id = row[0] if row else None
                 if job_id is not None:
-                    conn.execute("select procrastinate_finish_job_v1(%s, 'succeeded', false)",
-                                 (job_id,))
+                    conn.execute(
+                        "select procrastinate_finish_job_v1(%s, 'succeeded', false)", (job_id,)
+                    )
                     calls.jobs_run += 1
             except psycopg.Error as exc:
                 calls.errors.append(f"fetch: {exc}")
@@ -130,7 +136,10 @@ def run_migrate(url: str) -> tuple[float, list[tuple[float, str]]]:
     started = time.monotonic()
     process = subprocess.Popen(
         [sys.executable, "-m", "jobdash", "migrate", "--database-url", url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
     )
     assert process.stdout is not None
     lines = [(time.monotonic(), line.rstrip("\n")) for line in process.stdout]
@@ -160,8 +169,10 @@ def stats(waits: list[float]) -> str:
         return f"{'-':>9} {'-':>9} {'-':>9} {0:>7}"
     ordered = sorted(waits)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return (f"{statistics.median(ordered) * 1000:>7.1f}ms {p95 * 1000:>7.1f}ms "
-            f"{ordered[-1] * 1000:>7.1f}ms {len(ordered):>7,}")
+    return (
+        f"{statistics.median(ordered) * 1000:>7.1f}ms {p95 * 1000:>7.1f}ms "
+        f"{ordered[-1] * 1000:>7.1f}ms {len(ordered):>7,}"
+    )
 
 
 def main() -> None:
@@ -176,8 +187,11 @@ def main() -> None:
 
     url = build(args.server, args.jobs, args.backlog)
     with psycopg.connect(url, autocommit=True) as conn:
-        estimates = {p.step.label: p.estimate.split(" (")[0].split(" once")[0]
-                     for _, planned in plan(conn, 200) for p in planned}
+        estimates = {
+            p.step.label: p.estimate.split(" (")[0].split(" once")[0]
+            for _, planned in plan(conn, 200)
+            for p in planned
+        }
     calls, stop = Calls(), threading.Event()
     threads = [
         threading.Thread(target=worker, args=(url, calls, stop)),
@@ -199,8 +213,10 @@ def main() -> None:
         # A call belongs to the migrate when it overlaps it at all.
         return [d for s, d in kind if s < hi and s + d > lo]
 
-    print(f"\njobdash migrate on {args.jobs:,} jobs took {elapsed:.1f} s "
-          f"(worker ran {calls.jobs_run:,} jobs, deferrer {args.rate:.0f}/s)\n")
+    print(
+        f"\njobdash migrate on {args.jobs:,} jobs took {elapsed:.1f} s "
+        f"(worker ran {calls.jobs_run:,} jobs, deferrer {args.rate:.0f}/s)\n"
+    )
     print(f"{'phase':<16} {'call':<7} {'median':>9} {'p95':>9} {'max':>9} {'count':>7}")
     t0 = migrate_start - args.settle
     for name, lo, hi in (
@@ -210,16 +226,22 @@ def main() -> None:
     ):
         for kind, label in ((calls.defer, "defer"), (calls.fetch, "fetch")):
             print(f"{name:<16} {label:<7} {stats(phase(kind, lo, hi))}")
-    worst = max(phase(calls.defer, migrate_start, migrate_end)
-                + phase(calls.fetch, migrate_start, migrate_end), default=0)
+    worst = max(
+        phase(calls.defer, migrate_start, migrate_end)
+        + phase(calls.fetch, migrate_start, migrate_end),
+        default=0,
+    )
     verdict = "met" if worst <= TARGET_S and not calls.errors else "MISSED"
-    print(f"\nlongest wait during migrate: {worst * 1000:.0f} ms (target <= "
-          f"{TARGET_S * 1000:.0f} ms: {verdict}); errors: {len(calls.errors)}")
+    print(
+        f"\nlongest wait during migrate: {worst * 1000:.0f} ms (target <= "
+        f"{TARGET_S * 1000:.0f} ms: {verdict}); errors: {len(calls.errors)}"
+    )
     for error in calls.errors[:5]:
         print(f"  {error}")
     print("\nlongest waits during migrate, and the step running then:")
     during = [("defer", s, d) for s, d in calls.defer if migrate_start <= s < migrate_end] + [
-        ("fetch", s, d) for s, d in calls.fetch if migrate_start <= s < migrate_end]
+        ("fetch", s, d) for s, d in calls.fetch if migrate_start <= s < migrate_end
+    ]
     for kind, start, seconds in sorted(during, key=lambda c: -c[2])[:6]:
         print(f"  {seconds * 1000:>6.0f} ms  {kind}  {running_at(steps, start, seconds)}")
     print(f"\nslowest steps ({len(steps)} in all), with what `migrate --plan` estimated:")
@@ -231,8 +253,9 @@ def main() -> None:
         print(f"  {line}")
     if not args.keep:
         with psycopg.connect(args.server, autocommit=True) as conn:
-            conn.execute(sql.SQL("drop database if exists {} with (force)").format(
-                sql.Identifier(DATABASE)))
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DATABASE))
+            )
 
 
 if __name__ == "__main__":

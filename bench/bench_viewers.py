@@ -38,10 +38,11 @@ from pathlib import Path
 import psutil
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench_common import database_url  # noqa: E402
 
 from bench.statement_proxy import StatementProxy  # noqa: E402
 from jobdash.core.schema import migrate  # noqa: E402
@@ -67,14 +68,8 @@ SELECT (SELECT id FROM started)
 """
 
 
-def _url(server: str, dbname: str) -> str:
-    params = conninfo_to_dict(server)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
 def prepare(server: str, jobs: int, reuse: bool) -> str:
-    url = _url(server, DATABASE)
+    url = database_url(server, DATABASE)
     with psycopg.connect(server, autocommit=True) as admin:
         exists = admin.execute("select 1 from pg_database where datname = %s", (DATABASE,))
         if exists.fetchone() and reuse:
