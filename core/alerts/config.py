@@ -169,12 +169,18 @@ class _Delivery(TypedDict):
     retry_wait_s: float
 
 
-def parse_channel(table: Any, index: int) -> Channel:
+def _named_table(table: Any, array: str, index: int) -> str:
+    """The name of entry `index` of `array` ("channels", "rules"), which must be a table."""
     if not isinstance(table, dict):
-        raise ConfigError(f"channels[{index}] must be a table")
-    name = _text(f"channels[{index}]", table, "name")
+        raise ConfigError(f"{array}[{index}] must be a table")
+    name = _text(f"{array}[{index}]", table, "name")
     if not name:
-        raise ConfigError(f"channels[{index}]: name is required")
+        raise ConfigError(f"{array}[{index}]: name is required")
+    return name
+
+
+def parse_channel(table: Any, index: int) -> Channel:
+    name = _named_table(table, "channels", index)
     where = f"channel {name!r}"
     kind = table.get("type")
     if kind not in CHANNEL_TYPES:
@@ -219,11 +225,7 @@ def parse_channel(table: Any, index: int) -> Channel:
 
 
 def parse_rule(table: Any, index: int, channel_names: list[str]) -> Rule | None:
-    if not isinstance(table, dict):
-        raise ConfigError(f"rules[{index}] must be a table")
-    name = _text(f"rules[{index}]", table, "name")
-    if not name:
-        raise ConfigError(f"rules[{index}]: name is required")
+    name = _named_table(table, "rules", index)
     where = f"rule {name!r}"
     kind = table.get("kind")
     if kind not in KINDS:
