@@ -86,7 +86,7 @@ INSTRUMENTATION = Source(
 FAILED_PAGE = Source(
     "failed_page",
     lambda conn, s, job_filter, limit, before: failed_jobs.load_failed_page(
-        conn, job_filter, limit, before
+        conn, job_filter, limit, before, scan=s.search_scan_jobs
     ),
     lambda s: PAGE_REFRESH_S,
 )

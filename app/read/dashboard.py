@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import NamedTuple
 
 import psycopg
 
@@ -26,10 +26,12 @@ from jobdash.app.read.models import (
     WorkerHealth,
     WorkerRow,
 )
+from jobdash.app.read.rows import fetch_all, fetch_one, typed_cursor
 from jobdash.app.read.schedule import load_scheduler
 from jobdash.app.rules.health import is_worker_healthy
 from jobdash.app.rules.text import PAYLOAD_PREVIEW_CHARS
-from jobdash.core.history_tables import EVENT_BUCKETS_SQL, NO_CEILING_ID
+from jobdash.core.history_tables import NO_CEILING_ID
+from jobdash.core.jsontypes import Json
 from jobdash.core.periodic import PeriodicDefinition
 
 logger = logging.getLogger(__name__)
@@ -53,6 +55,65 @@ __all__ = [
 ]
 
 
+class _QueueCounts(NamedTuple):
+    name: str
+    ready: int
+    scheduled: int
+    doing: int
+    failed: int
+    oldest_ready_age_s: float | None
+    capped: bool
+
+
+class _DepthSample(NamedTuple):
+    queue_name: str
+    bucket: datetime
+    ready_max: int
+    scheduled_max: int
+    doing_max: int
+    capped: bool
+
+
+class _WindowBounds(NamedTuple):
+    now: datetime
+    start: datetime
+    complete_to: datetime | None
+    mark_floor: int
+    bisected_floor: int
+
+
+class _Outcomes(NamedTuple):
+    succeeded: int
+    failed: int
+    duration_sum_ms: float
+    duration_count: int
+
+
+class _WorkerFacts(NamedTuple):
+    worker_id: int
+    hostname: str | None
+    pid: int | None
+    concurrency: int | None
+    cpu_percent: float | None
+    memory_mb: float | None
+    last_heartbeat: datetime
+    heartbeat_age_s: float
+    jobs: int
+    worker_name: str | None
+    queues: list[str] | None
+
+
+class _Orphaned(NamedTuple):
+    orphaned: int
+    capped: bool
+    ids: list[int]
+    queues: list[str]
+    tasks: list[str]
+
+
+_NO_OUTCOMES = _Outcomes(0, 0, 0.0, 0)
+
+
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
@@ -60,18 +121,17 @@ def _utc(value: datetime) -> datetime:
 def load_queue_stats(conn: psycopg.Connection, *, window_seconds: int = 3600) -> QueueStats:
     """Per queue: ready, scheduled, in progress (among the oldest COUNT_CAP open jobs, with the
     rollup's latest sample as an estimate past it), failed (exact), latency; and the last
-    `window_seconds` of outcomes."""
-    window = load_window_stats(conn, window_seconds)
-    params = {"cap": COUNT_CAP, "max_age_s": SAMPLE_MAX_AGE_S}
+    `window_seconds` of outcomes. Two round trips."""
+    params = {"cap": COUNT_CAP, "max_age_s": SAMPLE_MAX_AGE_S, "window_seconds": window_seconds}
     with conn.pipeline():
-        queues_cur = conn.execute(sql.QUEUES, params)
-        samples_cur = conn.execute(sql.DEPTH_SAMPLES, params)
-    samples = {row[0]: row[1:] for row in samples_cur.fetchall()}
-    queues = [
-        _queue_row(name, int(ready), int(scheduled), int(doing), int(failed), age,
-                   bool(capped), samples.get(name))
-        for name, ready, scheduled, doing, failed, age, capped in queues_cur.fetchall()
-    ]  # fmt: skip
+        bounds_cur = typed_cursor(conn, _WindowBounds).execute(sql.WINDOW_BOUNDS, params)
+        queues_cur = typed_cursor(conn, _QueueCounts).execute(sql.QUEUES, params)
+        samples_cur = typed_cursor(conn, _DepthSample).execute(sql.DEPTH_SAMPLES, params)
+    bounds = bounds_cur.fetchone()
+    assert bounds is not None
+    samples = {sample.queue_name: sample for sample in samples_cur.fetchall()}
+    queues = [_queue_row(counts, samples.get(counts.name)) for counts in queues_cur.fetchall()]
+    window = _window_stats(conn, bounds)
     total = window.succeeded + window.failed
     return QueueStats(
         current_queue_size=sum(q.ready for q in queues),
@@ -87,30 +147,22 @@ def load_queue_stats(conn: psycopg.Connection, *, window_seconds: int = 3600) ->
     )
 
 
-def _queue_row(
-    name: str,
-    ready: int,
-    scheduled: int,
-    doing: int,
-    failed: int,
-    oldest_age: float | None,
-    capped: bool,
-    sample: tuple[datetime, int, int, int, bool] | None,
-) -> QueueRow:
+def _queue_row(counts: _QueueCounts, sample: _DepthSample | None) -> QueueRow:
     # An estimate only where the live read stopped at its cap and the sample did not.
-    estimate = sample if capped and sample is not None and not sample[4] else None
+    estimate = sample if counts.capped and sample is not None and not sample.capped else None
+    age = counts.oldest_ready_age_s
     return QueueRow(
-        name=name,
-        ready=ready,
-        scheduled=scheduled,
-        doing=doing,
-        failed=failed,
-        oldest_ready_age_s=max(0.0, float(oldest_age)) if oldest_age is not None else None,
-        capped=capped,
-        ready_estimate=max(int(estimate[1]), ready) if estimate else None,
-        scheduled_estimate=max(int(estimate[2]), scheduled) if estimate else None,
-        doing_estimate=max(int(estimate[3]), doing) if estimate else None,
-        estimated_at=_utc(estimate[0]) if estimate else None,
+        name=counts.name,
+        ready=counts.ready,
+        scheduled=counts.scheduled,
+        doing=counts.doing,
+        failed=counts.failed,
+        oldest_ready_age_s=max(0.0, age) if age is not None else None,
+        capped=counts.capped,
+        ready_estimate=max(estimate.ready_max, counts.ready) if estimate else None,
+        scheduled_estimate=max(estimate.scheduled_max, counts.scheduled) if estimate else None,
+        doing_estimate=max(estimate.doing_max, counts.doing) if estimate else None,
+        estimated_at=_utc(estimate.bucket) if estimate else None,
     )
 
 
@@ -123,36 +175,44 @@ class WindowStats:
 
 
 def load_window_stats(conn: psycopg.Connection, window_seconds: int) -> WindowStats:
-    """Outcomes of the last `window_seconds`: the minutes the rollup made complete, from its
-    per-queue history (a few rows per minute), then the events since, read by primary key from
-    a rollup mark; without a rollup the whole window from raw events (slower, bounded by the
-    window: a bisection of the event ids finds where it starts)."""
-    row = conn.execute(sql.WINDOW_BOUNDS, {"window_seconds": window_seconds}).fetchone()
-    assert row is not None
-    now, start, complete_to, mark_floor, bisected_floor = row
-    totals = [0, 0, 0.0, 0]
-    source = "raw events"
-    tail_start, floor = start, bisected_floor
-    if complete_to is not None and complete_to > start:
-        history = conn.execute(
-            sql.WINDOW_FROM_HISTORY, {"start": _minute_after(start), "end": complete_to}
-        ).fetchone()
-        assert history is not None
-        totals = [a + b for a, b in zip(totals, history, strict=True)]
-        source = "history"
-        tail_start, floor = complete_to, max(mark_floor, 0)
-    tail = conn.execute(
-        f"SELECT coalesce(sum(succeeded), 0)::bigint, coalesce(sum(failed), 0)::bigint, "
-        f"coalesce(sum(duration_sum_ms), 0)::float8, coalesce(sum(duration_count), 0)::bigint "
-        f"FROM ({EVENT_BUCKETS_SQL}) tail",
-        {"start": tail_start, "end": now, "floor_id": floor, "ceiling_id": NO_CEILING_ID},
-    ).fetchone()
-    assert tail is not None
-    succeeded, failed, duration_sum, duration_count = (
-        a + b for a, b in zip(totals, tail, strict=True)
+    """Outcomes of the last `window_seconds` (see _window_stats)."""
+    bounds = fetch_one(conn, _WindowBounds, sql.WINDOW_BOUNDS, {"window_seconds": window_seconds})
+    return _window_stats(conn, bounds)
+
+
+def _window_stats(conn: psycopg.Connection, bounds: _WindowBounds) -> WindowStats:
+    """The minutes the rollup made complete, from its per-queue history (a few rows per minute),
+    then the events since, read by primary key from a rollup mark; without a rollup the whole
+    window from raw events (slower, bounded by the window: a bisection of the event ids finds
+    where it starts). One round trip."""
+    from_history = bounds.complete_to is not None and bounds.complete_to > bounds.start
+    tail_start, floor = bounds.start, bounds.bisected_floor
+    with conn.pipeline():
+        history_cur = None
+        if from_history:
+            assert bounds.complete_to is not None
+            minutes: dict[str, object] = {
+                "start": _minute_after(bounds.start),
+                "end": bounds.complete_to,
+            }
+            history_cur = typed_cursor(conn, _Outcomes).execute(sql.WINDOW_FROM_HISTORY, minutes)
+            tail_start, floor = bounds.complete_to, max(bounds.mark_floor, 0)
+        tail: dict[str, object] = {
+            "start": tail_start,
+            "end": bounds.now,
+            "floor_id": floor,
+            "ceiling_id": NO_CEILING_ID,
+        }
+        tail_cur = typed_cursor(conn, _Outcomes).execute(sql.WINDOW_FROM_EVENTS, tail)
+    history = (history_cur.fetchone() if history_cur else None) or _NO_OUTCOMES
+    recent = tail_cur.fetchone() or _NO_OUTCOMES
+    count = history.duration_count + recent.duration_count
+    return WindowStats(
+        succeeded=history.succeeded + recent.succeeded,
+        failed=history.failed + recent.failed,
+        avg_ms=(history.duration_sum_ms + recent.duration_sum_ms) / count if count else None,
+        source="history" if from_history else "raw events",
     )
-    avg = float(duration_sum) / int(duration_count) if duration_count else None
-    return WindowStats(int(succeeded), int(failed), avg, source)
 
 
 def _minute_after(value: datetime) -> datetime:
@@ -164,50 +224,55 @@ def _minute_after(value: datetime) -> datetime:
 def load_worker_health(
     conn: psycopg.Connection, *, healthy_heartbeat_s: float = 120
 ) -> WorkerHealth:
-    params = {"cap": COUNT_CAP}
+    """Every worker with its jobs in progress, and the stalled jobs: those of unhealthy workers
+    and those whose worker row is gone (among the oldest COUNT_CAP open jobs). Two round
+    trips: which workers are unhealthy is a rule of app/rules/health.py."""
+    params = {"cap": COUNT_CAP, "limit": STALLED_LIST_LIMIT}
     with conn.pipeline():
-        workers_cur = conn.execute(sql.WORKERS, params)
-        orphaned_cur = conn.execute(sql.ORPHANED, params)
-    workers = [_worker_row(row, healthy_heartbeat_s) for row in workers_cur.fetchall()]
-    orphaned_row = orphaned_cur.fetchone()
-    orphaned = int(orphaned_row[0]) if orphaned_row else 0
+        workers_cur = typed_cursor(conn, _WorkerFacts).execute(sql.WORKERS, params)
+        orphaned_cur = typed_cursor(conn, _Orphaned).execute(sql.ORPHANED, params)
+    workers = [_worker_row(facts, healthy_heartbeat_s) for facts in workers_cur.fetchall()]
+    orphaned = orphaned_cur.fetchone() or _Orphaned(0, False, [], [], [])
     unhealthy = [w for w in workers if not w.healthy]
-    stalled_rows = conn.execute(
-        sql.STALLED_JOBS,
-        {
-            "unhealthy_ids": [w.worker_id for w in unhealthy],
-            "limit": STALLED_LIST_LIMIT,
-            "cap": COUNT_CAP,
-        },
-    ).fetchall()
+    stalled = [
+        StalledJob(id=job_id, queue=queue, task=task, worker_id=None)
+        for job_id, queue, task in zip(orphaned.ids, orphaned.queues, orphaned.tasks, strict=True)
+    ]
+    if unhealthy:
+        stalled += fetch_all(
+            conn,
+            StalledJob,
+            sql.STALLED_ON_WORKERS,
+            {**params, "unhealthy_ids": [w.worker_id for w in unhealthy]},
+        )
     return WorkerHealth(
         total_workers=len(workers),
         active_workers=len(workers) - len(unhealthy),
-        jobs_in_progress=sum(w.jobs for w in workers) + orphaned,
-        stalled_jobs=sum(w.jobs for w in unhealthy) + orphaned,
+        jobs_in_progress=sum(w.jobs for w in workers) + orphaned.orphaned,
+        stalled_jobs=sum(w.jobs for w in unhealthy) + orphaned.orphaned,
         workers=workers,
-        stalled=[
-            StalledJob(id=int(job_id), queue=queue, task=task, worker_id=worker_id)
-            for job_id, queue, task, worker_id in stalled_rows
-        ],
+        stalled=sorted(stalled, key=_job_id)[:STALLED_LIST_LIMIT],
     )
 
 
-def _worker_row(row: tuple[Any, ...], healthy_heartbeat_s: float) -> WorkerRow:
-    worker_id, hostname, pid, concurrency, cpu, memory, heartbeat, age, jobs, name, queues = row
+def _job_id(job: StalledJob) -> int:
+    return job.id
+
+
+def _worker_row(facts: _WorkerFacts, healthy_heartbeat_s: float) -> WorkerRow:
     return WorkerRow(
-        worker_id=int(worker_id),
-        hostname=hostname,
-        pid=pid,
-        healthy=is_worker_healthy(float(age), cpu, healthy_heartbeat_s),
-        jobs=int(jobs),
-        max_jobs=concurrency,
-        cpu_percent=cpu,
-        memory_mb=memory,
-        last_heartbeat=_utc(heartbeat),
-        heartbeat_age_s=float(age),
-        worker_name=name,
-        queues=list(queues) if queues is not None else None,
+        worker_id=facts.worker_id,
+        hostname=facts.hostname,
+        pid=facts.pid,
+        healthy=is_worker_healthy(facts.heartbeat_age_s, facts.cpu_percent, healthy_heartbeat_s),
+        jobs=facts.jobs,
+        max_jobs=facts.concurrency,
+        cpu_percent=facts.cpu_percent,
+        memory_mb=facts.memory_mb,
+        last_heartbeat=_utc(facts.last_heartbeat),
+        heartbeat_age_s=facts.heartbeat_age_s,
+        worker_name=facts.worker_name,
+        queues=list(facts.queues) if facts.queues is not None else None,
     )
 
 
@@ -216,33 +281,51 @@ def load_failed_jobs(conn: psycopg.Connection, *, limit: int = 50) -> FailedJobs
     list of failed jobs as the failed-jobs page does."""
     page = list_failed_jobs(conn, FailedJobFilter(), limit=limit)
     ids = [row["id"] for row in page.rows]
+    args_params = {
+        "ids": ids,
+        "max_args_bytes": MAX_ARGS_BYTES,
+        "preview_chars": PAYLOAD_PREVIEW_CHARS * 2,
+    }
     with conn.pipeline():
-        total_cur = conn.execute(sql.FAILED_TOTAL)
-        args_cur = conn.execute(
-            sql.FAILED_ARGS,
-            {
-                "ids": ids,
-                "max_args_bytes": MAX_ARGS_BYTES,
-                "preview_chars": PAYLOAD_PREVIEW_CHARS * 2,
-            },
-        )
-        errors_cur = conn.execute(sql.LATEST_ERRORS, {"ids": ids, "max_chars": MAX_ERROR_CHARS})
-    total_row = total_cur.fetchone()
-    args = {job_id: (value, text) for job_id, value, text in args_cur.fetchall()}
-    errors = dict(errors_cur.fetchall())
+        total_cur = typed_cursor(conn, _Count).execute(sql.FAILED_TOTAL)
+        args_cur = typed_cursor(conn, _Args).execute(sql.FAILED_ARGS, args_params)
+        errors_params: dict[str, object] = {"ids": ids, "max_chars": MAX_ERROR_CHARS}
+        errors_cur = typed_cursor(conn, _LatestError).execute(sql.LATEST_ERRORS, errors_params)
+    total = total_cur.fetchone()
+    args = {found.job_id: found for found in args_cur.fetchall()}
+    errors = {found.job_id: found.text for found in errors_cur.fetchall()}
     jobs = [
         FailedJobRow(
-            id=int(row["id"]),
+            id=row["id"],
             queue=row["queue_name"],
             task=row["task_name"],
             error=errors.get(row["id"]),
-            payload_preview=preview_args(*args.get(row["id"], (None, None))),
+            payload_preview=_preview(args.get(row["id"])),
             failed_at=row["failed_at"],
-            attempts=int(row["attempts"]),
+            attempts=row["attempts"],
         )
         for row in page.rows
     ]
-    return FailedJobs(total_failed_jobs=int(total_row[0]) if total_row else 0, jobs=jobs)
+    return FailedJobs(total_failed_jobs=total.value if total else 0, jobs=jobs)
+
+
+class _Count(NamedTuple):
+    value: int
+
+
+class _Args(NamedTuple):
+    job_id: int
+    value: Json  # None when too big to ship whole
+    text: str | None  # then its first characters
+
+
+class _LatestError(NamedTuple):
+    job_id: int
+    text: str
+
+
+def _preview(args: _Args | None) -> str:
+    return preview_args(args.value, args.text) if args else preview_args(None, None)
 
 
 def load_snapshot(

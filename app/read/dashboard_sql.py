@@ -7,6 +7,8 @@ hour's outcomes; none of them needs an index of ours on Procrastinate's tables.
 Statements a loader needs together go in one round trip (pipeline mode).
 """
 
+from jobdash.core.history_tables import EVENT_BUCKETS_SQL
+
 # The live panels read at most this many open jobs (the oldest), a few milliseconds' work.
 OPEN_JOBS_CAP = 2_000
 
@@ -55,6 +57,13 @@ from jobdash_history_queue_minute
 where bucket >= %(start)s and bucket < %(end)s
 """
 
+# The window's outcomes from raw events (the tail since the rollup, or all of it without one).
+WINDOW_FROM_EVENTS = f"""
+select coalesce(sum(succeeded), 0)::bigint, coalesce(sum(failed), 0)::bigint,
+       coalesce(sum(duration_sum_ms), 0)::float8, coalesce(sum(duration_count), 0)::bigint
+from ({EVENT_BUCKETS_SQL}) tail
+"""
+
 WORKERS = """
 select w.id,
        jw.hostname,
@@ -76,25 +85,31 @@ left join jobdash_workers jw on jw.worker_id = w.id
 order by w.id
 """
 
-# Jobs in progress whose worker row is gone, among the oldest `cap` open jobs.
+# Jobs in progress whose worker row is gone (stalled for certain), among the oldest `cap` open
+# jobs, read once: how many, whether the count stopped at the cap, and the oldest `limit` of
+# them to list (as arrays, oldest first).
 ORPHANED = """
-select count(*) filter (where status = 'doing' and worker_id is null), count(*) > %(cap)s
-from jobdash_open_prefix(%(cap)s + 1)
+with seen as materialized (
+    select id, queue_name, task_name, status, worker_id from jobdash_open_prefix(%(cap)s + 1)
+), listed as (
+    select id, queue_name, task_name from seen
+     where status = 'doing' and worker_id is null
+     order by id limit %(limit)s
+)
+select (select count(*) from seen where status = 'doing' and worker_id is null),
+       (select count(*) > %(cap)s from seen),
+       coalesce((select array_agg(id order by id) from listed), '{}'),
+       coalesce((select array_agg(queue_name order by id) from listed), '{}'),
+       coalesce((select array_agg(task_name order by id) from listed), '{}')
 """
 
-# Stalled jobs to list: those of the unhealthy workers (the first `cap` the worker_id index
-# gives, so a dead worker's pile of 100,000 is not read to list 50), then the orphaned ones
-# among the oldest `cap` open jobs; the oldest of those first.
-STALLED_JOBS = """
-(select id, queue_name, task_name, worker_id from (
+# The unhealthy workers' stalled jobs to list: the first `cap` the worker_id index gives (a
+# dead worker's pile of 100,000 is not read to list 50), the oldest `limit` of those.
+STALLED_ON_WORKERS = """
+select id, queue_name, task_name, worker_id from (
     select id, queue_name, task_name, worker_id from procrastinate_jobs
      where status = 'doing' and worker_id = any(%(unhealthy_ids)s::bigint[])
      limit %(cap)s) mine
-  order by id limit %(limit)s)
-union all
-(select id, queue_name, task_name, worker_id from jobdash_open_prefix(%(cap)s)
-  where status = 'doing' and worker_id is null
-  order by id limit %(limit)s)
 order by id
 limit %(limit)s
 """
@@ -138,25 +153,28 @@ left join jobdash_periodic_disabled x
 order by 1, 2
 """
 
-# One-time jobs (todo with a scheduled_at) among the oldest `cap` open jobs: how many, how many
-# are due, the next future one, and whether the count stopped at the cap.
-ONETIME_COUNTS = """
+# One-time jobs (todo with a scheduled_at) among the oldest `cap` open jobs, read once: how
+# many, how many are due, the next future one, whether the count stopped at the cap, and the
+# earliest `limit` of them in run order (as arrays).
+ONETIME = """
+with seen as materialized (
+    select id, task_name, queue_name, status, scheduled_at from jobdash_open_prefix(%(cap)s + 1)
+), onetime as (
+    select id, task_name, queue_name, scheduled_at from seen
+     where status = 'todo' and scheduled_at is not null
+), earliest as (
+    select * from onetime order by scheduled_at, id limit %(limit)s
+)
 select now() as now,
-       count(*) filter (where status = 'todo' and scheduled_at is not null) as total,
-       count(*) filter (where status = 'todo'
-                          and scheduled_at < now() - make_interval(secs => %(grace_s)s)) as due,
-       min(scheduled_at) filter (where status = 'todo' and scheduled_at > now()) as next_at,
-       count(*) > %(cap)s as capped
-from jobdash_open_prefix(%(cap)s + 1)
-"""
-
-# The earliest one-time jobs among them, in run order.
-ONETIME_JOBS = """
-select id, task_name, queue_name, scheduled_at
-from jobdash_open_prefix(%(cap)s)
-where status = 'todo' and scheduled_at is not null
-order by scheduled_at, id
-limit %(limit)s
+       (select count(*) from onetime) as total,
+       (select count(*) from onetime
+         where scheduled_at < now() - make_interval(secs => %(grace_s)s)) as due,
+       (select min(scheduled_at) from onetime where scheduled_at > now()) as next_at,
+       (select count(*) > %(cap)s from seen) as capped,
+       coalesce((select array_agg(id order by scheduled_at, id) from earliest), '{}'),
+       coalesce((select array_agg(task_name order by scheduled_at, id) from earliest), '{}'),
+       coalesce((select array_agg(queue_name order by scheduled_at, id) from earliest), '{}'),
+       coalesce((select array_agg(scheduled_at order by scheduled_at, id) from earliest), '{}')
 """
 
 PERIODIC_DEFERS = """

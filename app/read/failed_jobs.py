@@ -14,18 +14,21 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, TypedDict
 
 import psycopg
 from psycopg.rows import dict_row
 
 from jobdash.app.read.args import patterns, redact_args, redact_args_text
+from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional
 from jobdash.app.rules.redact import redact_rows
 from jobdash.core.errors import FilterError
 
 PAGE_SIZES = (50, 100, 500)
 MAX_FILTER_CHARS = 500
 PREVIEW_CHARS = 300
+# Failed jobs an error filter's page searches at most (JOBDASH_SEARCH_SCAN_JOBS sets it).
+DEFAULT_SCAN = 100_000
 
 # The filter, over aliases f (the job's row in jobdash_failed_jobs) and err (latest error).
 # Only the conditions of the filter's set fields go into the statement (`with_filter`): no
@@ -105,6 +108,82 @@ SELECT j.id, j.queue_name, j.task_name, err.exception_type,
     + """
 ORDER BY f.failed_at DESC, f.job_id DESC
 LIMIT %(limit)s
+"""
+)
+
+# With an error filter no index finds the matches: the newest `scan` listed jobs matching the
+# queue, task and time filters are the candidates (a subquery, so its order reaches the outer
+# LIMIT and a page that fills stops early), each checked against its latest error first, then
+# against procrastinate_jobs. A page that does not fill says how far it searched.
+ERROR_SEARCH_CANDIDATES = (
+    """
+    SELECT f.* FROM jobdash_failed_jobs f
+    WHERE true"""
+    + LIST_CONDITIONS
+    + KEYSET
+    + """
+    ORDER BY f.failed_at DESC, f.job_id DESC
+    LIMIT %(scan)s
+"""
+)
+SEARCH_FAILED_JOBS = (
+    """
+SELECT j.id, j.queue_name, j.task_name, err.exception_type,
+       left(err.message, %(preview)s) AS message, left(j.args::text, %(preview)s) AS args,
+       j.attempts, j.priority, j.lock, f.failed_at
+FROM ("""
+    + ERROR_SEARCH_CANDIDATES
+    + """) f
+CROSS JOIN LATERAL (
+    SELECT e.exception_type, e.message FROM jobdash_job_errors e
+    WHERE e.job_id = f.job_id ORDER BY e.attempt DESC, e.id DESC LIMIT 1
+) err
+JOIN LATERAL (
+    SELECT * FROM procrastinate_jobs pj WHERE pj.id = f.job_id AND pj.status = 'failed' LIMIT 1
+) j ON true
+WHERE true"""
+    + ERROR_CONDITIONS
+    + """
+ORDER BY f.failed_at DESC, f.job_id DESC
+LIMIT %(limit)s
+"""
+)
+# How far the search went: the candidates, the last (oldest) of them, and whether an older
+# listed job matches the queue, task and time filters (a next page to search).
+SEARCH_EXTENT = (
+    """
+SELECT c.n, c.failed_at, c.job_id, EXISTS (
+    SELECT 1 FROM jobdash_failed_jobs f
+    WHERE (f.failed_at, f.job_id) < (c.failed_at, c.job_id)"""
+    + LIST_CONDITIONS
+    + """
+)
+FROM (
+    SELECT count(*) OVER () AS n, c.failed_at, c.job_id FROM ("""
+    + ERROR_SEARCH_CANDIDATES
+    + """) c
+    ORDER BY c.failed_at, c.job_id LIMIT 1
+) c
+"""
+)
+# Matches among the candidates (of the whole list when they are fewer than `scan`).
+SEARCH_COUNT = (
+    """
+SELECT count(*) FILTER (WHERE m.hit AND EXISTS (
+           SELECT 1 FROM procrastinate_jobs pj WHERE pj.id = m.job_id AND pj.status = 'failed'
+       )), count(*)
+FROM (
+    SELECT f.job_id, true"""
+    + ERROR_CONDITIONS
+    + """ AS hit
+    FROM ("""
+    + ERROR_SEARCH_CANDIDATES
+    + """) f
+    LEFT JOIN LATERAL (
+        SELECT e.exception_type, e.message FROM jobdash_job_errors e
+        WHERE e.job_id = f.job_id ORDER BY e.attempt DESC, e.id DESC LIMIT 1
+    ) err ON true
+) m
 """
 )
 
@@ -236,6 +315,12 @@ class FailedJobFilter:
     def is_empty(self) -> bool:
         return not any(getattr(self, f.name) for f in fields(self))
 
+    def filters_by_error(self) -> bool:
+        return bool(self.exception_type or self.error_contains)
+
+    def filters_by_time(self) -> bool:
+        return self.failed_since is not None or self.failed_until is not None
+
     def to_query_params(self) -> dict[str, str]:
         out: dict[str, str] = {}
         for f in fields(self):
@@ -324,15 +409,101 @@ class PageCursor:
     job_id: int
 
 
+class FailedListRow(TypedDict):
+    """A row of the failed-jobs list (the message and args cut to PREVIEW_CHARS, args
+    redacted)."""
+
+    id: int
+    queue_name: str
+    task_name: str
+    exception_type: str | None
+    message: str | None
+    args: str | None
+    attempts: int
+    priority: int
+    lock: str | None
+    failed_at: datetime
+
+
+def _list_row(
+    job_id: int,
+    queue_name: str,
+    task_name: str,
+    exception_type: str | None,
+    message: str | None,
+    args: str | None,
+    attempts: int,
+    priority: int,
+    lock: str | None,
+    failed_at: datetime,
+) -> FailedListRow:
+    return FailedListRow(
+        id=job_id,
+        queue_name=queue_name,
+        task_name=task_name,
+        exception_type=exception_type,
+        message=message,
+        args=redact_args_text(args),
+        attempts=attempts,
+        priority=priority,
+        lock=lock,
+        failed_at=failed_at.astimezone(UTC),
+    )
+
+
+@dataclass(frozen=True)
+class FailedCount:
+    """How many failed jobs match: exact, or (an error filter over more failed jobs than one
+    search looks at) `matched` among the newest `searched`, with the `estimate` of the whole
+    that this share gives (≈)."""
+
+    matched: int
+    exact: bool = True
+    searched: int | None = None
+    estimate: int | None = None
+
+    @property
+    def number(self) -> int:
+        """The number to show on an action: exact, else the estimate."""
+        return self.matched if self.exact or self.estimate is None else self.estimate
+
+    def text(self, filtered: bool) -> str:
+        """ "12 failed jobs match the filter", or "≈ 2,300 failed jobs match the filter (from
+        the newest 100,000: 23 match)"."""
+        what = " the filter" if filtered else ""
+        if self.exact:
+            return f"{self.matched:,} failed jobs match{what}"
+        newest = f"{self.matched:,} of the newest {self.searched or 0:,} failed jobs match"
+        if self.estimate is None:
+            return newest
+        return f"≈ {self.estimate:,} failed jobs match{what} (estimated: {newest})"
+
+
 @dataclass(frozen=True)
 class FailedPage:
-    rows: list[dict[str, Any]]
+    rows: list[FailedListRow]
     next_cursor: PageCursor | None
-    total: int | None = None  # how many match the filter (load_failed_page)
+    count: FailedCount | None = None  # how many match the filter (load_failed_page)
+    # An error filter's page that did not fill: how many failed jobs it searched (at most
+    # `scan`); "Older »" searches on from the last of them.
+    searched: int | None = None
+    scan: int | None = None
 
 
 def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
+
+
+def _page_params(
+    job_filter: FailedJobFilter, limit: int, before: PageCursor | None, scan: int
+) -> dict[str, object]:
+    return job_filter.params() | {
+        "preview": PREVIEW_CHARS,
+        "before_at": before.failed_at if before else None,
+        "before_id": before.job_id if before else None,
+        "limit": limit + 1,  # one more tells whether an older page exists
+        "scan": scan,
+    }
 
 
 def list_failed_jobs(
@@ -340,22 +511,40 @@ def list_failed_jobs(
     job_filter: FailedJobFilter,
     limit: int = 50,
     before: PageCursor | None = None,
+    scan: int = DEFAULT_SCAN,
 ) -> FailedPage:
-    params = job_filter.params() | {
-        "preview": PREVIEW_CHARS,
-        "before_at": before.failed_at if before else None,
-        "before_id": before.job_id if before else None,
-        "limit": limit + 1,  # one more tells whether an older page exists
-    }
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(with_filter(LIST_FAILED_JOBS, params), params).fetchall()
-    for row in rows:
-        row["failed_at"] = _utc(row["failed_at"])
-        row["args"] = redact_args_text(row["args"])
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    cursor = PageCursor(rows[-1]["failed_at"], rows[-1]["id"]) if has_more else None
-    return FailedPage(rows, cursor)
+    """One page, newest failure first, older than `before`. With an error filter at most
+    `scan` failed jobs are searched per page (see SEARCH_FAILED_JOBS)."""
+    params = _page_params(job_filter, limit, before, scan)
+    searching = job_filter.filters_by_error()
+    query = SEARCH_FAILED_JOBS if searching else LIST_FAILED_JOBS
+    rows = fetch_all(conn, _list_row, with_filter(query, params), params)
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        return FailedPage(rows[:limit], PageCursor(last["failed_at"], last["id"]))
+    if not searching:
+        return FailedPage(rows, None)
+    extent = fetch_optional(conn, _Extent, with_filter(SEARCH_EXTENT, params), params)
+    if extent is None or not extent.older:
+        return FailedPage(rows, None)  # the search reached the oldest failed job
+    cursor = PageCursor(extent.failed_at.astimezone(UTC), extent.job_id)
+    return FailedPage(rows, cursor, searched=extent.searched, scan=scan)
+
+
+class _Extent(NamedTuple):
+    searched: int
+    failed_at: datetime
+    job_id: int
+    older: bool
+
+
+class _SearchCount(NamedTuple):
+    matched: int
+    searched: int
+
+
+class _Total(NamedTuple):
+    value: int
 
 
 def load_failed_page(
@@ -363,25 +552,45 @@ def load_failed_page(
     job_filter: FailedJobFilter,
     limit: int = 50,
     before: PageCursor | None = None,
+    scan: int = DEFAULT_SCAN,
 ) -> FailedPage:
     """One page of the failed-jobs list with the number of jobs matching the filter."""
-    page = list_failed_jobs(conn, job_filter, limit, before)
-    return FailedPage(page.rows, page.next_cursor, count_failed_jobs(conn, job_filter))
+    page = list_failed_jobs(conn, job_filter, limit, before, scan)
+    count = count_failed_page(conn, job_filter, scan)
+    return FailedPage(page.rows, page.next_cursor, count, page.searched, page.scan)
+
+
+def count_failed_page(
+    conn: psycopg.Connection, job_filter: FailedJobFilter, scan: int = DEFAULT_SCAN
+) -> FailedCount:
+    """The page's count: exact (count_failed_jobs) unless an error filter would have to look
+    at more than `scan` failed jobs; then the matches among the newest `scan` and, without a
+    time filter, the estimate their share gives of all the failed jobs of the queue and task
+    (the ledger's exact number)."""
+    if not job_filter.filters_by_error():
+        return FailedCount(count_failed_jobs(conn, job_filter))
+    params = job_filter.params() | {"scan": scan, "before_at": None}
+    found = fetch_one(conn, _SearchCount, with_filter(SEARCH_COUNT, params), params)
+    if found.searched < scan:
+        return FailedCount(found.matched)
+    estimate = None
+    if not job_filter.filters_by_time():
+        listed = fetch_one(conn, _Total, with_filter(COUNT_FROM_LEDGER, params), params).value
+        estimate = max(found.matched, round(listed * found.matched / found.searched))
+    return FailedCount(found.matched, False, found.searched, estimate)
 
 
 def count_failed_jobs(conn: psycopg.Connection, job_filter: FailedJobFilter) -> int:
-    """Filtered by queue and task only (or not at all): the failed-count ledger, a few rows
-    whatever the number of failed jobs. By time or error: the list, one probe per job."""
+    """Exact. Filtered by queue and task only (or not at all): the failed-count ledger, a few
+    rows whatever the number of failed jobs. By time or error: the list, one probe per job."""
     params = job_filter.params()
-    by_error = params["exception_type"] is not None or params["error_pattern"] is not None
-    by_time = params["failed_since"] is not None or params["failed_until"] is not None
-    if by_error:
+    if job_filter.filters_by_error():
         query = COUNT_FAILED_JOBS
-    elif by_time:
+    elif job_filter.filters_by_time():
         query = COUNT_FAILED_JOBS_NO_ERROR_FILTER
     else:
         query = COUNT_FROM_LEDGER
-    return int(conn.execute(with_filter(query, params), params).fetchone()[0])
+    return fetch_one(conn, _Total, with_filter(query, params), params).value
 
 
 def max_failed_id(conn: psycopg.Connection) -> int:

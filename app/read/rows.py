@@ -51,3 +51,8 @@ def fetch_one(
     if found is None:
         raise LookupError("the query returned no row")
     return found
+
+
+def typed_cursor(conn: psycopg.Connection, row: Callable[..., T]) -> psycopg.Cursor[T]:
+    """A cursor whose rows `row` makes, for statements sent together in a pipeline."""
+    return conn.cursor(row_factory=args_row(row))

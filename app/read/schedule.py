@@ -71,19 +71,16 @@ class _PeriodicRow(NamedTuple):
     disabled_by: str | None
 
 
-class _CountsRow(NamedTuple):
+class _OnetimeRow(NamedTuple):
     now: datetime
     total: int
     due: int
     next_at: datetime | None
     capped: bool
-
-
-class _OnetimeRow(NamedTuple):
-    id: int
-    task_name: str
-    queue_name: str
-    scheduled_at: datetime
+    ids: list[int]
+    tasks: list[str]
+    queues: list[str]
+    scheduled_at: list[datetime]
 
 
 class _DeferRow(NamedTuple):
@@ -111,17 +108,17 @@ def load_schedule_state(
     extra_periodic: list[PeriodicDefinition] | None = None,
     limit: int = 10,
 ) -> ScheduleState:
-    """One round trip for the definitions, the one-time counts and the earliest one-time jobs;
+    """One round trip for the definitions and the one-time jobs (one read of the open jobs);
     a second one only for definitions taken from an App (their last runs)."""
-    counts_params = {"cap": sql.OPEN_JOBS_CAP, "grace_s": schedules.ONETIME_GRACE_S}
-    onetime_params = {"cap": sql.OPEN_JOBS_CAP, "limit": limit}
+    onetime_params = {
+        "cap": sql.OPEN_JOBS_CAP,
+        "grace_s": schedules.ONETIME_GRACE_S,
+        "limit": limit,
+    }
     with conn.pipeline():
         periodic_cur = conn.cursor(row_factory=args_row(_PeriodicRow)).execute(sql.PERIODIC_TASKS)
-        counts_cur = conn.cursor(row_factory=args_row(_CountsRow)).execute(
-            sql.ONETIME_COUNTS, counts_params
-        )
         onetime_cur = conn.cursor(row_factory=args_row(_OnetimeRow)).execute(
-            sql.ONETIME_JOBS, onetime_params
+            sql.ONETIME, onetime_params
         )
     periodic = [
         PeriodicState(
@@ -136,22 +133,23 @@ def load_schedule_state(
             periodic_cur.fetchall()
         )
     ]
-    counts = counts_cur.fetchone()
-    assert counts is not None
-    now, total, due, next_at, capped = counts
+    found = onetime_cur.fetchone()
+    assert found is not None
     onetime = [
-        OnetimeJob(int(job_id), task, queue, _utc(at))
-        for job_id, task, queue, at in onetime_cur.fetchall()
+        OnetimeJob(job_id, task, queue, _utc(at))
+        for job_id, task, queue, at in zip(
+            found.ids, found.tasks, found.queues, found.scheduled_at, strict=True
+        )
     ]
     periodic += _app_periodic(conn, periodic, extra_periodic or [])
     return ScheduleState(
-        read_at=_utc(now),
+        read_at=_utc(found.now),
         periodic=sorted(periodic, key=_definition_key),
         onetime=onetime,
-        onetime_total=int(total),
-        onetime_due=int(due),
-        onetime_next_at=_utc(next_at) if next_at else None,
-        onetime_capped=bool(capped),
+        onetime_total=found.total,
+        onetime_due=found.due,
+        onetime_next_at=_utc(found.next_at) if found.next_at else None,
+        onetime_capped=found.capped,
     )
 
 

@@ -18,7 +18,9 @@ from jobdash.app.cache import data
 from jobdash.app.read.failed_jobs import (
     DELETED_HEADER,
     PAGE_SIZES,
+    FailedCount,
     FailedJobFilter,
+    FailedListRow,
     FailedPage,
     PageCursor,
 )
@@ -65,17 +67,18 @@ def _ids_confirmation(action: Action, ids: list[int]) -> Confirmation:
 
 
 def _all_matching_confirmation(
-    action: Action, job_filter: FailedJobFilter, count: int
+    action: Action, job_filter: FailedJobFilter, count: FailedCount
 ) -> Confirmation:
     verb = VERBS[action]
     shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
-
+    number = _number(count)
+    total = count.number
     return Confirmation(
         title=f"{verb} all matching",
-        text=f"{verb} all {count:,} failed jobs matching: {shown}",
+        text=f"{verb} all {number} failed jobs matching: {shown}",
         caption="Runs in batches of 1,000; you can stop it midway (what was done stays done).",
-        confirm_label=f"{verb} all {count:,}",
-        run=lambda: bulk_progress.start(lambda: operations.start_bulk(action, job_filter, count)),
+        confirm_label=f"{verb} all {number}",
+        run=lambda: bulk_progress.start(lambda: operations.start_bulk(action, job_filter, total)),
         confirm_key="confirm_all",
         cancel_key="cancel_all",
     )
@@ -147,7 +150,7 @@ def page_size() -> int:
     return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
-def failed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def failed_frame(rows: list[FailedListRow]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "select": [False] * len(rows),
@@ -187,10 +190,9 @@ def _selectable_table(frame: pd.DataFrame, key: str, check: str, shown: list[str
     return [int(i) for i in edited.index[edited[check]]] if len(edited) else []
 
 
-def _list_header(job_filter: FailedJobFilter, total: int | None) -> None:
+def _list_header(job_filter: FailedJobFilter, count: FailedCount) -> None:
     head = st.columns([2, 1, 1, 1])
-    matching = "" if job_filter.is_empty() else " the filter"
-    head[0].text(f"{total or 0:,} failed jobs match{matching}")
+    head[0].text(count.text(filtered=not job_filter.is_empty()))
     size = head[1].selectbox("Jobs per page", PAGE_SIZES, index=PAGE_SIZES.index(page_size()))
     if size != page_size():
         st.query_params["page_size"] = str(size)
@@ -200,7 +202,11 @@ def _list_header(job_filter: FailedJobFilter, total: int | None) -> None:
         failed_jobs_csv_link(job_filter, "Every failed job matching the filter, not just this page")
 
 
-def _action_bar(job_filter: FailedJobFilter, selected: list[int], total: int) -> None:
+def _number(count: FailedCount) -> str:
+    return f"{count.number:,}" if count.exact else f"≈ {count.number:,}"
+
+
+def _action_bar(job_filter: FailedJobFilter, selected: list[int], count: FailedCount) -> None:
     bar = st.columns(4)
     if bar[0].button(
         f"Retry selected ({len(selected)})", disabled=not selected, key="retry_selected"
@@ -216,10 +222,10 @@ def _action_bar(job_filter: FailedJobFilter, selected: list[int], total: int) ->
     busy = bulk_progress.running() is not None
     for column, action in zip(bar[2:], (Action.RETRY, Action.DELETE), strict=True):
         if column.button(
-            f"{VERBS[action]} all {total:,} matching", disabled=busy or not total,
+            f"{VERBS[action]} all {_number(count)} matching", disabled=busy or not count.number,
             key=f"{action}_all",
         ):  # fmt: skip
-            confirm.request(_all_matching_confirmation(action, job_filter, total))
+            confirm.request(_all_matching_confirmation(action, job_filter, count))
 
 
 def render_list() -> None:
@@ -237,16 +243,27 @@ def render_list() -> None:
     )
     if page is None:
         return
-    total = page.total or 0
-    _list_header(job_filter, total)
+    count = page.count or FailedCount(0)
+    _list_header(job_filter, count)
     selected = _selectable_table(
         failed_frame(page.rows), f"failed_editor_{len(cursors)}", "select", LIST_COLUMNS
     )
+    _searched_note(page)
     list_pages.pager(cursors, page.next_cursor)
     if not operations.may(Action.RETRY):
         st.info(operations.why_not(Action.RETRY), icon=":material/lock:")
         return
-    _action_bar(job_filter, selected, total)
+    _action_bar(job_filter, selected, count)
+
+
+def _searched_note(page: FailedPage) -> None:
+    if page.searched is None:
+        return
+    st.caption(
+        f"Searched the newest {page.searched:,} failed jobs: {len(page.rows):,} match. No index "
+        f"serves an error filter, so each page searches at most {page.scan or 0:,} failed jobs; "
+        "“Older »” searches further."
+    )
 
 
 def deleted_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
