@@ -206,3 +206,24 @@ def test_time_filters_bound_the_ids_searched(conn):
     assert jobs.first_id_deferred_at(conn, now + timedelta(days=1)) == made[-1] + 1
     finished = JobFilter(finished_until=now - timedelta(days=3, hours=1))
     assert ids_of(load_jobs_page(conn, finished)) == [made[1], made[0]]
+
+
+def test_failed_jobs_of_a_queue_or_task_come_from_the_list_and_the_ledger(conn):
+    """On the failed list, queue and task pick the candidates (checked before a job's row is
+    read) and their count is the ledger's, exact."""
+    plan = search_plan(JobFilter(state="failed", queue="q", task="t"))
+    assert plan.driver == ("state:failed", "queue", "task") and plan.residual == ()
+    assert "task" in search_plan(JobFilter(state="succeeded", task="t")).residual
+    jobs = [
+        add_job(conn, queue="reports", task=f"t.{i % 2}", final_status="failed") for i in range(5)
+    ]
+    add_job(conn, queue="other", task="t.0", final_status="failed")
+    chosen = JobFilter(state="failed", queue="reports", task="t.0")
+    assert [row["id"] for row in load_jobs_page(conn, chosen).rows] == [jobs[4], jobs[2], jobs[0]]
+    # The search window counts this queue's and task's failed jobs only.
+    window = load_jobs_page(conn, chosen, scan=2)
+    assert [row["id"] for row in window.rows] == [jobs[4], jobs[2]]
+    assert window.searched is not None and window.searched.count == 2
+    assert count_jobs(conn, chosen).text() == "3 jobs match the filter"
+    moved = JobFilter(state="failed", queue="other")
+    assert [row["queue_name"] for row in load_jobs_page(conn, moved).rows] == ["other"]

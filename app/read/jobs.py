@@ -24,6 +24,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from jobdash.app.read.args import preview_args, redact_args
+from jobdash.app.read.failed_jobs import FailedJobFilter, count_failed_jobs
 from jobdash.app.read.job_filter import JobFilter
 
 OPEN_STATES = ("ready", "scheduled", "doing", "abort_requested")
@@ -82,10 +83,11 @@ CANDIDATES = """
 SELECT * FROM {source} j WHERE {driver} ORDER BY j.id DESC LIMIT %(scan)s
 """
 # The failed jobs are walked through our list of them (migrations/008_failed_jobs.sql) in id
-# order, each checked against procrastinate_jobs; the id is the list's, so that conditions on
-# it (`before`, id bounds) bound the walk of its primary key.
+# order, each checked against procrastinate_jobs; the id, queue and task are the list's, so
+# that conditions on them are checked on the list (`before` and id bounds bound the walk of its
+# primary key) before a job's row is read.
 FAILED_SOURCE = """(
-    SELECT f.job_id AS id, j.queue_name, j.task_name, j.priority, j.lock, j.queueing_lock,
+    SELECT f.job_id AS id, f.queue_name, f.task_name, j.priority, j.lock, j.queueing_lock,
            j.args, j.status, j.scheduled_at, j.attempts, j.abort_requested, j.worker_id
     FROM jobdash_failed_jobs f
     -- LIMIT: one primary-key probe per listed job, never a merge along the whole jobs table.
@@ -202,10 +204,15 @@ def search_plan(job_filter: JobFilter, small_queue: bool = False) -> SearchPlan:
                 walks = "failed jobs"
         else:
             residual.append(f"state:{f.state}")
+    # The failed list holds each job's queue and task: walking it, they are checked before
+    # the job's row is read (and the ledger counts them).
+    on_failed_list = f.state == "failed" and not f.ids
     if f.queue is not None:
         # Procrastinate's queue_name index walks a small queue; a big one is a condition (on
         # the open jobs, or on the newest jobs), so no walk passes over more than `scan` rows.
-        if small_queue and not f.ids and f.state != "failed":
+        if on_failed_list:
+            driver.append("queue")
+        elif small_queue and not f.ids:
             driver.append("queue")
             if walks == "jobs":
                 walks = f"jobs of queue {f.queue}"
@@ -220,7 +227,9 @@ def search_plan(job_filter: JobFilter, small_queue: bool = False) -> SearchPlan:
     ):
         if getattr(f, name) is not None:
             (driver if f.state in states else residual).append(name)
-    for name in ("task", "priority_min", "priority_max", "args"):
+    if f.task is not None:
+        (driver if on_failed_list else residual).append("task")
+    for name in ("priority_min", "priority_max", "args"):
         if getattr(f, name) is not None:
             residual.append(name)
     if f.deferred_since or f.deferred_until:
@@ -433,10 +442,11 @@ def count_jobs(conn: psycopg.Connection, job_filter: JobFilter, scan: int = 100_
     """Exact when the candidates are fewer than `scan` (an index bounds them); otherwise what
     the newest `scan` hold, with the planner's estimate of the whole."""
     plan = plan_for(conn, job_filter)
-    if plan.driver == ("state:failed",) and not plan.residual:
-        # Every failed job: the ledger's exact total, not a probe per listed job.
-        row = conn.execute(FAILED_TOTAL).fetchone()
-        total = int(row[0]) if row else 0
+    failed_only = "state:failed" in plan.driver and not plan.residual
+    if failed_only and set(plan.driver) <= {"state:failed", "queue", "task"}:
+        # Failed jobs of a queue, a task, or all: the ledger's exact number, a few rows.
+        by = FailedJobFilter(queue=job_filter.queue, task=job_filter.task)
+        total = count_failed_jobs(conn, by)
         return JobCount(total, True, total, walks=plan.walks)
     params = _params(job_filter) | plan.bounds() | {"before": None, "scan": scan}
     query = COUNT.format(
