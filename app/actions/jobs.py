@@ -18,12 +18,16 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from jobdash.app.actions.archive import archive_and_delete_failed, restore_archived
+from jobdash.app.actions.archive import (
+    archive_and_delete_failed,
+    job_id_column,
+    restore_archived,
+)
 from jobdash.app.actions.retry import (
     RetryOptions,
     lock_failed_for_retry,
@@ -38,6 +42,8 @@ from jobdash.app.read.failed_jobs import (
     failed_ids_batch,
     max_failed_id,
 )
+from jobdash.app.read.job_filter import JobFilter
+from jobdash.app.read.rows import fetch_all
 from jobdash.core.auth.identity import Action, Identity, require
 from jobdash.core.errors import ActionError
 from jobdash.core.settings import load_settings
@@ -181,14 +187,19 @@ def _ensure_idle(conn: psycopg.Connection) -> None:
         raise ActionError("the connection is inside a transaction; actions commit their own")
 
 
+class _Status(NamedTuple):
+    id: int
+    status: str
+
+
 def _reasons_for_skipped(
-    conn: psycopg.Connection, action: str, ids: list[int], known: Mapping[int, str]
+    conn: psycopg.Connection, action: Action, ids: list[int], known: Mapping[int, str]
 ) -> dict[int, str]:
     """Why each id of `ids` was not acted on, from its current state."""
     if not ids:
         return {}
-    status = dict(conn.execute(CURRENT_STATUS, {"ids": ids}).fetchall())
-    archived = {row[0] for row in conn.execute(LIVE_ARCHIVED, {"ids": ids}).fetchall()}
+    status = dict(fetch_all(conn, _Status, CURRENT_STATUS, {"ids": ids}))
+    archived = set(fetch_all(conn, job_id_column, LIVE_ARCHIVED, {"ids": ids}))
     reasons: dict[int, str] = {}
     for job_id in ids:
         if job_id in known:
@@ -209,12 +220,12 @@ def _reasons_for_skipped(
 def _write_audit(
     conn: psycopg.Connection,
     actor: str,
-    action: str,
+    action: Action,
     job_ids: list[int],
     done: int,
     skipped: Mapping[int, str],
-    job_filter: FailedJobFilter | None,
-    extra: Mapping[str, Any] | None = None,
+    job_filter: FailedJobFilter | JobFilter | None,
+    extra: Mapping[str, object] | None = None,
 ) -> None:
     sample = dict(list(skipped.items())[:AUDIT_SKIPPED_SAMPLE])
     details = {
@@ -239,17 +250,17 @@ def _write_audit(
 def _delete_in_transaction(
     conn: psycopg.Connection, ids: list[int], actor: str
 ) -> tuple[list[int], dict[int, str]]:
-    locked = [row[0] for row in conn.execute(LOCK_FAILED, {"ids": ids})]
+    locked = fetch_all(conn, job_id_column, LOCK_FAILED, {"ids": ids})
     return archive_and_delete_failed(conn, locked, actor), {}
 
 
 def _act(
     conn: psycopg.Connection,
-    action: str,
+    action: Action,
     ids: list[int],
     actor: str,
     job_filter: FailedJobFilter | None = None,
-    audit_extra: Mapping[str, Any] | None = None,
+    audit_extra: Mapping[str, object] | None = None,
     options: RetryOptions | None = None,
 ) -> ActionResult:
     """One transaction: lock, change, explain the skipped, audit."""
@@ -271,7 +282,7 @@ def _act(
     return ActionResult(action, tuple(done), skipped)
 
 
-def _described(options: RetryOptions) -> dict[str, Any]:
+def _described(options: RetryOptions) -> dict[str, object]:
     described = options.describe()
     return {"options": described} if described else {}
 
