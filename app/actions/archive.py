@@ -102,6 +102,11 @@ UPDATE jobdash_deleted_jobs SET restored_at = now(), restored_by = %(actor)s
 WHERE id = ANY(%(archive_ids)s) AND job_id = ANY(%(job_ids)s)
 """
 
+# Jobs deleted and not restored since: why a job that is gone was skipped.
+LIVE_ARCHIVED = (
+    "SELECT job_id FROM jobdash_deleted_jobs WHERE job_id = ANY(%(ids)s) AND restored_at IS NULL"
+)
+
 # Why a job could not be restored: restored already, or never archived.
 RESTORED_BEFORE = """
 SELECT DISTINCT job_id FROM jobdash_deleted_jobs
@@ -148,6 +153,11 @@ def archive_and_delete_failed(
 ) -> list[int]:
     """Archive then delete those of `job_ids` that are failed; the ids deleted, ascending."""
     return archive_and_delete(conn, job_ids, actor, ("failed",))
+
+
+def live_archived(conn: psycopg.Connection, job_ids: list[int]) -> set[int]:
+    """Those of `job_ids` that were deleted (archived) and not restored since."""
+    return set(fetch_all(conn, job_id_column, LIVE_ARCHIVED, {"ids": job_ids}))
 
 
 def restore_archived(conn: psycopg.Connection, job_ids: list[int], actor: str) -> RestoreOutcome:

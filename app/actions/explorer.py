@@ -10,23 +10,25 @@ audit row; so each job is acted on exactly once, whatever runs at the same time.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Unpack
 
 import psycopg
 
 from jobdash.app.actions.archive import TERMINAL_STATUSES, archive_and_delete, job_id_column
 from jobdash.app.actions.jobs import (
-    DEFAULT_BATCH_SIZE,
     ActionResult,
-    ProgressCallback,
+    Batching,
     _ensure_idle,
     _write_audit,
     authorize,
+    batch_size,
+    begin_batches,
+    explain_skipped,
     parse_job_ids,
+    run_in_batches,
 )
 from jobdash.app.actions.retry import (
     RetryOptions,
@@ -86,9 +88,6 @@ RETURNING id
 CURRENT_STATE = (
     "SELECT j.id, " + STATE_CASE + " FROM procrastinate_jobs j WHERE j.id = ANY(%(ids)s)"
 )
-LIVE_ARCHIVED = (
-    "SELECT job_id FROM jobdash_deleted_jobs WHERE job_id = ANY(%(ids)s) AND restored_at IS NULL"
-)
 
 
 @dataclass(frozen=True)
@@ -100,38 +99,16 @@ class _Options:
     retry: RetryOptions | None = None
 
 
-class _State(NamedTuple):
-    id: int
-    state: str
-
-
 def _cancelled(job_id: int | None) -> int | None:
     """The row of Procrastinate's cancel: the job's id, None when it was not cancelled."""
     return job_id
 
 
-def _skip_reasons(
-    conn: psycopg.Connection, action: Action, ids: list[int], known: Mapping[int, str]
-) -> dict[int, str]:
-    if not ids:
-        return {}
-    state = dict(fetch_all(conn, _State, CURRENT_STATE, {"ids": ids}))
-    archived = set(fetch_all(conn, job_id_column, LIVE_ARCHIVED, {"ids": ids}))
-    reasons: dict[int, str] = {}
-    for job_id in ids:
-        if job_id in known:
-            reasons[job_id] = known[job_id]
-        elif job_id in state:
-            now = state[job_id].replace("_", " ")
-            if action == Action.ABORT and state[job_id] == "abort_requested":
-                reasons[job_id] = "abort already requested"
-            else:
-                reasons[job_id] = f"not {EXPECTED[action]} (now {now})"
-        elif job_id in archived:
-            reasons[job_id] = "already deleted"
-        else:
-            reasons[job_id] = "not found"
-    return reasons
+def _why_not_done(action: Action, state: str) -> str:
+    """A job not acted on, by its state now (app/read/jobs.py's STATE_CASE)."""
+    if action == Action.ABORT and state == "abort_requested":
+        return "abort already requested"
+    return f"not {EXPECTED[action]} (now {state.replace('_', ' ')})"
 
 
 def _change(
@@ -182,7 +159,8 @@ def _act(
         locked = fetch_all(conn, job_id_column, query, params)
         done, known = _change(conn, action, locked, options, actor)
         done_set = set(done)
-        skipped = _skip_reasons(conn, action, [i for i in ids if i not in done_set], known)
+        not_done = [i for i in ids if i not in done_set]
+        skipped = explain_skipped(conn, action, not_done, known, CURRENT_STATE, _why_not_done)
         extra = dict(audit_extra or {})
         if name != action:
             extra["as"] = "cancel, deleting (Procrastinate's cancel with delete_job)"
@@ -252,54 +230,47 @@ def delete_finished_jobs(
     return _on_ids(conn, Action.DELETE, ids, actor)
 
 
+class Scanned(Batching, total=False):
+    """Batching, and how many of the oldest open jobs a batch's query walks (app/read/jobs.py)."""
+
+    scan: int
+
+
 def all_matching(
     conn: psycopg.Connection,
     action: Action,
     job_filter: JobFilter,
     actor: Identity,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    should_stop: Callable[[], bool] | None = None,
-    progress: ProgressCallback | None = None,
-    scan: int = DEFAULT_SCAN,
     *,
+    scan: int = DEFAULT_SCAN,
     delete: bool = False,
     at: datetime | None = None,
     retry: RetryOptions | None = None,
+    **batching: Unpack[Batching],
 ) -> ActionResult:
     """`action` on every job matching the filter when the run starts (ids up to the newest
-    then), `batch_size` per transaction, newest first; each batch's query is bounded (see
+    then), in batches (see Batching), newest first; each batch's query is bounded (see
     app/read/jobs.py), so a run over a big table takes long but never times out.
-
-    `should_stop` is asked before each batch; what was done stays done (`stopped=True`).
-    `progress(result_so_far)` after each batch. `delete` (cancel), `at` (reschedule), `retry`
-    as for the actions on ids."""
+    `delete` (cancel), `at` (reschedule), `retry` as for the actions on ids."""
     if action not in CONDITIONS:
         raise ActionError(f"unknown action {action!r}")
     options = _Options(delete, at, retry)
-    name = authorize(actor, _audited_as(action, options))
-    _ensure_idle(conn)
-    if batch_size < 1:
-        raise ActionError("batch size must be at least 1")
+    audited = _audited_as(action, options)
+    name = begin_batches(conn, actor, audited, batching)
     if action == Action.RESCHEDULE:
         options = _Options(delete, _checked_time(at), retry)
-    before: int | None = max_job_id(conn) + 1
+    newest = max_job_id(conn)
     count = count_jobs(conn, job_filter, scan)
     total = count.matched if count.exact else max(count.matched, count.estimate or 0)
-    run_id = uuid.uuid4().hex[:12]
-    result = ActionResult(_audited_as(action, options), total=total)
-    batch = 0
-    while before is not None:
-        if should_stop is not None and should_stop():
-            return ActionResult(result.action, result.done, result.skipped, True, total)
-        ids, before = matching_ids_batch(conn, job_filter, before, batch_size, scan)
-        if not ids:
-            continue
-        batch += 1
-        extra = {"run": run_id, "batch": batch, "all_matching": True}
-        result = result.merged(_act(conn, action, ids, name, options, job_filter, extra))
-        if progress is not None:
-            progress(result)
-    return result
+    size = batch_size(batching)
+
+    def next_batch(before: int) -> tuple[list[int], int | None]:
+        return matching_ids_batch(conn, job_filter, before, size, scan)
+
+    def act(ids: list[int], extra: Mapping[str, object]) -> ActionResult:
+        return _act(conn, action, ids, name, options, job_filter, extra)
+
+    return run_in_batches(audited, total, newest + 1, next_batch, act, batching)
 
 
 def cancel_all_matching(
@@ -308,7 +279,7 @@ def cancel_all_matching(
     actor: Identity,
     *,
     delete: bool = False,
-    **kwargs: Any,
+    **kwargs: Unpack[Scanned],
 ) -> ActionResult:
     return all_matching(conn, Action.CANCEL, job_filter, actor, delete=delete, **kwargs)
 
@@ -319,13 +290,13 @@ def retry_all_matching_jobs(
     actor: Identity,
     *,
     retry: RetryOptions | None = None,
-    **kwargs: Any,
+    **kwargs: Unpack[Scanned],
 ) -> ActionResult:
     """Retry every failed job matching an explorer filter (options as retry_jobs)."""
     return all_matching(conn, Action.RETRY, job_filter, actor, retry=retry, **kwargs)
 
 
 def delete_finished_all_matching(
-    conn: psycopg.Connection, job_filter: JobFilter, actor: Identity, **kwargs: Any
+    conn: psycopg.Connection, job_filter: JobFilter, actor: Identity, **kwargs: Unpack[Scanned]
 ) -> ActionResult:
     return all_matching(conn, Action.DELETE, job_filter, actor, **kwargs)
