@@ -10,8 +10,11 @@ it acts on (see `app/actions/jobs.py`); they never commit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import psycopg
+
+from jobdash.app.read.rows import fetch_all
 
 # Copies each job still in one of the given states (already locked by the caller) with its
 # events and errors into the archive, then deletes it: events cascade, errors have no foreign
@@ -99,6 +102,11 @@ UPDATE jobdash_deleted_jobs SET restored_at = now(), restored_by = %(actor)s
 WHERE id = ANY(%(archive_ids)s) AND job_id = ANY(%(job_ids)s)
 """
 
+# Jobs deleted and not restored since: why a job that is gone was skipped.
+LIVE_ARCHIVED = (
+    "SELECT job_id FROM jobdash_deleted_jobs WHERE job_id = ANY(%(ids)s) AND restored_at IS NULL"
+)
+
 # Why a job could not be restored: restored already, or never archived.
 RESTORED_BEFORE = """
 SELECT DISTINCT job_id FROM jobdash_deleted_jobs
@@ -110,6 +118,16 @@ WHERE job_id = ANY(%(job_ids)s) AND restored_at IS NOT NULL
 class RestoreOutcome:
     restored: list[int]
     skipped: dict[int, str]
+
+
+class _Archive(NamedTuple):
+    id: int
+    job_id: int
+
+
+def job_id_column(job_id: int) -> int:
+    """The row of a query whose one column is a job id (for fetch_all)."""
+    return job_id
 
 
 # Jobs that may be deleted: finished ones (a waiting or running job is cancelled or aborted).
@@ -127,8 +145,7 @@ def archive_and_delete(
     if not job_ids:
         return []
     params = {"ids": list(job_ids), "actor": actor, "statuses": list(statuses)}
-    rows = conn.execute(ARCHIVE_AND_DELETE, params).fetchall()
-    return sorted(row[0] for row in rows)
+    return sorted(fetch_all(conn, job_id_column, ARCHIVE_AND_DELETE, params))
 
 
 def archive_and_delete_failed(
@@ -138,18 +155,23 @@ def archive_and_delete_failed(
     return archive_and_delete(conn, job_ids, actor, ("failed",))
 
 
+def live_archived(conn: psycopg.Connection, job_ids: list[int]) -> set[int]:
+    """Those of `job_ids` that were deleted (archived) and not restored since."""
+    return set(fetch_all(conn, job_id_column, LIVE_ARCHIVED, {"ids": job_ids}))
+
+
 def restore_archived(conn: psycopg.Connection, job_ids: list[int], actor: str) -> RestoreOutcome:
     """Put archived jobs back with their events and errors; each live archive is used once."""
     wanted = sorted(set(job_ids))
     if not wanted:
         return RestoreOutcome([], {})
-    archives = conn.execute(LOCK_LIVE_ARCHIVES, {"job_ids": wanted}).fetchall()
-    archive_ids = [row[0] for row in archives]
-    archived_job_ids = {row[1] for row in archives}
+    archives = fetch_all(conn, _Archive, LOCK_LIVE_ARCHIVES, {"job_ids": wanted})
+    archive_ids = [archive.id for archive in archives]
+    archived_job_ids = {archive.job_id for archive in archives}
     restored: list[int] = []
     if archive_ids:
         restored = sorted(
-            row[0] for row in conn.execute(RESTORE_JOBS, {"archive_ids": archive_ids}).fetchall()
+            fetch_all(conn, job_id_column, RESTORE_JOBS, {"archive_ids": archive_ids})
         )
     if restored:
         params = {"archive_ids": archive_ids, "job_ids": restored, "actor": actor}
@@ -157,9 +179,7 @@ def restore_archived(conn: psycopg.Connection, job_ids: list[int], actor: str) -
         conn.execute(RESTORE_ERRORS, params)
         conn.execute(RESTORE_FAILED_AT, params)
         conn.execute(MARK_RESTORED, params)
-    restored_before = {
-        row[0] for row in conn.execute(RESTORED_BEFORE, {"job_ids": wanted}).fetchall()
-    }
+    restored_before = set(fetch_all(conn, job_id_column, RESTORED_BEFORE, {"job_ids": wanted}))
     skipped: dict[int, str] = {}
     for job_id in wanted:
         if job_id in restored:

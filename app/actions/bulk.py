@@ -9,9 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from jobdash.app.actions.jobs import ActionResult
+from jobdash.app.read.failed_jobs import FailedJobFilter
+from jobdash.app.read.job_filter import JobFilter
 from jobdash.core.auth.identity import Action, Identity
 from jobdash.core.database import connect
 from jobdash.core.errors import describe_error
@@ -24,7 +25,7 @@ BulkAction = Callable[..., ActionResult]
 @dataclass
 class BulkRun:
     action: Action
-    job_filter: Any  # FailedJobFilter or JobFilter: handed to the action as it is
+    job_filter: FailedJobFilter | JobFilter  # handed to the action as it is
     total: int
     stop: threading.Event = field(default_factory=threading.Event)
     progress: ActionResult | None = None

@@ -10,26 +10,35 @@ audit row; so each job is acted on exactly once, whatever runs at the same time.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Unpack
 
 import psycopg
 
-from jobdash.app.actions.archive import TERMINAL_STATUSES, archive_and_delete
+from jobdash.app.actions.archive import TERMINAL_STATUSES, archive_and_delete, job_id_column
 from jobdash.app.actions.jobs import (
-    DEFAULT_BATCH_SIZE,
     ActionResult,
-    ProgressCallback,
+    Batching,
     _ensure_idle,
     _write_audit,
     authorize,
+    batch_size,
+    begin_batches,
+    explain_skipped,
     parse_job_ids,
+    run_in_batches,
 )
-from jobdash.app.actions.retry import RetryOptions, lock_failed_for_retry, retry_locked
+from jobdash.app.actions.retry import (
+    RetryOptions,
+    is_aware_datetime,
+    lock_failed_for_retry,
+    retry_locked,
+)
 from jobdash.app.read.job_filter import JobFilter
 from jobdash.app.read.jobs import STATE_CASE, count_jobs, matching_ids_batch, max_job_id
+from jobdash.app.read.rows import fetch_all
 from jobdash.core.auth.identity import Action, Identity
 from jobdash.core.errors import ActionError
 
@@ -79,65 +88,58 @@ RETURNING id
 CURRENT_STATE = (
     "SELECT j.id, " + STATE_CASE + " FROM procrastinate_jobs j WHERE j.id = ANY(%(ids)s)"
 )
-LIVE_ARCHIVED = (
-    "SELECT job_id FROM jobdash_deleted_jobs WHERE job_id = ANY(%(ids)s) AND restored_at IS NULL"
-)
 
 
-def _skip_reasons(
-    conn: psycopg.Connection, action: Action, ids: list[int], known: Mapping[int, str]
-) -> dict[int, str]:
-    if not ids:
-        return {}
-    state = dict(conn.execute(CURRENT_STATE, {"ids": ids}).fetchall())
-    archived = {row[0] for row in conn.execute(LIVE_ARCHIVED, {"ids": ids}).fetchall()}
-    reasons: dict[int, str] = {}
-    for job_id in ids:
-        if job_id in known:
-            reasons[job_id] = known[job_id]
-        elif job_id in state:
-            now = state[job_id].replace("_", " ")
-            if action == Action.ABORT and state[job_id] == "abort_requested":
-                reasons[job_id] = "abort already requested"
-            else:
-                reasons[job_id] = f"not {EXPECTED[action]} (now {now})"
-        elif job_id in archived:
-            reasons[job_id] = "already deleted"
-        else:
-            reasons[job_id] = "not found"
-    return reasons
+@dataclass(frozen=True)
+class _Options:
+    """What an action takes besides the ids: `delete` (cancel), `at` (reschedule), `retry`."""
+
+    delete: bool = False
+    at: datetime | None = None
+    retry: RetryOptions | None = None
+
+
+def _cancelled(job_id: int | None) -> int | None:
+    """The row of Procrastinate's cancel: the job's id, None when it was not cancelled."""
+    return job_id
+
+
+def _why_not_done(action: Action, state: str) -> str:
+    """A job not acted on, by its state now (app/read/jobs.py's STATE_CASE)."""
+    if action == Action.ABORT and state == "abort_requested":
+        return "abort already requested"
+    return f"not {EXPECTED[action]} (now {state.replace('_', ' ')})"
 
 
 def _change(
     conn: psycopg.Connection,
     action: Action,
     locked: list[int],
-    options: Mapping[str, Any],
+    options: _Options,
     actor: str,
 ) -> tuple[list[int], dict[int, str]]:
     """Act on the locked rows: the ids done, and reasons for those refused on the way."""
     if not locked:
         return [], {}
     if action in (Action.CANCEL, Action.ABORT):
-        delete = bool(options.get("delete"))
-        params = {"ids": locked, "abort": action == Action.ABORT, "delete": delete}
-        rows = conn.execute(CANCEL_WITH_PROCRASTINATE, params)
-        return sorted(row[0] for row in rows if row[0]), {}
+        params = {"ids": locked, "abort": action == Action.ABORT, "delete": options.delete}
+        cancelled = fetch_all(conn, _cancelled, CANCEL_WITH_PROCRASTINATE, params)
+        return sorted(job_id for job_id in cancelled if job_id), {}
     if action in (Action.RUN_JOB_NOW, Action.RESCHEDULE):
-        at = options.get("at") if action == Action.RESCHEDULE else None
-        rows = conn.execute(SET_SCHEDULED_AT, {"ids": locked, "at": at})
-        return sorted(row[0] for row in rows), {}
+        at = options.at if action == Action.RESCHEDULE else None
+        moved = fetch_all(conn, job_id_column, SET_SCHEDULED_AT, {"ids": locked, "at": at})
+        return sorted(moved), {}
     if action == Action.DELETE:
         return archive_and_delete(conn, locked, actor), {}
     if action == Action.RETRY:
-        retry = options.get("retry") or RetryOptions()
+        retry = options.retry or RetryOptions()
         return retry_locked(conn, lock_failed_for_retry(conn, locked), retry)
     raise ValueError(f"unknown action {action!r}")
 
 
-def _audited_as(action: Action, options: Mapping[str, Any]) -> Action:
+def _audited_as(action: Action, options: _Options) -> Action:
     """What the role check and the audit log call it: cancelling with `delete` deletes."""
-    return Action.DELETE if action == Action.CANCEL and options.get("delete") else action
+    return Action.DELETE if action == Action.CANCEL and options.delete else action
 
 
 def _act(
@@ -145,36 +147,40 @@ def _act(
     action: Action,
     ids: list[int],
     actor: str,
-    options: Mapping[str, Any],
+    options: _Options,
     job_filter: JobFilter | None = None,
-    audit_extra: Mapping[str, Any] | None = None,
+    audit_extra: Mapping[str, object] | None = None,
 ) -> ActionResult:
     """One transaction: lock, change, explain the skipped, audit (`actor`: the name)."""
     name = _audited_as(action, options)
     with conn.transaction():
         query = LOCK.format(condition=CONDITIONS[action])
         params = {"ids": ids, "terminal": list(TERMINAL_STATUSES)}
-        locked = [row[0] for row in conn.execute(query, params)]
+        locked = fetch_all(conn, job_id_column, query, params)
         done, known = _change(conn, action, locked, options, actor)
         done_set = set(done)
-        skipped = _skip_reasons(conn, action, [i for i in ids if i not in done_set], known)
+        not_done = [i for i in ids if i not in done_set]
+        skipped = explain_skipped(conn, action, not_done, known, CURRENT_STATE, _why_not_done)
         extra = dict(audit_extra or {})
         if name != action:
             extra["as"] = "cancel, deleting (Procrastinate's cancel with delete_job)"
-        if action == Action.RESCHEDULE and options.get("at") is not None:
-            extra["at"] = options["at"].isoformat()
-        if action == Action.RETRY and options.get("retry") is not None:
-            described = options["retry"].describe()
+        if action == Action.RESCHEDULE and options.at is not None:
+            extra["at"] = options.at.isoformat()
+        if action == Action.RETRY and options.retry is not None:
+            described = options.retry.describe()
             if described:
                 extra["options"] = described
-        _write_audit(conn, actor, name, ids, len(done), skipped, job_filter, extra)  # type: ignore[arg-type]
+        _write_audit(conn, actor, name, ids, len(done), skipped, job_filter, extra)
     return ActionResult(name, tuple(done), skipped)
 
 
 def _on_ids(
-    conn: psycopg.Connection, action: Action, ids: Iterable[object], actor: Identity,
-    **options: Any,
-) -> ActionResult:  # fmt: skip
+    conn: psycopg.Connection,
+    action: Action,
+    ids: Iterable[object],
+    actor: Identity,
+    options: _Options = _Options(),
+) -> ActionResult:
     name = authorize(actor, _audited_as(action, options))
     job_ids = parse_job_ids(ids)
     if not job_ids:
@@ -183,10 +189,11 @@ def _on_ids(
     return _act(conn, action, job_ids, name, options)
 
 
-def _checked_time(at: datetime) -> datetime:
-    if not isinstance(at, datetime) or at.utcoffset() is None:
-        raise ActionError("the time must be a timezone-aware datetime")
-    return at
+def _checked_time(at: object) -> datetime:
+    """`at` as given, when it is a timezone-aware datetime (see is_aware_datetime)."""
+    if is_aware_datetime(at):
+        return at
+    raise ActionError("the time must be a timezone-aware datetime")
 
 
 def cancel_jobs(
@@ -194,7 +201,7 @@ def cancel_jobs(
 ) -> ActionResult:
     """Cancel the waiting (todo) jobs among `ids` with Procrastinate's cancel; `delete` deletes
     them instead, as Procrastinate's cancel allows (not archived)."""
-    return _on_ids(conn, Action.CANCEL, ids, actor, delete=delete)
+    return _on_ids(conn, Action.CANCEL, ids, actor, _Options(delete=delete))
 
 
 def abort_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: Identity) -> ActionResult:
@@ -212,7 +219,7 @@ def reschedule_jobs(
     conn: psycopg.Connection, ids: Iterable[object], actor: Identity, *, at: datetime
 ) -> ActionResult:
     """Make the waiting jobs among `ids` run not before `at` (timezone-aware)."""
-    return _on_ids(conn, Action.RESCHEDULE, ids, actor, at=_checked_time(at))
+    return _on_ids(conn, Action.RESCHEDULE, ids, actor, _Options(at=_checked_time(at)))
 
 
 def delete_finished_jobs(
@@ -223,49 +230,47 @@ def delete_finished_jobs(
     return _on_ids(conn, Action.DELETE, ids, actor)
 
 
+class Scanned(Batching, total=False):
+    """Batching, and how many of the oldest open jobs a batch's query walks (app/read/jobs.py)."""
+
+    scan: int
+
+
 def all_matching(
     conn: psycopg.Connection,
     action: Action,
     job_filter: JobFilter,
     actor: Identity,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    should_stop: Callable[[], bool] | None = None,
-    progress: ProgressCallback | None = None,
+    *,
     scan: int = DEFAULT_SCAN,
-    **options: Any,
+    delete: bool = False,
+    at: datetime | None = None,
+    retry: RetryOptions | None = None,
+    **batching: Unpack[Batching],
 ) -> ActionResult:
     """`action` on every job matching the filter when the run starts (ids up to the newest
-    then), `batch_size` per transaction, newest first; each batch's query is bounded (see
+    then), in batches (see Batching), newest first; each batch's query is bounded (see
     app/read/jobs.py), so a run over a big table takes long but never times out.
-
-    `should_stop` is asked before each batch; what was done stays done (`stopped=True`).
-    `progress(result_so_far)` after each batch. `options`: delete (cancel), at (reschedule)."""
+    `delete` (cancel), `at` (reschedule), `retry` as for the actions on ids."""
     if action not in CONDITIONS:
         raise ActionError(f"unknown action {action!r}")
-    name = authorize(actor, _audited_as(action, options))
-    _ensure_idle(conn)
-    if batch_size < 1:
-        raise ActionError("batch size must be at least 1")
+    options = _Options(delete, at, retry)
+    audited = _audited_as(action, options)
+    name = begin_batches(conn, actor, audited, batching)
     if action == Action.RESCHEDULE:
-        options["at"] = _checked_time(options.get("at"))  # type: ignore[arg-type]
-    before: int | None = max_job_id(conn) + 1
+        options = _Options(delete, _checked_time(at), retry)
+    newest = max_job_id(conn)
     count = count_jobs(conn, job_filter, scan)
     total = count.matched if count.exact else max(count.matched, count.estimate or 0)
-    run_id = uuid.uuid4().hex[:12]
-    result = ActionResult(_audited_as(action, options), total=total)
-    batch = 0
-    while before is not None:
-        if should_stop is not None and should_stop():
-            return ActionResult(result.action, result.done, result.skipped, True, total)
-        ids, before = matching_ids_batch(conn, job_filter, before, batch_size, scan)
-        if not ids:
-            continue
-        batch += 1
-        extra = {"run": run_id, "batch": batch, "all_matching": True}
-        result = result.merged(_act(conn, action, ids, name, options, job_filter, extra))
-        if progress is not None:
-            progress(result)
-    return result
+    size = batch_size(batching)
+
+    def next_batch(before: int) -> tuple[list[int], int | None]:
+        return matching_ids_batch(conn, job_filter, before, size, scan)
+
+    def act(ids: list[int], extra: Mapping[str, object]) -> ActionResult:
+        return _act(conn, action, ids, name, options, job_filter, extra)
+
+    return run_in_batches(audited, total, newest + 1, next_batch, act, batching)
 
 
 def cancel_all_matching(
@@ -274,7 +279,7 @@ def cancel_all_matching(
     actor: Identity,
     *,
     delete: bool = False,
-    **kwargs: Any,
+    **kwargs: Unpack[Scanned],
 ) -> ActionResult:
     return all_matching(conn, Action.CANCEL, job_filter, actor, delete=delete, **kwargs)
 
@@ -285,13 +290,13 @@ def retry_all_matching_jobs(
     actor: Identity,
     *,
     retry: RetryOptions | None = None,
-    **kwargs: Any,
+    **kwargs: Unpack[Scanned],
 ) -> ActionResult:
     """Retry every failed job matching an explorer filter (options as retry_jobs)."""
     return all_matching(conn, Action.RETRY, job_filter, actor, retry=retry, **kwargs)
 
 
 def delete_finished_all_matching(
-    conn: psycopg.Connection, job_filter: JobFilter, actor: Identity, **kwargs: Any
+    conn: psycopg.Connection, job_filter: JobFilter, actor: Identity, **kwargs: Unpack[Scanned]
 ) -> ActionResult:
     return all_matching(conn, Action.DELETE, job_filter, actor, **kwargs)

@@ -18,12 +18,17 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import LiteralString, NamedTuple, TypedDict, Unpack
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from jobdash.app.actions.archive import archive_and_delete_failed, restore_archived
+from jobdash.app.actions.archive import (
+    archive_and_delete_failed,
+    job_id_column,
+    live_archived,
+    restore_archived,
+)
 from jobdash.app.actions.retry import (
     RetryOptions,
     lock_failed_for_retry,
@@ -38,6 +43,8 @@ from jobdash.app.read.failed_jobs import (
     failed_ids_batch,
     max_failed_id,
 )
+from jobdash.app.read.job_filter import JobFilter
+from jobdash.app.read.rows import fetch_all
 from jobdash.core.auth.identity import Action, Identity, require
 from jobdash.core.errors import ActionError
 from jobdash.core.settings import load_settings
@@ -57,9 +64,6 @@ FOR UPDATE
 """
 
 CURRENT_STATUS = "SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(%(ids)s)"
-LIVE_ARCHIVED = (
-    "SELECT job_id FROM jobdash_deleted_jobs WHERE job_id = ANY(%(ids)s) AND restored_at IS NULL"
-)
 
 INSERT_AUDIT = """
 INSERT INTO jobdash_audit_log (actor, action, job_ids, filter, done, skipped, details)
@@ -181,24 +185,32 @@ def _ensure_idle(conn: psycopg.Connection) -> None:
         raise ActionError("the connection is inside a transaction; actions commit their own")
 
 
-def _reasons_for_skipped(
-    conn: psycopg.Connection, action: str, ids: list[int], known: Mapping[int, str]
+class _State(NamedTuple):
+    id: int
+    state: str
+
+
+def explain_skipped(
+    conn: psycopg.Connection,
+    action: Action,
+    ids: list[int],
+    known: Mapping[int, str],
+    current: LiteralString,
+    why: Callable[[Action, str], str],
 ) -> dict[int, str]:
-    """Why each id of `ids` was not acted on, from its current state."""
+    """Why each of `ids` was not acted on: the reason the change gave (`known`), else what it
+    is now (`why(action, state)`, with the states `current` reads: (id, state) by %(ids)s),
+    else whether it was deleted or never existed."""
     if not ids:
         return {}
-    status = dict(conn.execute(CURRENT_STATUS, {"ids": ids}).fetchall())
-    archived = {row[0] for row in conn.execute(LIVE_ARCHIVED, {"ids": ids}).fetchall()}
+    states = dict(fetch_all(conn, _State, current, {"ids": ids}))
+    archived = live_archived(conn, ids)
     reasons: dict[int, str] = {}
     for job_id in ids:
         if job_id in known:
             reasons[job_id] = known[job_id]
-        elif job_id in status:
-            expected = "doing" if action == Action.RETRY_STALLED else "failed"
-            if status[job_id] == expected and action == Action.RETRY_STALLED:
-                reasons[job_id] = "not stalled (its worker is alive)"
-            else:
-                reasons[job_id] = f"no longer {expected} (now {status[job_id]})"
+        elif job_id in states:
+            reasons[job_id] = why(action, states[job_id])
         elif job_id in archived:
             reasons[job_id] = "already deleted"
         else:
@@ -206,15 +218,30 @@ def _reasons_for_skipped(
     return reasons
 
 
+def _why_not_done(action: Action, status: str) -> str:
+    """A job not retried, deleted or restored, by its status now."""
+    if action == Action.RETRY_STALLED:
+        if status == "doing":
+            return "not stalled (its worker is alive)"
+        return f"no longer doing (now {status})"
+    return f"no longer failed (now {status})"
+
+
+def _reasons_for_skipped(
+    conn: psycopg.Connection, action: Action, ids: list[int], known: Mapping[int, str]
+) -> dict[int, str]:
+    return explain_skipped(conn, action, ids, known, CURRENT_STATUS, _why_not_done)
+
+
 def _write_audit(
     conn: psycopg.Connection,
     actor: str,
-    action: str,
+    action: Action,
     job_ids: list[int],
     done: int,
     skipped: Mapping[int, str],
-    job_filter: FailedJobFilter | None,
-    extra: Mapping[str, Any] | None = None,
+    job_filter: FailedJobFilter | JobFilter | None,
+    extra: Mapping[str, object] | None = None,
 ) -> None:
     sample = dict(list(skipped.items())[:AUDIT_SKIPPED_SAMPLE])
     details = {
@@ -239,17 +266,17 @@ def _write_audit(
 def _delete_in_transaction(
     conn: psycopg.Connection, ids: list[int], actor: str
 ) -> tuple[list[int], dict[int, str]]:
-    locked = [row[0] for row in conn.execute(LOCK_FAILED, {"ids": ids})]
+    locked = fetch_all(conn, job_id_column, LOCK_FAILED, {"ids": ids})
     return archive_and_delete_failed(conn, locked, actor), {}
 
 
 def _act(
     conn: psycopg.Connection,
-    action: str,
+    action: Action,
     ids: list[int],
     actor: str,
     job_filter: FailedJobFilter | None = None,
-    audit_extra: Mapping[str, Any] | None = None,
+    audit_extra: Mapping[str, object] | None = None,
     options: RetryOptions | None = None,
 ) -> ActionResult:
     """One transaction: lock, change, explain the skipped, audit."""
@@ -271,7 +298,7 @@ def _act(
     return ActionResult(action, tuple(done), skipped)
 
 
-def _described(options: RetryOptions) -> dict[str, Any]:
+def _described(options: RetryOptions) -> dict[str, object]:
     described = options.describe()
     return {"options": described} if described else {}
 
@@ -320,77 +347,117 @@ def restore_jobs(conn: psycopg.Connection, ids: Iterable[object], actor: Identit
     return _act_on_ids(conn, Action.RESTORE, ids, actor)
 
 
+class Batching(TypedDict, total=False):
+    """How an "all matching" run goes (every such action takes these): `batch_size` jobs per
+    transaction; `should_stop()` is asked before each batch, and what was done stays done and
+    is reported (`stopped=True`); `progress(result_so_far)` is called after each batch."""
+
+    batch_size: int
+    should_stop: Callable[[], bool] | None
+    progress: ProgressCallback | None
+
+
+# From where the next batch starts: its ids (maybe none) and where the one after starts
+# (None: there is none).
+NextBatch = Callable[[int], tuple[list[int], int | None]]
+# One batch in its own transaction, with what its audit row adds.
+ActOnBatch = Callable[[list[int], Mapping[str, object]], ActionResult]
+
+
+def begin_batches(
+    conn: psycopg.Connection, actor: Identity, action: Action, batching: Batching
+) -> str:
+    """The checks before an all-matching run: read-only mode and role (authorize), a
+    connection outside a transaction, the batch size. The name the audit log records."""
+    name = authorize(actor, action)
+    _ensure_idle(conn)
+    if batch_size(batching) < 1:
+        raise ActionError("batch size must be at least 1")
+    return name
+
+
+def batch_size(batching: Batching) -> int:
+    return batching.get("batch_size", DEFAULT_BATCH_SIZE)
+
+
+def run_in_batches(
+    action: Action,
+    total: int,
+    start: int,
+    next_batch: NextBatch,
+    act: ActOnBatch,
+    batching: Batching,
+) -> ActionResult:
+    """Batches from `start` until there are none, each acted on and audited as one batch of
+    this run (`action`: what the result is called, `total`: how many matched at the start)."""
+    should_stop = batching.get("should_stop")
+    progress = batching.get("progress")
+    run_id = uuid.uuid4().hex[:12]
+    result = ActionResult(action, total=total)
+    batch = 0
+    position: int | None = start
+    while position is not None:
+        if should_stop is not None and should_stop():
+            return ActionResult(action, result.done, result.skipped, True, total)
+        ids, position = next_batch(position)
+        if not ids:
+            continue
+        batch += 1
+        extra = {"run": run_id, "batch": batch, "all_matching": True}
+        result = result.merged(act(ids, extra))
+        if progress is not None:
+            progress(result)
+    return result
+
+
 def _all_matching(
     conn: psycopg.Connection,
     action: Action,
     job_filter: FailedJobFilter,
     actor: Identity,
-    batch_size: int,
-    should_stop: Callable[[], bool] | None,
-    progress: ProgressCallback | None,
+    batching: Batching,
     options: RetryOptions | None = None,
 ) -> ActionResult:
-    name = authorize(actor, action)
-    _ensure_idle(conn)
-    if batch_size < 1:
-        raise ActionError("batch size must be at least 1")
+    name = begin_batches(conn, actor, action, batching)
     max_id = max_failed_id(conn)
     total = count_failed_jobs(conn, job_filter)
-    run_id = uuid.uuid4().hex[:12]
-    result = ActionResult(action, total=total)
-    after_id = 0
-    batch = 0
-    while True:
-        if should_stop is not None and should_stop():
-            result = ActionResult(action, result.done, result.skipped, True, total)
-            break
-        ids = failed_ids_batch(conn, job_filter, after_id, max_id, batch_size)
-        if not ids:
-            break
-        batch += 1
-        after_id = ids[-1]
-        extra = {"run": run_id, "batch": batch, "all_matching": True}
-        result = result.merged(_act(conn, action, ids, name, job_filter, extra, options))
-        if progress is not None:
-            progress(result)
-    return result
+    size = batch_size(batching)
+
+    def next_batch(after_id: int) -> tuple[list[int], int | None]:
+        ids = failed_ids_batch(conn, job_filter, after_id, max_id, size)
+        return ids, ids[-1] if ids else None
+
+    def act(ids: list[int], extra: Mapping[str, object]) -> ActionResult:
+        return _act(conn, action, ids, name, job_filter, extra, options)
+
+    return run_in_batches(action, total, 0, next_batch, act, batching)
 
 
 def retry_all_matching(
     conn: psycopg.Connection,
     job_filter: FailedJobFilter,
     actor: Identity,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    should_stop: Callable[[], bool] | None = None,
-    progress: ProgressCallback | None = None,
     *,
     at: datetime | None = None,
     queue: str | None = None,
     priority: int | None = None,
+    **batching: Unpack[Batching],
 ) -> ActionResult:
-    """Retry every failed job matching the filter, `batch_size` per transaction.
-
-    `should_stop` is asked before each batch; what was done stays done and is reported
-    (`stopped=True`). `progress(result_so_far)` is called after each batch. `at`, `queue`
+    """Retry every failed job matching the filter, in batches (see Batching). `at`, `queue`
     (where the jobs go, not a filter: that is `job_filter.queue`) and `priority` as for
-    retry_jobs; so are the queueing locks, across batches too.
-    """
+    retry_jobs; so are the queueing locks, across batches too."""
     options = retry_options(at, queue, priority)
-    return _all_matching(
-        conn, Action.RETRY, job_filter, actor, batch_size, should_stop, progress, options
-    )
+    return _all_matching(conn, Action.RETRY, job_filter, actor, batching, options)
 
 
 def delete_all_matching(
     conn: psycopg.Connection,
     job_filter: FailedJobFilter,
     actor: Identity,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    should_stop: Callable[[], bool] | None = None,
-    progress: ProgressCallback | None = None,
+    **batching: Unpack[Batching],
 ) -> ActionResult:
-    """Archive and delete every failed job matching the filter (see retry_all_matching)."""
-    return _all_matching(conn, Action.DELETE, job_filter, actor, batch_size, should_stop, progress)
+    """Archive and delete every failed job matching the filter, in batches (see Batching)."""
+    return _all_matching(conn, Action.DELETE, job_filter, actor, batching)
 
 
 def retry_stalled_jobs(

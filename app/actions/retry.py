@@ -14,10 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple, TypeGuard
 
 import psycopg
 
+from jobdash.app.read.rows import fetch_all
 from jobdash.core.errors import ActionError
 
 # The failed jobs among the ids, locked in id order, with their queueing locks.
@@ -88,12 +89,12 @@ class RetryOptions:
     queue: str | None = None
     priority: int | None = None
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> dict[str, object]:
         return {"retry_at": self.at, "queue": self.queue, "priority": self.priority}
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, str | int]:
         """The options set, for the audit log (JSON-ready)."""
-        described: dict[str, Any] = {}
+        described: dict[str, str | int] = {}
         if self.at is not None:
             described["at"] = self.at.astimezone(UTC).isoformat()
         if self.queue is not None:
@@ -103,16 +104,30 @@ class RetryOptions:
         return described
 
 
+def is_aware_datetime(value: object) -> TypeGuard[datetime]:
+    """A timezone-aware datetime. Takes any object: the CLI's and the pages' values reach the
+    actions from outside the type checker, so the annotations alone do not make them so."""
+    return isinstance(value, datetime) and value.utcoffset() is not None
+
+
+def _queue_name(value: object) -> str | None:
+    """The queue name `value` gives (stripped), None when it is not one (see is_aware_datetime)."""
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        return None
+    return value.strip()
+
+
 def retry_options(
     at: datetime | None = None, queue: str | None = None, priority: int | None = None
 ) -> RetryOptions:
     """Checked options; ActionError says what is wrong with the first bad one."""
-    if at is not None and (not isinstance(at, datetime) or at.utcoffset() is None):
+    if at is not None and not is_aware_datetime(at):
         raise ActionError("retry time must be a timezone-aware datetime")
     if queue is not None:
-        if not isinstance(queue, str) or not queue.strip() or "\x00" in queue:
+        name = _queue_name(queue)
+        if name is None:
             raise ActionError(f"not a queue name: {str(queue)[:40]!r}")
-        queue = queue.strip()
+        queue = name
     if priority is not None:
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise ActionError(f"priority must be a whole number, got {str(priority)[:40]!r}")
@@ -138,15 +153,20 @@ class LockedJob(NamedTuple):
     abort_requested: bool
 
 
+class _Holder(NamedTuple):
+    queueing_lock: str
+    id: int
+
+
 def lock_failed_for_retry(conn: psycopg.Connection, ids: list[int]) -> list[LockedJob]:
-    return [LockedJob(*row) for row in conn.execute(LOCK_FAILED_FOR_RETRY, {"ids": ids})]
+    return fetch_all(conn, LockedJob, LOCK_FAILED_FOR_RETRY, {"ids": ids})
 
 
 def lock_stalled(
     conn: psycopg.Connection, ids: list[int] | None, stalled_after_s: float
 ) -> list[LockedJob]:
     params = {"ids": ids, "stalled_after_s": float(stalled_after_s)}
-    return [LockedJob(*row) for row in conn.execute(LOCK_STALLED, params)]
+    return fetch_all(conn, LockedJob, LOCK_STALLED, params)
 
 
 def todo_holders(conn: psycopg.Connection, locks: Iterable[str]) -> dict[str, int]:
@@ -154,7 +174,7 @@ def todo_holders(conn: psycopg.Connection, locks: Iterable[str]) -> dict[str, in
     wanted = sorted(set(locks))
     if not wanted:
         return {}
-    return dict(conn.execute(TODO_HOLDERS, {"locks": wanted}).fetchall())
+    return dict(fetch_all(conn, _Holder, TODO_HOLDERS, {"locks": wanted}))
 
 
 def retry_locked(

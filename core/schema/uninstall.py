@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import NamedTuple, TypeVar
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import args_row
 
 from jobdash.core.database import connect
 from jobdash.core.errors import MigrationError, one_line
@@ -24,6 +27,7 @@ from jobdash.core.schema.runner import Retry, advisory_lock, run_locked
 from jobdash.core.settings import load_settings
 
 Notify = Callable[[str], None]
+T = TypeVar("T")
 
 # Ours: named jobdash_*, in a schema of the search path (where migrate created them).
 _OURS = r"like 'jobdash\_%'"
@@ -34,11 +38,15 @@ _IN_PATH = "n.nspname = any(current_schemas(false))"
 class Removal:
     kind: str  # "trigger", "index", "constraint", "column", "view", "table", ...
     name: str  # for people: "jobdash_record_finish on procrastinate_events"
-    statement: sql.Composable | None = None  # None: dropped with the others of its kind
+    statement: sql.Composed | None = None  # None: dropped with the others of its kind
     object: sql.Composable | None = None  # what `DROP <KIND> IF EXISTS` names
     table: str | None = None  # Procrastinate's table it locks, if any
     lock: str | None = None
     concurrently: bool = False
+
+    def wants(self) -> dict[str, str]:
+        """The table of Procrastinate's it locks and the mode (for run_locked), if any."""
+        return {self.table: self.lock} if self.table and self.lock else {}
 
 
 # Our own objects, dropped one statement per kind (so that dependencies among them, such as
@@ -46,104 +54,197 @@ class Removal:
 GROUPED_KINDS = ["materialized view", "view", "table", "sequence", "routine", "domain", "type"]
 
 
-def find_objects(conn: psycopg.Connection) -> list[Removal]:
-    """Every jobdash_* object, in the order they are removed."""
-    found: list[Removal] = []
-    for schema, name in _rows(
-        conn,
-        f"select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
-        f" where c.relname = 'jobdash_schema_migrations' and c.relkind = 'r' and {_IN_PATH}",
-    ):
-        found.append(Removal("table", name, _drop("TABLE", sql.Identifier(schema, name))))
-    for schema, table, trigger in _rows(
-        conn,
+class _Named(NamedTuple):
+    schema: str
+    name: str
+
+
+class _OnTable(NamedTuple):
+    schema: str
+    table: str
+    name: str
+
+
+class _Routine(NamedTuple):
+    schema: str
+    name: str
+    args: str
+
+
+class _Type(NamedTuple):
+    schema: str
+    name: str
+    domain: bool
+
+
+@dataclass(frozen=True)
+class _Attached:
+    """A kind of object of ours on a table of Procrastinate's, dropped one by one."""
+
+    kind: str
+    query: str  # its (schema, table, name) rows
+    drop: str  # {name}, {table} (schema-qualified) and {qualified} (the object's own name)
+    word: str  # "trigger_x on table", "column_x of table"
+    lock: str
+    concurrently: bool = False
+
+
+_LEDGER = (
+    "select n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
+    f" where c.relname = 'jobdash_schema_migrations' and c.relkind = 'r' and {_IN_PATH}"
+)
+
+# What sits on Procrastinate's tables, in the order it goes.
+_ATTACHED = (
+    _Attached(
+        "trigger",
         "select n.nspname, c.relname, t.tgname from pg_trigger t"
         " join pg_class c on c.oid = t.tgrelid join pg_namespace n on n.oid = c.relnamespace"
         f" where not t.tgisinternal and t.tgname {_OURS} and c.relname not {_OURS}"
         f" and {_IN_PATH} order by 2, 3",
-    ):
-        statement = sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-            sql.Identifier(trigger), sql.Identifier(schema, table)
-        )
-        found.append(Removal("trigger", f"{trigger} on {table}", statement, None, table,
-                             "ACCESS EXCLUSIVE"))
-    for schema, table, index in _rows(
-        conn,
+        "DROP TRIGGER IF EXISTS {name} ON {table}",
+        "on",
+        "ACCESS EXCLUSIVE",
+    ),
+    _Attached(
+        "index",
         "select n.nspname, t.relname, i.relname from pg_index x"
         " join pg_class i on i.oid = x.indexrelid join pg_class t on t.oid = x.indrelid"
         " join pg_namespace n on n.oid = i.relnamespace"
         f" where i.relname {_OURS} and t.relname not {_OURS} and {_IN_PATH}"
         " and not exists (select 1 from pg_constraint k where k.conindid = x.indexrelid)"
         " order by 2, 3",
-    ):
-        statement = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(
-            sql.Identifier(schema, index)
-        )
-        found.append(Removal("index", f"{index} on {table}", statement, None, table,
-                             "SHARE UPDATE EXCLUSIVE", concurrently=True))
-    for schema, table, constraint in _rows(
-        conn,
+        "DROP INDEX CONCURRENTLY IF EXISTS {qualified}",
+        "on",
+        "SHARE UPDATE EXCLUSIVE",
+        concurrently=True,
+    ),
+    _Attached(
+        "constraint",
         "select n.nspname, c.relname, k.conname from pg_constraint k"
         " join pg_class c on c.oid = k.conrelid join pg_namespace n on n.oid = c.relnamespace"
         f" where k.conname {_OURS} and c.relname not {_OURS} and {_IN_PATH} order by 2, 3",
-    ):
-        statement = sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(
-            sql.Identifier(schema, table), sql.Identifier(constraint)
-        )
-        found.append(Removal("constraint", f"{constraint} on {table}", statement, None, table,
-                             "ACCESS EXCLUSIVE"))
-    for schema, table, column in _rows(
-        conn,
+        "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}",
+        "on",
+        "ACCESS EXCLUSIVE",
+    ),
+    _Attached(
+        "column",
         "select n.nspname, c.relname, a.attname from pg_attribute a"
         " join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace"
         f" where a.attname {_OURS} and not a.attisdropped and a.attnum > 0"
         f" and c.relkind in ('r', 'p') and c.relname not {_OURS} and {_IN_PATH} order by 2, 3",
-    ):
-        statement = sql.SQL("ALTER TABLE {} DROP COLUMN IF EXISTS {}").format(
-            sql.Identifier(schema, table), sql.Identifier(column)
-        )
-        found.append(Removal("column", f"{column} of {table}", statement, None, table,
-                             "ACCESS EXCLUSIVE"))
-    for kind, relkinds in (
-        ("MATERIALIZED VIEW", "'m'"),
-        ("VIEW", "'v'"),
-        ("TABLE", "'r', 'p', 'f'"),
-        ("SEQUENCE", "'S'"),
-    ):
-        names = _rows(
-            conn,
-            "select n.nspname, c.relname from pg_class c"
-            " join pg_namespace n on n.oid = c.relnamespace"
-            f" where c.relname {_OURS} and c.relkind in ({relkinds}) and {_IN_PATH}"
-            " and c.relname <> 'jobdash_schema_migrations'"
-            # Sequences of serial and identity columns go with their table.
-            " and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass"
-            "  and d.objid = c.oid and d.deptype in ('a', 'i'))"
-            " order by 2",
-        )
-        found += [Removal(kind.lower(), name, object=sql.Identifier(s, name)) for s, name in names]
-    for schema, name, args in _rows(
-        conn,
-        "select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) from pg_proc p"
-        f" join pg_namespace n on n.oid = p.pronamespace where p.proname {_OURS} and {_IN_PATH}"
-        " order by 2, 3",
-    ):
-        signature = sql.SQL("{}({})").format(sql.Identifier(schema, name), sql.SQL(args))
-        found.append(Removal("routine", f"{name}({args})", object=signature))
-    for schema, name, domain in _rows(
-        conn,
-        "select n.nspname, t.typname, t.typtype = 'd' from pg_type t"
-        " join pg_namespace n on n.oid = t.typnamespace"
-        " left join pg_class c on c.oid = t.typrelid"
-        f" where t.typname {_OURS} and {_IN_PATH} and (c.oid is null or c.relkind = 'c')"
-        " order by 2",
-    ):
-        kind = "domain" if domain else "type"
-        found.append(Removal(kind, name, object=sql.Identifier(schema, name)))
+        "ALTER TABLE {table} DROP COLUMN IF EXISTS {name}",
+        "of",
+        "ACCESS EXCLUSIVE",
+    ),
+)
+
+# Our own relations by kind and pg_class.relkind, in the order they are looked up.
+_RELATION_KINDS = (
+    ("MATERIALIZED VIEW", "'m'"),
+    ("VIEW", "'v'"),
+    ("TABLE", "'r', 'p', 'f'"),
+    ("SEQUENCE", "'S'"),
+)
+_RELATIONS = (
+    "select n.nspname, c.relname from pg_class c"
+    " join pg_namespace n on n.oid = c.relnamespace"
+    f" where c.relname {_OURS} and c.relkind in ({{relkinds}}) and {_IN_PATH}"
+    " and c.relname <> 'jobdash_schema_migrations'"
+    # Sequences of serial and identity columns go with their table.
+    " and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass"
+    "  and d.objid = c.oid and d.deptype in ('a', 'i'))"
+    " order by 2"
+)
+
+_ROUTINES = (
+    "select n.nspname, p.proname, pg_get_function_identity_arguments(p.oid) from pg_proc p"
+    f" join pg_namespace n on n.oid = p.pronamespace where p.proname {_OURS} and {_IN_PATH}"
+    " order by 2, 3"
+)
+
+_TYPES = (
+    "select n.nspname, t.typname, t.typtype = 'd' from pg_type t"
+    " join pg_namespace n on n.oid = t.typnamespace"
+    " left join pg_class c on c.oid = t.typrelid"
+    f" where t.typname {_OURS} and {_IN_PATH} and (c.oid is null or c.relkind = 'c')"
+    " order by 2"
+)
+
+
+def find_objects(conn: psycopg.Connection) -> list[Removal]:
+    """Every jobdash_* object, in the order they are removed: one statement each for the
+    ledger and what sits on Procrastinate's tables, then our own objects grouped by kind."""
+    found = [
+        *_migration_ledger(conn),
+        *(removal for attached in _ATTACHED for removal in _attached(conn, attached)),
+        *_relations(conn),
+        *_routines(conn),
+        *_types(conn),
+    ]
     singles = [r for r in found if r.statement is not None]
     return singles + sorted(
         (r for r in found if r.statement is None), key=lambda r: GROUPED_KINDS.index(r.kind)
     )
+
+
+def _migration_ledger(conn: psycopg.Connection) -> list[Removal]:
+    return [
+        Removal("table", row.name, _drop("TABLE", sql.Identifier(row.schema, row.name)))
+        for row in _rows(conn, _Named, _LEDGER)
+    ]
+
+
+def _attached(conn: psycopg.Connection, attached: _Attached) -> list[Removal]:
+    removals = []
+    for row in _rows(conn, _OnTable, attached.query):
+        statement = sql.SQL(attached.drop).format(
+            name=sql.Identifier(row.name),
+            table=sql.Identifier(row.schema, row.table),
+            qualified=sql.Identifier(row.schema, row.name),
+        )
+        removals.append(
+            Removal(
+                attached.kind,
+                f"{row.name} {attached.word} {row.table}",
+                statement,
+                None,
+                row.table,
+                attached.lock,
+                concurrently=attached.concurrently,
+            )
+        )
+    return removals
+
+
+def _relations(conn: psycopg.Connection) -> list[Removal]:
+    return [
+        Removal(kind.lower(), row.name, object=sql.Identifier(row.schema, row.name))
+        for kind, relkinds in _RELATION_KINDS
+        for row in _rows(conn, _Named, _RELATIONS.format(relkinds=relkinds))
+    ]
+
+
+def _routines(conn: psycopg.Connection) -> list[Removal]:
+    removals = []
+    for row in _rows(conn, _Routine, _ROUTINES):
+        signature = sql.SQL("{}({})").format(
+            sql.Identifier(row.schema, row.name), sql.SQL(row.args)
+        )
+        removals.append(Removal("routine", f"{row.name}({row.args})", object=signature))
+    return removals
+
+
+def _types(conn: psycopg.Connection) -> list[Removal]:
+    return [
+        Removal(
+            "domain" if row.domain else "type",
+            row.name,
+            object=sql.Identifier(row.schema, row.name),
+        )
+        for row in _rows(conn, _Type, _TYPES)
+    ]
 
 
 def uninstall(
@@ -166,12 +267,17 @@ def uninstall(
                     if removal.concurrently:
                         conn.execute(statement)
                     else:
-                        wants = {removal.table: removal.lock} if removal.table else {}
                         # Our tables go in one statement, locking several of them: a session
                         # still writing two of them cannot deadlock it for long, as
                         # lock_timeout (200 ms) gives way before deadlock_timeout (1 s).
-                        run_locked(conn, label, wants, retry, say,
-                                   lambda s=statement: conn.execute(s))
+                        run_locked(
+                            conn,
+                            label,
+                            removal.wants(),
+                            retry,
+                            say,
+                            partial(conn.execute, statement),
+                        )
                 except psycopg.Error as exc:
                     detail = one_line(exc.diag.message_detail or "")
                     raise MigrationError(
@@ -182,17 +288,20 @@ def uninstall(
     return removals
 
 
-def _rows(conn: psycopg.Connection, query: str) -> list[tuple]:
-    return conn.execute(query).fetchall()  # noqa: S608 - fixed text, no input
+def _rows(conn: psycopg.Connection, row: Callable[..., T], query: str) -> list[T]:
+    """The rows of a catalog query, each made by `row` from its columns (psycopg's args_row,
+    as app/read/rows.py does for the loaders: core may not import app)."""
+    with conn.cursor(row_factory=args_row(row)) as cur:
+        return cur.execute(query).fetchall()  # noqa: S608 - fixed text, no input
 
 
-def _drop(kind: str, *objects: sql.Composable) -> sql.Composable:
+def _drop(kind: str, *objects: sql.Composable) -> sql.Composed:
     return sql.SQL("DROP {} IF EXISTS {}").format(
         sql.SQL(kind.upper()), sql.SQL(", ").join(objects)
     )
 
 
-def _statements(removals: list[Removal]) -> list[tuple[str, str, Removal, sql.Composable]]:
+def _statements(removals: list[Removal]) -> list[tuple[str, str, Removal, sql.Composed]]:
     """(label, ": names" or "", removal, statement): one each for the singles, one per kind
     for the rest."""
     out = [(f"drop {r.kind} {r.name}", "", r, r.statement) for r in removals if r.statement]

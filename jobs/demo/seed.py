@@ -13,11 +13,16 @@ now() and send one NOTIFY per job); the events are written here with their histo
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple, TypeVar
 
 import psycopg
 from croniter import croniter
+from psycopg.rows import args_row
+
+T = TypeVar("T")
 
 # (queue, task, typical duration in ms): durations differ per task so averages look real.
 TASKS = [
@@ -156,6 +161,7 @@ where a.status = 'failed'
 order by a.ended_at
 """
 
+
 @dataclass(frozen=True)
 class SeedReport:
     jobs: int
@@ -166,7 +172,30 @@ class SeedReport:
     seconds: float
 
 
-def _insert_workers(cur: psycopg.Cursor, now_sql: str) -> list[int]:
+class _Start(NamedTuple):
+    now: datetime  # the transaction's now(): every time of the dataset is relative to it
+    base_id: int  # the highest job id before: the new jobs come after it
+
+
+class _Inserted(NamedTuple):
+    events: int
+    errors: int
+
+
+def _worker_id(worker_id: int) -> int:
+    return worker_id
+
+
+def _one(conn: psycopg.Connection, row: Callable[..., T], query: str) -> T:
+    """The row of a query that always returns one, made by `row` (psycopg's args_row, as
+    app/read/rows.py does for the loaders: the worker side may not import app)."""
+    with conn.cursor(row_factory=args_row(row)) as cur:
+        found = cur.execute(query).fetchone()
+    assert found is not None
+    return found
+
+
+def _insert_workers(conn: psycopg.Connection, now_sql: str) -> list[int]:
     """Four workers: healthy, hot CPU, silent for 61 minutes, not instrumented."""
     specs = [
         (f"{now_sql} - interval '3 seconds'", ("web-1", 4101, 12.5, 180.0)),
@@ -176,17 +205,16 @@ def _insert_workers(cur: psycopg.Cursor, now_sql: str) -> list[int]:
     ]
     ids = []
     for heartbeat_sql, host in specs:
-        cur.execute(
+        worker_id = _one(
+            conn,
+            _worker_id,
             "insert into procrastinate_workers (last_heartbeat) "  # noqa: S608 - fixed text
-            f"select {heartbeat_sql} returning id"
+            f"select {heartbeat_sql} returning id",
         )
-        row = cur.fetchone()
-        assert row is not None
-        worker_id = int(row[0])
         ids.append(worker_id)
         if host:
             hostname, pid, cpu, memory = host
-            cur.execute(
+            conn.execute(
                 """
                 insert into jobdash_workers (worker_id, worker_name, hostname, pid, queues,
                     concurrency, cpu_percent, memory_mb, started_at, updated_at)
@@ -197,9 +225,9 @@ def _insert_workers(cur: psycopg.Cursor, now_sql: str) -> list[int]:
     return ids
 
 
-def _insert_periodic(cur: psycopg.Cursor) -> None:
+def _insert_periodic(conn: psycopg.Connection, now: datetime) -> None:
     for task_name, periodic_id, cron, queue in PERIODIC:
-        cur.execute(
+        conn.execute(
             """
             insert into jobdash_periodic_tasks (task_name, periodic_id, cron, queue_name,
                 published_by, first_published_at)
@@ -210,14 +238,11 @@ def _insert_periodic(cur: psycopg.Cursor) -> None:
             (task_name, periodic_id, cron, queue),
         )
     # The latest tick of each periodic task except the last one was deferred on time.
-    row = cur.execute("select now()").fetchone()
-    assert row is not None
-    now: datetime = row[0]
     for task_name, periodic_id, cron, _queue in PERIODIC[:-1]:
         # croniter's get_prev is strictly before its start: start just after now.
         tick_at = croniter(cron, now + timedelta(microseconds=1)).get_prev(datetime)
         tick = int(tick_at.timestamp())
-        cur.execute(
+        conn.execute(
             """
             insert into procrastinate_periodic_defers (task_name, periodic_id, defer_timestamp)
             values (%s, %s, %s) on conflict do nothing
@@ -226,9 +251,7 @@ def _insert_periodic(cur: psycopg.Cursor) -> None:
         )
 
 
-def seed(
-    conninfo: str, jobs: int, *, days: float = 7, last_hour_per_min: int = 1000
-) -> SeedReport:
+def seed(conninfo: str, jobs: int, *, days: float = 7, last_hour_per_min: int = 1000) -> SeedReport:
     """Add `jobs` jobs (with events, errors, workers, periodic tasks) in one transaction."""
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
@@ -236,51 +259,81 @@ def seed(
         raise ValueError("days must cover more than one hour")
     started = time.monotonic()
     hour_jobs = min(last_hour_per_min * 60, int(jobs * 0.6))
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
-        cur.execute("set local timezone = 'UTC'")
-        cur.execute("set local work_mem = '256MB'")
-        # Lock first so the reserved id range stays ours; disabling triggers takes the same lock.
-        cur.execute("lock table procrastinate_jobs in access exclusive mode")
-        cur.execute("alter table procrastinate_jobs disable trigger user")
-        row = cur.execute("select now(), coalesce(max(id), 0) from procrastinate_jobs").fetchone()
-        assert row is not None
-        now, base_id = row
-        worker_ids = _insert_workers(cur, "now()")
-        params = {
-            "n": jobs,
-            "hour_jobs": hour_jobs,
-            "now": now,
-            "older_span": f"{days * 24 - 1} hours",
-            "task_count": len(TASKS),
-            "queues": [q for q, _, _ in TASKS],
-            "tasks": [t for _, t, _ in TASKS],
-            "durations": [d for _, _, d in TASKS],
-            "base_id": base_id,
-            "worker_ids": worker_ids,
-            "worker_count": len(worker_ids),
-            "exc_types": [e for e, _ in EXCEPTIONS],
-            "exc_messages": [m for _, m in EXCEPTIONS],
-            "exc_count": len(EXCEPTIONS),
-        }
-        cur.execute(_SETUP, params)
-        cur.execute(_TIMES, params)
-        cur.execute(_ATTEMPTS, params)
-        cur.execute(_INSERT_JOBS, params)
-        cur.execute(_INSERT_EVENTS, params)
-        events = cur.rowcount
-        cur.execute(_INSERT_ERRORS, params)
-        errors = cur.rowcount
-        # The failed ledger's and list's triggers were off too: rebuild both from the jobs.
-        cur.execute("select jobdash_recount_failed()")
-        cur.execute(
-            "select setval(pg_get_serial_sequence('procrastinate_jobs', 'id'), "
-            "greatest((select max(id) from procrastinate_jobs), 1))"
-        )
-        _insert_periodic(cur)
-        cur.execute("alter table procrastinate_jobs enable trigger user")
+    with psycopg.connect(conninfo) as conn:
+        start = _begin(conn)
+        worker_ids = _insert_workers(conn, "now()")
+        params = _dataset_params(jobs, days, hour_jobs, start, worker_ids)
+        inserted = _insert_dataset(conn, params)
+        _finish(conn, start.now)
         conn.commit()
+    _refresh_statistics(conninfo)
+    return SeedReport(
+        jobs=jobs,
+        events=inserted.events,
+        errors=inserted.errors,
+        workers=len(worker_ids),
+        periodic_tasks=len(PERIODIC),
+        seconds=time.monotonic() - started,
+    )
+
+
+def _begin(conn: psycopg.Connection) -> _Start:
+    """Settings for the bulk insert, procrastinate_jobs locked with its triggers off."""
+    conn.execute("set local timezone = 'UTC'")
+    conn.execute("set local work_mem = '256MB'")
+    # Lock first so the reserved id range stays ours; disabling triggers takes the same lock.
+    conn.execute("lock table procrastinate_jobs in access exclusive mode")
+    conn.execute("alter table procrastinate_jobs disable trigger user")
+    return _one(conn, _Start, "select now(), coalesce(max(id), 0) from procrastinate_jobs")
+
+
+def _dataset_params(
+    jobs: int, days: float, hour_jobs: int, start: _Start, worker_ids: list[int]
+) -> dict[str, object]:
+    """The parameters of the dataset's statements (_SETUP … _INSERT_ERRORS)."""
+    return {
+        "n": jobs,
+        "hour_jobs": hour_jobs,
+        "now": start.now,
+        "older_span": f"{days * 24 - 1} hours",
+        "task_count": len(TASKS),
+        "queues": [q for q, _, _ in TASKS],
+        "tasks": [t for _, t, _ in TASKS],
+        "durations": [d for _, _, d in TASKS],
+        "base_id": start.base_id,
+        "worker_ids": worker_ids,
+        "worker_count": len(worker_ids),
+        "exc_types": [e for e, _ in EXCEPTIONS],
+        "exc_messages": [m for _, m in EXCEPTIONS],
+        "exc_count": len(EXCEPTIONS),
+    }
+
+
+def _insert_dataset(conn: psycopg.Connection, params: dict[str, object]) -> _Inserted:
+    """The jobs, their events and their errors; how many events and errors."""
+    for statement in (_SETUP, _TIMES, _ATTEMPTS, _INSERT_JOBS):
+        conn.execute(statement, params)
+    events = conn.execute(_INSERT_EVENTS, params).rowcount
+    errors = conn.execute(_INSERT_ERRORS, params).rowcount
+    return _Inserted(events, errors)
+
+
+def _finish(conn: psycopg.Connection, now: datetime) -> None:
+    """What the disabled triggers would have kept, the id sequence, the periodic tasks; the
+    triggers back on."""
+    # The failed ledger's and list's triggers were off too: rebuild both from the jobs.
+    conn.execute("select jobdash_recount_failed()")
+    conn.execute(
+        "select setval(pg_get_serial_sequence('procrastinate_jobs', 'id'), "
+        "greatest((select max(id) from procrastinate_jobs), 1))"
+    )
+    _insert_periodic(conn, now)
+    conn.execute("alter table procrastinate_jobs enable trigger user")
+
+
+def _refresh_statistics(conninfo: str) -> None:
+    """Fresh statistics and visibility map, so the planner and index-only scans see the data."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        # Fresh statistics and visibility map, so the planner and index-only scans see the data.
         for table in (
             "procrastinate_jobs",
             "procrastinate_events",
@@ -289,11 +342,3 @@ def seed(
             "jobdash_failed_jobs",
         ):
             conn.execute(f"vacuum (analyze) {table}")  # noqa: S608 - fixed names
-    return SeedReport(
-        jobs=jobs,
-        events=events,
-        errors=errors,
-        workers=len(worker_ids),
-        periodic_tasks=len(PERIODIC),
-        seconds=time.monotonic() - started,
-    )
