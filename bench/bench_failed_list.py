@@ -50,11 +50,27 @@ READERS: dict[str, Callable[[psycopg.Connection], object]] = {
     "failed page, error text": lambda c: failed_jobs.load_failed_page(
         c, FailedJobFilter(error_contains="reset by peer")
     ),
+    # Matches nothing: the whole search window is read (JOBDASH_SEARCH_SCAN_JOBS).
+    "failed page, error text, no match": lambda c: failed_jobs.load_failed_page(
+        c, FailedJobFilter(error_contains="no such error text")
+    ),
+    "failed page, exception type": lambda c: failed_jobs.load_failed_page(
+        c, FailedJobFilter(exception_type="KeyError")
+    ),
+    "failed page, task + error text": lambda c: failed_jobs.load_failed_page(
+        c, FailedJobFilter(task="app.tasks.charge_invoice", error_contains="reset by peer")
+    ),
     "failed pages 1-20": lambda c: _pages(c, 20),
     "bulk batch of 1,000 ids": _batch,
     "dashboard failed panel": dashboard.load_failed_jobs,
     "jobs page state:failed": lambda c: jobs.load_jobs_page(c, JobFilter(state="failed")),
     "jobs count state:failed": lambda c: jobs.count_jobs(c, JobFilter(state="failed")),
+    "jobs page task + state:failed": lambda c: jobs.load_jobs_page(
+        c, JobFilter(state="failed", task="app.tasks.charge_invoice")
+    ),
+    "jobs count task + state:failed": lambda c: jobs.count_jobs(
+        c, JobFilter(state="failed", task="app.tasks.charge_invoice")
+    ),
 }
 
 
