@@ -9,7 +9,8 @@ types at run time: the callable's annotations are the query's contract, kept nex
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import LiteralString, TypeVar
+from datetime import UTC, datetime
+from typing import LiteralString, TypeVar, overload
 
 import psycopg
 from psycopg.rows import args_row
@@ -56,3 +57,12 @@ def fetch_one(
 def typed_cursor(conn: psycopg.Connection, row: Callable[..., T]) -> psycopg.Cursor[T]:
     """A cursor whose rows `row` makes, for statements sent together in a pipeline."""
     return conn.cursor(row_factory=args_row(row))
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
+def utc(value: datetime | None) -> datetime | None:
+    """A timestamp column in UTC, whatever the session's time zone (None stays None)."""
+    return value.astimezone(UTC) if value is not None else None
