@@ -26,7 +26,7 @@ def fetch_all(
     params: Params | None = None,
 ) -> list[T]:
     """Every row of `query`, each made by `row`."""
-    with conn.cursor(row_factory=args_row(row)) as cur:
+    with typed_cursor(conn, row) as cur:
         return cur.execute(query, params).fetchall()
 
 
@@ -37,7 +37,7 @@ def fetch_optional(
     params: Params | None = None,
 ) -> T | None:
     """The first row of `query` made by `row`, None when there is none."""
-    with conn.cursor(row_factory=args_row(row)) as cur:
+    with typed_cursor(conn, row) as cur:
         return cur.execute(query, params).fetchone()
 
 

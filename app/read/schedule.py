@@ -14,11 +14,10 @@ from datetime import datetime
 from typing import NamedTuple
 
 import psycopg
-from psycopg.rows import args_row
 
 from jobdash.app.read import dashboard_sql as sql
 from jobdash.app.read.models import Scheduler, UpcomingTask
-from jobdash.app.read.rows import fetch_all, utc
+from jobdash.app.read.rows import fetch_all, typed_cursor, utc
 from jobdash.app.rules import schedules
 from jobdash.app.rules.text import relative_time
 from jobdash.core.periodic import PeriodicDefinition
@@ -112,10 +111,8 @@ def load_schedule_state(
         "limit": limit,
     }
     with conn.pipeline():
-        periodic_cur = conn.cursor(row_factory=args_row(_PeriodicRow)).execute(sql.PERIODIC_TASKS)
-        onetime_cur = conn.cursor(row_factory=args_row(_OnetimeRow)).execute(
-            sql.ONETIME, onetime_params
-        )
+        periodic_cur = typed_cursor(conn, _PeriodicRow).execute(sql.PERIODIC_TASKS)
+        onetime_cur = typed_cursor(conn, _OnetimeRow).execute(sql.ONETIME, onetime_params)
     periodic = [
         PeriodicState(
             PeriodicDefinition(
