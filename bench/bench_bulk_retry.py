@@ -28,8 +28,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from bench_common import p95, scratch_database
 
 from jobdash.app.actions.jobs import ActionResult, retry_all_matching
 from jobdash.app.actions.retry import RETRY_WITH_PROCRASTINATE
@@ -156,10 +155,9 @@ def at_scale(conn: psycopg.Connection, n: int) -> None:
             f"| {result.done_count / seconds:,.0f} |"
         )
     batch_s = sorted(t for *_, times in runs for t in times)
-    p95 = batch_s[min(len(batch_s) - 1, round(0.95 * (len(batch_s) - 1)))]
     print(
         f"\n{len(batch_s):,} batches, each one transaction holding only its own rows' locks: "
-        f"median {statistics.median(batch_s) * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, "
+        f"median {statistics.median(batch_s) * 1000:.0f} ms, p95 {p95(batch_s) * 1000:.0f} ms, "
         f"max {batch_s[-1] * 1000:.0f} ms; failed jobs left: {left.fetchone()[0]:,}"
     )
 
@@ -171,14 +169,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--scale", type=int, metavar="N", help="one stopped and resumed run")
     args = parser.parse_args()
-    params = conninfo_to_dict(args.server)
-    params["dbname"] = DB
-    url = make_conninfo(**params)
-    drop = sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DB))
-    with psycopg.connect(args.server, autocommit=True) as admin:
-        admin.execute(drop)
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(DB)))
-    try:
+    with scratch_database(args.server, DB) as url:
         migrate(url)
         if args.scale:
             with psycopg.connect(url, autocommit=True) as conn:
@@ -198,9 +189,6 @@ def main() -> int:
         for name, values in rates.items():
             median = statistics.median(values)
             print(f"| {name} | {median:,.0f} | {min(values):,.0f} | {median / baseline:.2f} |")
-    finally:
-        with psycopg.connect(args.server, autocommit=True) as admin:
-            admin.execute(drop)
     return 0
 
 

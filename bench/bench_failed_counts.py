@@ -21,8 +21,8 @@ import time
 from importlib.resources import files
 
 import psycopg
+from bench_common import scratch_database
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobdash.core.schema import migrate
 from jobdash.core.schema.sqltext import statements
@@ -124,16 +124,9 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    params = conninfo_to_dict(args.server)
-    params["dbname"] = DB
-    url = make_conninfo(**params)
-    drop = sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DB))
-    with psycopg.connect(args.server, autocommit=True) as admin:
-        admin.execute(drop)
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(DB)))
     shipped = shipped_function()
     runs: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
-    try:
+    with scratch_database(args.server, DB) as url:
         migrate(url)
         with psycopg.connect(url, autocommit=True) as conn:
             _round(conn, args.jobs)  # warm-up
@@ -150,9 +143,6 @@ def main() -> int:
             medians = [statistics.median(r[name] for r in runs[v]) for v in VARIANTS]
             cells = " | ".join(f"{m:.3f}" for m in medians)
             print(f"| {name} | {cells} | {medians[0] - medians[1]:+.3f} |")
-    finally:
-        with psycopg.connect(args.server, autocommit=True) as admin:
-            admin.execute(drop)
     return 0
 
 

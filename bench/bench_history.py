@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import psycopg
+from bench_common import p95, scratch_database
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobdash.app.read.history import (
     RANGES,
@@ -123,8 +123,7 @@ def _time(fn: Callable[[], object], runs: int) -> tuple[float, float]:
         start = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    return statistics.median(samples), p95(samples)
 
 
 def _bench_queries(conn: psycopg.Connection, runs: int) -> list[tuple[str, float, float]]:
@@ -143,8 +142,8 @@ def _bench_queries(conn: psycopg.Connection, runs: int) -> list[tuple[str, float
             "error groups": lambda p=params, r=res: load_error_groups(conn, r, p),
         }
         for label, fn in queries.items():
-            median, p95 = _time(fn, runs)
-            results.append((f"{name} {label} ({res})", median, p95))
+            median, p95_ms = _time(fn, runs)
+            results.append((f"{name} {label} ({res})", median, p95_ms))
     return results
 
 
@@ -163,22 +162,11 @@ def _bench_rollup(conn: psycopg.Connection, runs: int) -> tuple[float, float]:
 
 
 @contextmanager
-def _scratch_database(server: str, suffix: str) -> Iterator[str]:
+def _scratch_database(server: str, suffix: str = "") -> Iterator[str]:
     """A migrated database of its own, dropped afterwards."""
-    name = f"jobdash_bench_history_{os.getpid()}_{suffix}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(server)
-    params["dbname"] = name
-    url = make_conninfo(**params)
-    try:
+    with scratch_database(server, f"jobdash_bench_history_{os.getpid()}{suffix}") as url:
         migrate(url)
         yield url
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def _leave_marks(conn: psycopg.Connection, until: datetime) -> None:
@@ -220,8 +208,7 @@ def _time_rollup(url: str, seed_now: datetime, runs: int) -> tuple[float, float]
             started = time.perf_counter()
             run_rollup(conn)
             samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    return statistics.median(samples), p95(samples)
 
 
 def _event_step(conn: psycopg.Connection, seed_now: datetime, runs: int) -> list[tuple]:
@@ -249,7 +236,7 @@ def _event_step(conn: psycopg.Connection, seed_now: datetime, runs: int) -> list
 def _bench_scale(server: str, sizes: list[int], runs: int) -> None:
     rows: list[tuple[str, str, float, float]] = []
     for size in sizes:
-        with _scratch_database(server, f"{size}") as url:
+        with _scratch_database(server, f"_{size}") as url:
             started = time.perf_counter()
             seed(url, size, days=7, last_hour_per_min=JOBS_PER_MINUTE)
             with psycopg.connect(url, autocommit=True) as conn:
@@ -285,8 +272,8 @@ def _bench_scale(server: str, sizes: list[int], runs: int) -> None:
                 backfill_ms = (time.perf_counter() - started) * 1000
                 rows.append((label, "rollup --backfill (one run)", backfill_ms, backfill_ms))
     print(f"{'history':<8} {'step':<48} {'median ms':>10} {'p95 ms':>10}")
-    for label, step, median, p95 in rows:
-        print(f"{label:<8} {step:<48} {median:>10.1f} {p95:>10.1f}")
+    for label, step, median, p95_ms in rows:
+        print(f"{label:<8} {step:<48} {median:>10.1f} {p95_ms:>10.1f}")
 
 
 def main() -> None:
@@ -304,36 +291,26 @@ def main() -> None:
         _bench_scale(args.server, [int(n) for n in args.sizes.split(",")], args.runs)
     if args.part == "scale":
         return
-    name = f"jobdash_bench_history_{os.getpid()}"
-    with psycopg.connect(args.server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    params = conninfo_to_dict(args.server)
-    params["dbname"] = name
-    url = make_conninfo(**params)
-    try:
-        migrate(url)
-        with psycopg.connect(url, autocommit=True, options="-c timezone=UTC -c jit=off") as conn:
-            start = time.perf_counter()
-            _fill(conn)
-            counts = conn.execute(
-                "SELECT (SELECT count(*) FROM jobdash_history_minute),"
-                " (SELECT count(*) FROM jobdash_history_hour),"
-                " (SELECT count(*) FROM jobdash_history_queue_hour),"
-                " (SELECT count(*) FROM jobdash_error_groups_day)"
-            ).fetchone()
-            print(f"built {counts[0]:,} minute rows, {counts[1]:,} hour rows, "
-                  f"{counts[2]:,} per-queue hour rows, {counts[3]:,} error-group day rows "
-                  f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
-            print(f"{'query':<48} {'median ms':>10} {'p95 ms':>10}")
-            for label, median, p95 in _bench_queries(conn, args.runs):
-                print(f"{label:<48} {median:>10.1f} {p95:>10.1f}")
-            median, p95 = _bench_rollup(conn, max(3, args.runs // 4))
-            print(f"{'rollup, one minute of 1,000 jobs':<48} {median:>10.1f} {p95:>10.1f}")
-    finally:
-        with psycopg.connect(args.server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    with (
+        _scratch_database(args.server) as url,
+        psycopg.connect(url, autocommit=True, options="-c timezone=UTC -c jit=off") as conn,
+    ):
+        start = time.perf_counter()
+        _fill(conn)
+        counts = conn.execute(
+            "SELECT (SELECT count(*) FROM jobdash_history_minute),"
+            " (SELECT count(*) FROM jobdash_history_hour),"
+            " (SELECT count(*) FROM jobdash_history_queue_hour),"
+            " (SELECT count(*) FROM jobdash_error_groups_day)"
+        ).fetchone()
+        print(f"built {counts[0]:,} minute rows, {counts[1]:,} hour rows, "
+              f"{counts[2]:,} per-queue hour rows, {counts[3]:,} error-group day rows "
+              f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
+        print(f"{'query':<48} {'median ms':>10} {'p95 ms':>10}")
+        for label, median, p95_ms in _bench_queries(conn, args.runs):
+            print(f"{label:<48} {median:>10.1f} {p95_ms:>10.1f}")
+        median, p95_ms = _bench_rollup(conn, max(3, args.runs // 4))
+        print(f"{'rollup, one minute of 1,000 jobs':<48} {median:>10.1f} {p95_ms:>10.1f}")
 
 
 if __name__ == "__main__":

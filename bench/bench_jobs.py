@@ -24,8 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from bench_common import database_url, p95
-from psycopg import sql
+from bench_common import create_database, database_url, drop_database, p95
 
 from jobdash.app.read import jobs
 from jobdash.app.read.job_filter import JobFilter
@@ -55,9 +54,7 @@ def prepare(server: str, count: int, reuse: bool) -> str:
                 print(f"reusing {name}", file=sys.stderr)
                 _rarities(url)
                 return url
-        drop = sql.SQL("drop database if exists {} with (force)")
-        admin.execute(drop.format(sql.Identifier(name)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    create_database(server, name)
     migrate(url)
     report = seed(url, count)
     print(f"seeded {name}: {report.events:,} events in {report.seconds:.0f} s", file=sys.stderr)
@@ -170,12 +167,7 @@ def main() -> int:
                 f"| {count.text()} | {indexes_used(conn, job_filter, args.scan)} |"
             )
     if not args.keep:
-        with psycopg.connect(args.server, autocommit=True) as admin:
-            admin.execute(
-                sql.SQL("drop database if exists {} with (force)").format(
-                    sql.Identifier(f"jobdash_bench_{args.jobs}")
-                )
-            )
+        drop_database(args.server, f"jobdash_bench_{args.jobs}")
     return 0
 
 

@@ -24,8 +24,7 @@ import time
 from collections.abc import Callable
 
 import psycopg
-from bench_common import database_url, p95
-from psycopg import sql
+from bench_common import create_database, database_url, drop_database, p95
 
 from jobdash.app.read.dashboard import load_failed_jobs, load_queue_stats, load_worker_health
 from jobdash.app.read.schedule import load_scheduler
@@ -80,9 +79,7 @@ def prepare(server: str, jobs: int, reuse: bool, backlog: int) -> str:
                 print(f"reusing {name}", file=sys.stderr)
                 migrate(url)
                 return url
-        drop = sql.SQL("drop database if exists {} with (force)")
-        admin.execute(drop.format(sql.Identifier(name)))
-        admin.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    create_database(server, name)
     migrate(url)
     report = seed(url, jobs)
     print(f"seeded {name}: {report.events} events in {report.seconds:.1f} s", file=sys.stderr)
@@ -187,13 +184,8 @@ def main() -> int:
         ratio = statistics.median(results[last][name]) / statistics.median(results[first][name])
         print(f"| {name} | {cells} | {ratio:.2f}× |")
     if not args.keep:
-        with psycopg.connect(args.server, autocommit=True) as admin:
-            for jobs in sizes:
-                admin.execute(
-                    sql.SQL("drop database if exists {} with (force)").format(
-                        sql.Identifier(f"jobdash_bench_{jobs}")
-                    )
-                )
+        for jobs in sizes:
+            drop_database(args.server, f"jobdash_bench_{jobs}")
     return 0
 
 

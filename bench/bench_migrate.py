@@ -24,8 +24,7 @@ import time
 from dataclasses import dataclass, field
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from bench_common import create_database, drop_database, p95
 
 from jobdash.core.schema import migrate
 from jobdash.core.schema.plan import plan
@@ -47,19 +46,8 @@ class Calls:
     errors: list[str] = field(default_factory=list)
 
 
-def url_for(server: str, dbname: str) -> str:
-    params = conninfo_to_dict(server)
-    params["dbname"] = dbname
-    return make_conninfo(**params)
-
-
 def build(server: str, jobs: int, backlog: int) -> str:
-    url = url_for(server, DATABASE)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DATABASE))
-        )
-        conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+    url = create_database(server, DATABASE)
     started = time.monotonic()
     migrate(url)
     report = seed(url, jobs)
@@ -168,9 +156,8 @@ def stats(waits: list[float]) -> str:
     if not waits:
         return f"{'-':>9} {'-':>9} {'-':>9} {0:>7}"
     ordered = sorted(waits)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
     return (
-        f"{statistics.median(ordered) * 1000:>7.1f}ms {p95 * 1000:>7.1f}ms "
+        f"{statistics.median(ordered) * 1000:>7.1f}ms {p95(ordered) * 1000:>7.1f}ms "
         f"{ordered[-1] * 1000:>7.1f}ms {len(ordered):>7,}"
     )
 
@@ -252,10 +239,7 @@ def main() -> None:
     for line in retries[:5]:
         print(f"  {line}")
     if not args.keep:
-        with psycopg.connect(args.server, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(DATABASE))
-            )
+        drop_database(args.server, DATABASE)
 
 
 if __name__ == "__main__":

@@ -56,9 +56,9 @@ from pathlib import Path
 
 import psutil
 import psycopg
+from bench_common import create_database, drop_database
 from procrastinate.schema import SchemaManager
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
 # The Jobdash command line (one place to change when the package is renamed).
 JOBDASH = [sys.executable, "-m", "jobdash"]
@@ -173,27 +173,6 @@ class RunResult:
 # --- databases --------------------------------------------------------------------------------
 
 
-def db_url(server: str, dbname: str) -> str:
-    return make_conninfo(server, dbname=dbname)
-
-
-def drop_database(server: str, dbname: str) -> None:
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname))
-        )
-
-
-def create_database(server: str, dbname: str, template: str = "template0") -> None:
-    drop_database(server, dbname)
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(dbname), sql.Identifier(template)
-            )
-        )
-
-
 def drop_leftovers(server: str) -> None:
     """Databases an interrupted earlier run of this benchmark left behind."""
     with psycopg.connect(server, autocommit=True) as conn:
@@ -216,8 +195,7 @@ def run_command(command: Sequence[str]) -> None:
 def build_template(server: str, variant: Variant) -> str:
     """A database holding the variant's schema, to copy for every run."""
     name = template_name(variant)
-    create_database(server, name)
-    url = db_url(server, name)
+    url = create_database(server, name, template="template0")
     if variant.schema == "jobdash":
         run_command([*JOBDASH, "migrate", "--database-url", url])
     else:
@@ -449,8 +427,7 @@ def run_once(
     logs: Path,
 ) -> RunResult:
     dbname = f"{DB_PREFIX}run_{variant.key.lower()}"
-    create_database(server, dbname, template_name(variant))
-    url = db_url(server, dbname)
+    url = create_database(server, dbname, template_name(variant))
     try:
         defer_s = defer_jobs(url, jobs)
         with psycopg.connect(url, autocommit=True) as conn:

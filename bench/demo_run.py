@@ -16,6 +16,8 @@ import statistics
 import time
 from dataclasses import dataclass
 
+from bench_common import p95
+
 from jobdash.app.read.dashboard import load_queue_stats, load_worker_health
 from jobdash.core.database import connect, resolve_database_url
 from jobdash.core.settings import load_settings
@@ -42,10 +44,6 @@ def sample(url: str, started: float) -> Sample:
         busy=sum(w.jobs for w in live) / capacity if capacity else None,
         latency_s=max(ages, default=0.0),
     )
-
-
-def p95(values: list[float]) -> float:
-    return statistics.quantiles(values, n=20)[-1] if len(values) > 1 else values[0]
 
 
 def line(label: str, samples: list[Sample]) -> str:

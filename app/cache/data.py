@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import psycopg
 
@@ -45,17 +45,26 @@ FILTER_OPTIONS_REFRESH_S = 60.0
 
 CACHE = SharedCache()
 
+T = TypeVar("T")
+# Covariant: a Source[QueueStats] is a Source[object] wherever only its name and interval count.
+T_co = TypeVar("T_co", covariant=True)
+
+
+def _page_refresh(settings: Settings) -> float:
+    return PAGE_REFRESH_S
+
 
 @dataclass(frozen=True)
-class Source:
-    """A loader `load(conn, settings, *args)` and the refresh interval of what shows it."""
+class Source(Generic[T_co]):
+    """A loader `load(conn, settings, *args)` of one kind of data (T_co) and the refresh
+    interval of what shows it (a page's, unless said otherwise)."""
 
     name: str
-    load: Callable[..., Any]
-    interval: Callable[[Settings], float]
+    load: Callable[..., T_co]
+    interval: Callable[[Settings], float] = _page_refresh
 
 
-def _scheduler(conn: psycopg.Connection, settings: Settings) -> Any:
+def _scheduler(conn: psycopg.Connection, settings: Settings) -> schedule.ScheduleState:
     extra = app_periodic_definitions(settings.app_path)[0] if settings.app_path else None
     return schedule.load_schedule_state(conn, extra_periodic=extra, limit=UPCOMING_LIMIT)
 
@@ -88,22 +97,16 @@ FAILED_PAGE = Source(
     lambda conn, s, job_filter, limit, before: failed_jobs.load_failed_page(
         conn, job_filter, limit, before, scan=s.search_scan_jobs
     ),
-    lambda s: PAGE_REFRESH_S,
 )
 FAILED_FILTER_OPTIONS = Source(
-    "failed_filter_options",
-    lambda conn, s: failed_jobs.failed_queues_and_tasks(conn),
-    lambda s: PAGE_REFRESH_S,
+    "failed_filter_options", lambda conn, s: failed_jobs.failed_queues_and_tasks(conn)
 )
 DELETED_JOBS = Source(
-    "deleted_jobs",
-    lambda conn, s, limit: failed_jobs.list_deleted_jobs(conn, limit=limit),
-    lambda s: PAGE_REFRESH_S,
+    "deleted_jobs", lambda conn, s, limit: failed_jobs.list_deleted_jobs(conn, limit=limit)
 )
 AUDIT_LOG = Source(
     "audit_log",
     lambda conn, s, audit_filter, limit: audit.list_audit_log(conn, audit_filter, limit=limit),
-    lambda s: PAGE_REFRESH_S,
 )
 HISTORY = Source(
     "history",
@@ -124,12 +127,10 @@ JOBS_PAGE = Source(
     lambda conn, s, job_filter, limit, before: jobs.load_jobs_page(
         conn, job_filter, limit, before, scan=s.search_scan_jobs
     ),
-    lambda s: PAGE_REFRESH_S,
 )
 JOBS_COUNT = Source(
     "jobs_count",
     lambda conn, s, job_filter: jobs.count_jobs(conn, job_filter, scan=s.search_scan_jobs),
-    lambda s: PAGE_REFRESH_S,
 )
 STATE_COUNTS = Source(
     "state_counts", lambda conn, s: jobs.load_state_counts(conn), lambda s: s.queue_refresh_s
@@ -137,14 +138,13 @@ STATE_COUNTS = Source(
 JOB_VIEW = Source(
     "job_view",
     lambda conn, s, job_id: job_facts.load_job_view(conn, job_id, live_s=s.heartbeat_healthy_s),
-    lambda s: PAGE_REFRESH_S,
 )
 QUEUES = Source(
     "queues",
     lambda conn, s: queues.load_queues(conn, live_s=s.heartbeat_healthy_s),
     lambda s: s.queue_refresh_s,
 )
-LOCKS = Source("locks", lambda conn, s: locks.load_locks(conn), lambda s: PAGE_REFRESH_S)
+LOCKS = Source("locks", lambda conn, s: locks.load_locks(conn))
 
 
 def export_jobs(job_filter: JobFilter, limit: int) -> list[dict[str, Any]]:
@@ -175,21 +175,19 @@ REPLICA_STATUS = Source(
     lambda s: s.queue_refresh_s,
 )
 
-ALERTS = Source(
-    "alerts", lambda conn, s: alerts.load_alert_overview(conn), lambda s: PAGE_REFRESH_S
-)
+ALERTS = Source("alerts", lambda conn, s: alerts.load_alert_overview(conn))
 
 
-def refresh_interval(source: Source, settings: Settings | None = None) -> float:
+def refresh_interval(source: Source[object], settings: Settings | None = None) -> float:
     return float(source.interval(settings or load_settings()))
 
 
-def fetch(source: Source, *args: Hashable) -> Result[Any]:
+def fetch(source: Source[T], *args: Hashable) -> Result[T]:
     """The source's data for these arguments: cached, or the last good data marked stale."""
     settings = load_settings()
     url = pool.read_database_url()
 
-    def load() -> Any:
+    def load() -> T:
         with telemetry.timed_query(source.name), pool.connection(url) as conn:
             return source.load(conn, settings, *args)
 
@@ -197,10 +195,10 @@ def fetch(source: Source, *args: Hashable) -> Result[Any]:
     return CACHE.fetch((source.name, url, *args), load, ttl_s=ttl)
 
 
-def instrumentation_notice(panel: Source) -> str | None:
+def instrumentation_notice(panel: Source[object]) -> str | None:
     """One line for this panel when the workers' instrumentation has stopped writing what it
     shows (see app/read/instrumentation_health.py); None when all is well or unknown."""
-    notices = {
+    notices: dict[str, Callable[[instrumentation_health.InstrumentationHealth], str | None]] = {
         WORKER_HEALTH.name: lambda h: h.workers_notice(),
         FAILED_JOBS.name: lambda h: h.errors_notice(),
     }
@@ -210,7 +208,7 @@ def instrumentation_notice(panel: Source) -> str | None:
     return notices[panel.name](health) if health is not None else None
 
 
-def invalidate(*sources: Source) -> None:
+def invalidate(*sources: Source[object]) -> None:
     """Drop what these sources (all when none are named) read, for every session: call it after
     a write so the next run reads what the write did."""
     CACHE.invalidate(*(source.name for source in sources))

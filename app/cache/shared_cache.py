@@ -27,14 +27,16 @@ from jobdash.core.errors import describe_error
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Covariant: a Result[QueueStats] is a Result[object] to what reads only its staleness.
+T_co = TypeVar("T_co", covariant=True)
 Key = tuple[Hashable, ...]
 
 
 @dataclass(frozen=True)
-class Result(Generic[T]):
+class Result(Generic[T_co]):
     """The freshest good data there is for a key, and why it is stale when it is."""
 
-    data: T | None
+    data: T_co | None
     loaded_at: float | None
     stale_since: float | None = None
     error: str | None = None

@@ -8,7 +8,6 @@ import io
 import os
 import sys
 import tempfile
-import textwrap
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +16,15 @@ from typing import TypedDict, cast
 import psycopg
 
 from jobdash.app.actions import jobs as actions
-from jobdash.app.cli.common import add_database_argument, cli_identity, database_url, report
+from jobdash.app.cli.common import (
+    add_command,
+    add_database_argument,
+    add_raw_command,
+    cli_identity,
+    command_connection,
+    database_url,
+    report,
+)
 from jobdash.app.read.failed_jobs import (
     EXPORT_FAILED_HEADER,
     FailedJobFilter,
@@ -27,7 +34,7 @@ from jobdash.app.read.failed_jobs import (
 from jobdash.app.rules.csv_format import write_csv
 from jobdash.core.auth.identity import Identity
 from jobdash.core.database import connect
-from jobdash.core.errors import ActionError, CommandError, ReadOnlyError, describe_error
+from jobdash.core.errors import ActionError, CommandError
 
 EXIT_STATUS = """exit status:
   0  every job was acted on (or none matched)
@@ -61,12 +68,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     }
     for action, (help_text, description) in bulk_commands.items():
-        parser = subparsers.add_parser(
-            action,
-            help=help_text,
-            description=textwrap.fill(description, 88),
-            epilog=EXIT_STATUS,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+        parser = add_raw_command(
+            subparsers, action, run, help=help_text, description=description, epilog=EXIT_STATUS
         )
         parser.add_argument("ids", nargs="*", metavar="ID", help="job ids")
         parser.add_argument(
@@ -76,21 +79,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         if action == "retry":
             _add_retry_options(parser)
         add_database_argument(parser)
-        parser.set_defaults(func=run, action=action)
+        parser.set_defaults(action=action)
 
-    restore = subparsers.add_parser(
+    restore = add_raw_command(
+        subparsers,
         "restore",
+        run,
         help="restore deleted jobs from the archive",
         description="Put deleted jobs back exactly as they were (ids, events, errors).",
         epilog=EXIT_STATUS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     restore.add_argument("ids", nargs="+", metavar="ID", help="job ids")
     add_database_argument(restore)
-    restore.set_defaults(func=run, action="restore")
+    restore.set_defaults(action="restore")
 
-    export = subparsers.add_parser(
+    export = add_command(
+        subparsers,
         "export",
+        run_export,
+        database_first=False,
         help="export failed jobs as CSV",
         description="Write every failed job matching the filters as CSV (UTF-8, header row, "
         "ISO 8601 UTC times, formula-like cells neutralised), streamed from the database.",
@@ -100,7 +107,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     export.add_argument("--output", "-o", help="file to write (default: standard output)")
     _add_filter_arguments(export)
     add_database_argument(export)
-    export.set_defaults(func=run_export)
 
 
 def _add_retry_options(parser: argparse.ArgumentParser) -> None:
@@ -191,21 +197,15 @@ def run(args: argparse.Namespace) -> int:
     if not bulk and any(getattr(args, name, None) for name in FILTERS):
         raise CommandError("filters apply only with --all-failed")
     options = retry_options(args)
-    url = database_url(args)
     actor = cli_identity()
-    try:
-        with connect(url) as conn:
-            if bulk:
-                result = _run_bulk(conn, args, actor, options)
-            elif args.action == "retry":
-                result = actions.retry_jobs(conn, ids, actor, **options)
-            else:
-                func = {"delete": actions.delete_jobs, "restore": actions.restore_jobs}[args.action]
-                result = func(conn, ids, actor)
-    except (ReadOnlyError, ActionError) as exc:
-        raise CommandError(str(exc)) from None
-    except psycopg.Error as exc:
-        raise CommandError(describe_error(exc)) from None
+    with command_connection(args) as conn:
+        if bulk:
+            result = _run_bulk(conn, args, actor, options)
+        elif args.action == "retry":
+            result = actions.retry_jobs(conn, ids, actor, **options)
+        else:
+            func = {"delete": actions.delete_jobs, "restore": actions.restore_jobs}[args.action]
+            result = func(conn, ids, actor)
     return report(result)
 
 

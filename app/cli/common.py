@@ -3,12 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import textwrap
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import psycopg
 
 from jobdash.app.actions.jobs import ActionResult
 from jobdash.core.auth.identity import Identity, Role
-from jobdash.core.database import check_connection, resolve_database_url
+from jobdash.core.database import check_connection, connect, resolve_database_url
+from jobdash.core.errors import ActionError, CommandError, describe_error
 from jobdash.core.settings import load_settings
+
+Number = TypeVar("Number", int, float)
+
+# What the dashboard binds unless told otherwise (serve, demo).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8501
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    *,
+    database_first: bool = True,
+    **parser_options: Any,
+) -> argparse.ArgumentParser:
+    """The parser of a subcommand that `run`s on a database, with --database-url as its first
+    option; with database_first=False the caller adds it (add_database_argument) where the
+    command's help has always listed it."""
+    parser = subparsers.add_parser(name, **parser_options)
+    if database_first:
+        add_database_argument(parser)
+    parser.set_defaults(func=run)
+    return parser
+
+
+def add_raw_command(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    run: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    epilog: str | None = None,
+) -> argparse.ArgumentParser:
+    """`add_command` in argparse's raw layout, so that the epilog (an exit-status table) keeps
+    its line breaks: the description is wrapped here, at 88 columns. The caller adds
+    --database-url after the command's own options."""
+    return add_command(
+        subparsers,
+        name,
+        run,
+        database_first=False,
+        help=help,
+        description=textwrap.fill(description, 88),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def add_database_argument(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +74,18 @@ def add_database_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_listen_arguments(
+    parser: argparse.ArgumentParser, *, host_help: str, port_help: str
+) -> None:
+    """--host and --port of the dashboard, each help text ending with its default."""
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"{host_help} (default {DEFAULT_HOST})"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"{port_help} (default {DEFAULT_PORT})"
+    )
+
+
 def database_url(args: argparse.Namespace) -> str:
     """The URL to use, after checking that the database answers (one-line error if not)."""
     url = getattr(args, "database_url", None)
@@ -26,6 +93,23 @@ def database_url(args: argparse.Namespace) -> str:
         url = resolve_database_url(load_settings())
     check_connection(url)
     return url
+
+
+@contextlib.contextmanager
+def command_connection(
+    args: argparse.Namespace, **connect_options: Any
+) -> Iterator[psycopg.Connection]:
+    """A connection to the command's database (`database_url`) for its reads and actions: a
+    refused action or a failing statement becomes the command's one-line error (exit status 2),
+    never a traceback."""
+    url = database_url(args)
+    try:
+        with connect(url, **connect_options) as conn:
+            yield conn
+    except ActionError as exc:
+        raise CommandError(str(exc)) from None
+    except psycopg.Error as exc:
+        raise CommandError(describe_error(exc)) from None
 
 
 def cli_identity() -> Identity:
@@ -46,21 +130,22 @@ def parse_queues(text: str) -> list[str]:
     return queues
 
 
-def positive_int(text: str) -> int:
+def _number(convert: Callable[[str], Number], text: str, kind: str) -> Number:
     try:
-        value = int(text)
+        return convert(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _number(int, text, "a whole number")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = _number(float, text, "a number")
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
     return value

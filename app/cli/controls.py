@@ -9,10 +9,13 @@ from collections.abc import Callable
 import psycopg
 
 from jobdash.app.actions import controls
-from jobdash.app.cli.common import add_database_argument, cli_identity, database_url
+from jobdash.app.cli.common import (
+    add_command,
+    add_database_argument,
+    cli_identity,
+    command_connection,
+)
 from jobdash.core.auth.identity import Identity
-from jobdash.core.database import connect
-from jobdash.core.errors import ActionError, CommandError, describe_error
 
 EXIT_STATUS = """exit status:
   0  done
@@ -31,16 +34,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("pause", "pause a queue: instrumented workers take none of its jobs (running finish)"),
         ("resume", "resume a paused queue"),
     ):
-        parser = subparsers.add_parser(
-            name, help=help_text, description=f"{help_text.capitalize()}. {HONOURED}",
+        parser = add_command(
+            subparsers, name, run_queue, database_first=False,
+            help=help_text, description=f"{help_text.capitalize()}. {HONOURED}",
             epilog=EXIT_STATUS, formatter_class=argparse.RawDescriptionHelpFormatter,
         )  # fmt: skip
         parser.add_argument("queue", metavar="QUEUE")
         add_database_argument(parser)
-        parser.set_defaults(func=run_queue, action=name)
+        parser.set_defaults(action=name)
 
-    periodic = subparsers.add_parser(
+    periodic = add_command(
+        subparsers,
         "periodic",
+        run_periodic,
+        database_first=False,
         help="run a periodic task now, or disable / enable it",
         description="run: defer it now with its configured kwargs (marked manual in the audit "
         "log). disable: instrumented workers defer none of its ticks (and do not make them up "
@@ -52,24 +59,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     periodic.add_argument("what", choices=["run", "disable", "enable"])
     periodic.add_argument("task", metavar="TASK")
     add_database_argument(periodic)
-    periodic.set_defaults(func=run_periodic)
 
 
-def _run(act: Callable[[psycopg.Connection, Identity], controls.ControlResult], url: str) -> int:
-    try:
-        with connect(url) as conn:
-            result = act(conn, cli_identity())
-    except ActionError as exc:
-        raise CommandError(str(exc)) from None
-    except psycopg.Error as exc:
-        raise CommandError(describe_error(exc)) from None
+def _run(
+    act: Callable[[psycopg.Connection, Identity], controls.ControlResult], args: argparse.Namespace
+) -> int:
+    with command_connection(args) as conn:
+        result = act(conn, cli_identity())
     print(result.summary())
     return 0 if result.done else 1
 
 
 def run_queue(args: argparse.Namespace) -> int:
     func = controls.pause_queue if args.action == "pause" else controls.resume_queue
-    return _run(lambda conn, actor: func(conn, args.queue, actor), database_url(args))
+    return _run(lambda conn, actor: func(conn, args.queue, actor), args)
 
 
 def run_periodic(args: argparse.Namespace) -> int:
@@ -78,4 +81,4 @@ def run_periodic(args: argparse.Namespace) -> int:
         "disable": controls.disable_periodic,
         "enable": controls.enable_periodic,
     }[args.what]
-    return _run(lambda conn, actor: func(conn, args.task, actor), database_url(args))
+    return _run(lambda conn, actor: func(conn, args.task, actor), args)

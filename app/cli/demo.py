@@ -19,7 +19,13 @@ from typing import IO
 
 from procrastinate import PsycopgConnector
 
-from jobdash.app.cli.common import add_database_argument, database_url, positive_float, positive_int
+from jobdash.app.cli.common import (
+    add_command,
+    add_listen_arguments,
+    database_url,
+    positive_float,
+    positive_int,
+)
 from jobdash.app.cli.serve import browse_url, dashboard_environment, streamlit_command
 from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern
 from jobdash.core.database import connect
@@ -36,16 +42,16 @@ WORKER_SHUTDOWN_TIMEOUT_S = 2.0
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
+        run,
         help="run a demo: worker, job traffic and dashboard",
         description="Start the embedded database (when no URL is set), migrate it, run an "
         "instrumented worker on the demo App, a workload generator and the dashboard. "
         "Ctrl-C stops everything.",
     )
-    add_database_argument(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="dashboard address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    add_listen_arguments(parser, host_help="dashboard address", port_help="dashboard port")
     parser.add_argument(
         "--concurrency", type=positive_int, default=4, help="demo worker concurrency (default 4)"
     )
@@ -67,7 +73,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     history.add_argument(
         "--no-seed-history", action="store_true", help="do not make up any history"
     )
-    parser.set_defaults(func=run)
 
 
 def worker_command(concurrency: int) -> list[str]:

@@ -8,7 +8,7 @@ import json
 import sys
 from typing import Any, cast
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_command, add_database_argument, database_url
 from jobdash.app.read.history import RANGES, history_rows, load_history
 from jobdash.app.rules.csv_format import write_csv
 from jobdash.core.database import connect
@@ -27,8 +27,11 @@ COUNT_FIELDS = {"succeeded", "failed", "retried"}
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rollup = subparsers.add_parser(
+    rollup = add_command(
+        subparsers,
         "rollup",
+        run_rollup_command,
+        database_first=False,
         help="fold recent job events into history buckets now",
         description="Recompute the last minutes of history (what the worker does every "
         "minute), apply retention, or with --backfill build history from all existing events "
@@ -38,10 +41,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--backfill", action="store_true", help="recompute from the oldest event still present"
     )
     add_database_argument(rollup)
-    rollup.set_defaults(func=run_rollup_command)
 
-    history = subparsers.add_parser(
+    history = add_command(
+        subparsers,
         "history",
+        run_history_command,
+        database_first=False,
         help="print throughput history, one row per bucket and queue",
         description="One row per bucket and queue: succeeded, failed, retried, p50/p95 "
         "duration (ms), queue depth and latency (s).",
@@ -51,7 +56,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     history.add_argument("--task", help="only this task")
     history.add_argument("--format", choices=["csv", "json"], default="csv")
     add_database_argument(history)
-    history.set_defaults(func=run_history_command)
 
 
 def run_rollup_command(args: argparse.Namespace) -> int:

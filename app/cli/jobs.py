@@ -8,21 +8,23 @@ import dataclasses
 import io
 import json
 import sys
-import textwrap
 from typing import cast
-
-import psycopg
 
 from jobdash.app.actions import explorer
 from jobdash.app.actions import jobs as actions
 from jobdash.app.cli.actions import EXIT_STATUS
-from jobdash.app.cli.common import add_database_argument, cli_identity, database_url, report
+from jobdash.app.cli.common import (
+    add_database_argument,
+    add_raw_command,
+    cli_identity,
+    command_connection,
+    report,
+)
 from jobdash.app.read.job_filter import STATES, JobFilter
 from jobdash.app.read.jobs import EXPORT_HEADER, export_jobs, export_row
 from jobdash.app.read.models import to_jsonable
 from jobdash.app.rules.csv_format import write_csv
-from jobdash.core.database import connect
-from jobdash.core.errors import ActionError, CommandError, FilterError, describe_error
+from jobdash.core.errors import ActionError, CommandError, FilterError
 from jobdash.core.settings import load_settings
 
 MAX_LIMIT = 1_000_000
@@ -67,73 +69,60 @@ def _has_filters(args: argparse.Namespace) -> bool:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    jobs = subparsers.add_parser(
+    jobs = add_raw_command(
+        subparsers,
         "jobs",
+        run_jobs,
         help="list jobs in any state, filtered (CSV or JSON, args redacted)",
-        description=textwrap.fill(
-            "List the newest jobs matching the filters, newest first, up to --limit. Args "
-            "values of redacted keys (JOBDASH_REDACT_ARGS) are shown as ••••; a search on a "
-            "redacted key is refused. CSV: UTF-8, a header row, ISO 8601 UTC times.",
-            88,
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="List the newest jobs matching the filters, newest first, up to --limit. Args "
+        "values of redacted keys (JOBDASH_REDACT_ARGS) are shown as ••••; a search on a "
+        "redacted key is refused. CSV: UTF-8, a header row, ISO 8601 UTC times.",
     )
     _add_filters(jobs)
     jobs.add_argument("--format", choices=["csv", "json"], default="csv")
     jobs.add_argument("--limit", type=int, default=100, metavar="N", help="at most N (100)")
     add_database_argument(jobs)
-    jobs.set_defaults(func=run_jobs)
 
-    cancel = subparsers.add_parser(
+    cancel = add_raw_command(
+        subparsers,
         "cancel",
+        run_cancel,
         help="cancel waiting jobs (by id, or all matching the filters)",
-        description=textwrap.fill(
-            "Cancel waiting (todo) jobs with Procrastinate's cancel (procrastinate_cancel_job_v1)"
-            ": they become cancelled, or with --delete are deleted as Procrastinate's cancel "
-            "allows (not archived). Jobs not waiting are skipped and reported. --all-matching "
-            "cancels the ready jobs matching the filters (--state scheduled for scheduled "
-            "ones), in batches of 1,000.",
-            88,
-        ),
+        description="Cancel waiting (todo) jobs with Procrastinate's cancel "
+        "(procrastinate_cancel_job_v1): they become cancelled, or with --delete are deleted as "
+        "Procrastinate's cancel allows (not archived). Jobs not waiting are skipped and "
+        "reported. --all-matching cancels the ready jobs matching the filters (--state "
+        "scheduled for scheduled ones), in batches of 1,000.",
         epilog=EXIT_STATUS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cancel.add_argument("ids", nargs="*", metavar="ID", help="job ids")
     cancel.add_argument("--all-matching", action="store_true", help="every job matching")
     cancel.add_argument("--delete", action="store_true", help="delete instead of cancelling")
     _add_filters(cancel)
     add_database_argument(cancel)
-    cancel.set_defaults(func=run_cancel)
 
-    abort = subparsers.add_parser(
+    abort = add_raw_command(
+        subparsers,
         "abort",
+        run_abort,
         help="request the abort of running jobs",
-        description=textwrap.fill(
-            "Request the abort of running (doing) jobs as Procrastinate does "
-            "(procrastinate_cancel_job_v1 with abort): the worker cancels an async task; a "
-            "sync task stops only if it checks context.should_abort(). Until the worker acts "
-            "the job shows as abort requested.",
-            88,
-        ),
+        description="Request the abort of running (doing) jobs as Procrastinate does "
+        "(procrastinate_cancel_job_v1 with abort): the worker cancels an async task; a "
+        "sync task stops only if it checks context.should_abort(). Until the worker acts "
+        "the job shows as abort requested.",
         epilog=EXIT_STATUS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     abort.add_argument("ids", nargs="+", metavar="ID", help="job ids")
     add_database_argument(abort)
-    abort.set_defaults(func=run_abort)
 
 
 def run_jobs(args: argparse.Namespace) -> int:
     if not 1 <= args.limit <= MAX_LIMIT:
         raise CommandError(f"--limit must be between 1 and {MAX_LIMIT}")
     chosen = job_filter(args)
-    url = database_url(args)
     settings = load_settings()
-    try:
-        with connect(url, statement_timeout_ms=settings.statement_timeout_ms) as conn:
-            rows = export_jobs(conn, chosen, args.limit, settings.search_scan_jobs)
-    except psycopg.Error as exc:
-        raise CommandError(describe_error(exc)) from None
+    with command_connection(args, statement_timeout_ms=settings.statement_timeout_ms) as conn:
+        rows = export_jobs(conn, chosen, args.limit, settings.search_scan_jobs)
     if args.format == "json":
         keys = EXPORT_HEADER
         for row in rows:
@@ -171,32 +160,19 @@ def run_cancel(args: argparse.Namespace) -> int:
             chosen = dataclasses.replace(chosen, state="ready")
         elif chosen.state not in CANCEL_STATES:
             raise CommandError("--state: only waiting jobs (ready or scheduled) can be cancelled")
-    url = database_url(args)
-    try:
-        with connect(url) as conn:
-            if chosen is not None:
-                scan = load_settings().search_scan_jobs
-                result = explorer.cancel_all_matching(
-                    conn, chosen, cli_identity(), delete=args.delete, progress=_progress,
-                    scan=scan,
-                )  # fmt: skip
-            else:
-                result = explorer.cancel_jobs(conn, ids, cli_identity(), delete=args.delete)
-    except ActionError as exc:
-        raise CommandError(str(exc)) from None
-    except psycopg.Error as exc:
-        raise CommandError(describe_error(exc)) from None
+    with command_connection(args) as conn:
+        if chosen is not None:
+            scan = load_settings().search_scan_jobs
+            result = explorer.cancel_all_matching(
+                conn, chosen, cli_identity(), delete=args.delete, progress=_progress, scan=scan
+            )
+        else:
+            result = explorer.cancel_jobs(conn, ids, cli_identity(), delete=args.delete)
     return report(result)
 
 
 def run_abort(args: argparse.Namespace) -> int:
     ids = _ids(args)
-    url = database_url(args)
-    try:
-        with connect(url) as conn:
-            result = explorer.abort_jobs(conn, ids, cli_identity())
-    except ActionError as exc:
-        raise CommandError(str(exc)) from None
-    except psycopg.Error as exc:
-        raise CommandError(describe_error(exc)) from None
+    with command_connection(args) as conn:
+        result = explorer.abort_jobs(conn, ids, cli_identity())
     return report(result)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_command, database_url
 from jobdash.core.database import connect
 from jobdash.core.errors import CommandError, MigrationError
 from jobdash.core.schema import migrate, pending_migrations
@@ -40,15 +40,16 @@ pipelines: `jobdash migrate --check || jobdash migrate`).
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "migrate",
+        run,
         help="create or upgrade the database schema (--plan: show what it would do; "
         "--check: exit 1 when something is pending)",
         description=DESCRIPTION,
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_database_argument(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--plan",
@@ -58,7 +59,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     mode.add_argument(
         "--check", action="store_true", help="exit 1 listing what is pending, 0 when up to date"
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,20 +6,21 @@ import argparse
 
 import psycopg
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_command, database_url
 from jobdash.core.errors import CommandError
 from jobdash.jobs.demo.seed import seed
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "seed",
+        run,
         help="add a realistic set of jobs, events, errors, workers and periodic tasks",
         description="Add N jobs spread over DAYS days (about 94%% succeeded, 5%% failed, the "
         "rest todo/doing/cancelled; a busy last hour), with their events, error rows, four "
         "workers and periodic definitions. Set-based SQL: 1,000,000 jobs take about a minute.",
     )
-    add_database_argument(parser)
     parser.add_argument("--jobs", type=int, required=True, metavar="N", help="jobs to add")
     parser.add_argument("--days", type=float, default=7, help="days of history (default 7)")
     parser.add_argument(
@@ -29,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="jobs per minute in the last hour (default 1000; at most 60%% of all jobs)",
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_command, add_listen_arguments, database_url
 from jobdash.app.web import SERVER_SCRIPT
 from jobdash.app.web.auth_routes import check_serve_exposure
 from jobdash.app.web.guard import ANY_ADDRESS, allowed_hosts, host_pattern, streamlit_host_names
@@ -51,16 +51,16 @@ STREAMLIT_OPTIONS = {
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "serve",
+        run,
         help="serve the dashboard",
         description="Serve the Streamlit dashboard (binds 127.0.0.1 unless --host says "
         "otherwise; answers only requests for the host names in JOBDASH_ALLOWED_HOSTS, by "
         "default the bound address and localhost).",
     )
-    add_database_argument(parser)
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    add_listen_arguments(parser, host_help="address to bind", port_help="port")
     parser.add_argument(
         "--app",
         help="dotted.path:app of a Procrastinate App whose periodic tasks the scheduler shows",
@@ -76,7 +76,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="serve a non-loopback address without sign-in: anyone who reaches it may act on "
         "every job (without it, serve refuses to)",
     )
-    parser.set_defaults(func=run)
 
 
 def streamlit_command(

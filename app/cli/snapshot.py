@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_command, database_url
 from jobdash.app.read.dashboard import load_snapshot
 from jobdash.app.read.models import Snapshot, to_jsonable
 from jobdash.core.app_loader import load_app
@@ -16,14 +16,15 @@ from jobdash.core.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "snapshot",
+        run,
         help="print the dashboard's data once (queue stats, workers, failed jobs, scheduler)",
         description="Print what the dashboard shows, from the same loaders: one JSON object "
         "with --json (keys generated_at, queue_stats, worker_health, failed_jobs, scheduler), "
         "else a readable summary.",
     )
-    add_database_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--app",
@@ -37,7 +38,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SECONDS",
         help="queue statistics window in seconds (default 3600)",
     )
-    parser.set_defaults(func=run)
 
 
 def _app_periodic(app_path: str) -> list[PeriodicDefinition]:

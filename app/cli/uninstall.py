@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections import Counter
 
-from jobdash.app.cli.common import add_database_argument, database_url
+from jobdash.app.cli.common import add_command, database_url
 from jobdash.core.database import connect, describe
 from jobdash.core.errors import CommandError, MigrationError
 from jobdash.core.schema.uninstall import find_objects, uninstall
@@ -25,15 +25,15 @@ Asks for confirmation on a terminal; --yes for scripts (required when stdin is n
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "uninstall",
+        run,
         help="remove every jobdash_* object from the database (asks first; --yes for scripts)",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_database_argument(parser)
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    parser.set_defaults(func=run)
 
 
 def _count(n: int, kind: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from procrastinate import PsycopgConnector
 
 from jobdash.app.cli.common import (
-    add_database_argument,
+    add_command,
     database_url,
     parse_queues,
     positive_float,
@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "worker",
+        run,
         help="run an instrumented Procrastinate worker",
         description="Run the worker of a Procrastinate App with Jobdash's instrumentation "
         "(failed attempts, worker metrics, periodic schedules, history rollup) on the "
@@ -39,7 +41,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "JOBDASH_WORKER_OUTAGE_TOLERANCE_S seconds (default 300). Exit code 0 after Ctrl-C / "
         "SIGTERM, 1 when it gave up (the reason on stderr), 2 when it could not start.",
     )
-    add_database_argument(parser)
     parser.add_argument(
         "--app",
         default=DEFAULT_APP,
@@ -67,7 +68,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=10.0,
         help="seconds between worker heartbeats and metric updates (default 10)",
     )
-    parser.set_defaults(func=run)
 
 
 MISSING_TABLES_SQL = """

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TypedDict
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all
+from jobdash.app.read.rows import fetch_all, utc
 from jobdash.core.jsontypes import Json
 
 LIST_AUDIT_LOG = """
@@ -53,7 +53,7 @@ def _entry(
     """A row of LIST_AUDIT_LOG."""
     return AuditEntry(
         id=id,
-        at=at.astimezone(UTC),
+        at=utc(at),
         actor=actor,
         action=action,
         done=done,

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import psycopg
 
 from jobdash.app.read.rows import fetch_one
-from jobdash.app.rules.text import format_duration
+from jobdash.app.rules.text import counted, format_duration
 
 # A Jobdash row this much older than the same worker's Procrastinate heartbeat is not written.
 METRICS_LAG_S = 30.0
@@ -74,8 +74,7 @@ class InstrumentationHealth:
     def workers_notice(self) -> str | None:
         if not self.stale_workers:
             return None
-        count = self.stale_workers
-        workers = "1 live worker" if count == 1 else f"{count:,} live workers"
+        workers = counted(self.stale_workers, "live worker")
         return (
             f"Jobdash's metrics of {workers} are {format_duration(self.metrics_lag_s)} old: "
             "the instrumentation cannot write jobdash_workers (disk full? permissions?) — "
@@ -85,8 +84,7 @@ class InstrumentationHealth:
     def errors_notice(self) -> str | None:
         if not self.unrecorded_failures:
             return None
-        count = self.unrecorded_failures
-        attempts = "1 failed attempt" if count == 1 else f"{count:,} failed attempts"
+        attempts = counted(self.unrecorded_failures, "failed attempt")
         return (
             f"{attempts} of the last {FAILURE_WINDOW_S // 60} min have no recorded error: the "
             "instrumentation may be unable to write jobdash_job_errors (disk full? "

@@ -13,7 +13,7 @@ import psycopg
 from jobdash.app.read.failed_jobs import JobDetail, load_job_detail
 from jobdash.app.read.job_filter import state_of
 from jobdash.app.read.queues import load_live_workers
-from jobdash.app.read.rows import fetch_optional
+from jobdash.app.read.rows import fetch_optional, utc
 from jobdash.app.rules.why_waiting import WAITING_STATES, WaitFacts, explain
 
 AHEAD_CAP = 10_000
@@ -105,10 +105,6 @@ class _Worker(NamedTuple):
     worker_name: str | None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
-
-
 def load_wait_facts(
     conn: psycopg.Connection,
     job: Mapping[str, object],
@@ -141,8 +137,8 @@ def load_wait_facts(
         state=state,
         queue=waiting.queue_name,
         now=now,
-        scheduled_at=_utc(waiting.scheduled_at),
-        queue_paused_at=_utc(pause.paused_at) if pause else None,
+        scheduled_at=utc(waiting.scheduled_at),
+        queue_paused_at=utc(pause.paused_at) if pause else None,
         queue_paused_by=pause.paused_by if pause else None,
         live_workers=len(workers),
         listening_workers=len(listening),
@@ -150,7 +146,7 @@ def load_wait_facts(
         honouring_workers=sum(1 for w in listening if w.honours_pauses),
         lock=waiting.lock,
         lock_holder_id=int(holder.id) if holder else None,
-        lock_holder_started_at=_utc(holder.started_at) if holder else None,
+        lock_holder_started_at=utc(holder.started_at) if holder else None,
         lock_first_id=int(first.id) if first else None,
         ahead=min(ahead, AHEAD_CAP),
         ahead_capped=ahead > AHEAD_CAP,
@@ -167,7 +163,7 @@ def load_job_view(conn: psycopg.Connection, job_id: int, live_s: float = 120) ->
         return None
     job: Mapping[str, object] = detail.job
     row = fetch_optional(conn, _Now, NOW)
-    now = _utc(row.now) if row else datetime.now(UTC)
+    now = utc(row.now) if row else datetime.now(UTC)
     assert now is not None
     if detail.deleted_at is not None:
         return JobView(detail, "deleted", None, None)

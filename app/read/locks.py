@@ -6,12 +6,12 @@ unique queueing-lock index), so it is bounded by live work, not history."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all
+from jobdash.app.read.rows import fetch_all, utc
 
 LIMIT = 500
 WAITING_SHOWN = 10
@@ -71,10 +71,6 @@ class LocksView:
     limit: int
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
-
-
 class _LockRow(NamedTuple):
     lock: str
     holder: int | None
@@ -96,13 +92,13 @@ class _QueueingLockRow(NamedTuple):
 def load_locks(conn: psycopg.Connection, limit: int = LIMIT) -> LocksView:
     params = {"limit": limit, "shown": WAITING_SHOWN}
     locks = [
-        LockRow(lock, holder, task, queue, _utc(started), int(waiting), list(ids or []))
+        LockRow(lock, holder, task, queue, utc(started), int(waiting), list(ids or []))
         for lock, holder, task, queue, started, waiting, ids in fetch_all(
             conn, _LockRow, LOCKS, params
         )
     ]
     queueing = [
-        QueueingLockRow(qlock, int(job_id), task, queue, _utc(at))
+        QueueingLockRow(qlock, int(job_id), task, queue, utc(at))
         for qlock, job_id, task, queue, at in fetch_all(
             conn, _QueueingLockRow, QUEUEING_LOCKS, params
         )

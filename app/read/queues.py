@@ -10,13 +10,13 @@ not instrumented: which queues it takes is not known.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 import psycopg
 
 from jobdash.app.read.dashboard import load_queue_stats
-from jobdash.app.read.rows import fetch_all, fetch_optional
+from jobdash.app.read.rows import fetch_all, fetch_optional, utc
 
 # The capability key instrumented workers publish (jobs/instrumentation/controls.py).
 CONTROLS_KEY = "jobdash_controls"
@@ -162,7 +162,7 @@ def load_queues(conn: psycopg.Connection, live_s: float = 120) -> QueuesView:
                 latency_s=q.oldest_ready_age_s if q else None,
                 succeeded_last_hour=done[0],
                 failed_last_hour=done[1],
-                paused_at=paused[0].astimezone(UTC) if paused else None,
+                paused_at=utc(paused[0]) if paused else None,
                 paused_by=paused[1] if paused else None,
                 listening=[w for w in workers if w.listens_to(name)],
                 unknown_workers=unknown,

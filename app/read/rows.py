@@ -9,7 +9,8 @@ types at run time: the callable's annotations are the query's contract, kept nex
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import LiteralString, TypeVar
+from datetime import UTC, datetime
+from typing import LiteralString, TypeVar, overload
 
 import psycopg
 from psycopg.rows import args_row
@@ -25,7 +26,7 @@ def fetch_all(
     params: Params | None = None,
 ) -> list[T]:
     """Every row of `query`, each made by `row`."""
-    with conn.cursor(row_factory=args_row(row)) as cur:
+    with typed_cursor(conn, row) as cur:
         return cur.execute(query, params).fetchall()
 
 
@@ -36,7 +37,7 @@ def fetch_optional(
     params: Params | None = None,
 ) -> T | None:
     """The first row of `query` made by `row`, None when there is none."""
-    with conn.cursor(row_factory=args_row(row)) as cur:
+    with typed_cursor(conn, row) as cur:
         return cur.execute(query, params).fetchone()
 
 
@@ -56,3 +57,12 @@ def fetch_one(
 def typed_cursor(conn: psycopg.Connection, row: Callable[..., T]) -> psycopg.Cursor[T]:
     """A cursor whose rows `row` makes, for statements sent together in a pipeline."""
     return conn.cursor(row_factory=args_row(row))
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: datetime | None) -> datetime | None: ...
+def utc(value: datetime | None) -> datetime | None:
+    """A timestamp column in UTC, whatever the session's time zone (None stays None)."""
+    return value.astimezone(UTC) if value is not None else None

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 import psycopg
-from psycopg.rows import args_row
 
 from jobdash.app.read import dashboard_sql as sql
 from jobdash.app.read.models import Scheduler, UpcomingTask
-from jobdash.app.read.rows import fetch_all
+from jobdash.app.read.rows import fetch_all, typed_cursor, utc
 from jobdash.app.rules import schedules
 from jobdash.app.rules.text import relative_time
 from jobdash.core.periodic import PeriodicDefinition
@@ -98,10 +97,6 @@ def _run_order(task: UpcomingTask) -> tuple[datetime, str]:
     return (task.next_run, task.id)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def load_schedule_state(
     conn: psycopg.Connection,
     *,
@@ -116,17 +111,15 @@ def load_schedule_state(
         "limit": limit,
     }
     with conn.pipeline():
-        periodic_cur = conn.cursor(row_factory=args_row(_PeriodicRow)).execute(sql.PERIODIC_TASKS)
-        onetime_cur = conn.cursor(row_factory=args_row(_OnetimeRow)).execute(
-            sql.ONETIME, onetime_params
-        )
+        periodic_cur = typed_cursor(conn, _PeriodicRow).execute(sql.PERIODIC_TASKS)
+        onetime_cur = typed_cursor(conn, _OnetimeRow).execute(sql.ONETIME, onetime_params)
     periodic = [
         PeriodicState(
             PeriodicDefinition(
                 task_name=task, periodic_id=periodic_id, cron=cron, queue=queue, known_since=since
             ),
-            _utc(last_run) if last_run else None,
-            _utc(disabled_at) if disabled_at else None,
+            utc(last_run),
+            utc(disabled_at),
             disabled_by,
         )
         for task, periodic_id, cron, queue, since, last_run, disabled_at, disabled_by in (
@@ -136,19 +129,19 @@ def load_schedule_state(
     found = onetime_cur.fetchone()
     assert found is not None
     onetime = [
-        OnetimeJob(job_id, task, queue, _utc(at))
+        OnetimeJob(job_id, task, queue, utc(at))
         for job_id, task, queue, at in zip(
             found.ids, found.tasks, found.queues, found.scheduled_at, strict=True
         )
     ]
     periodic += _app_periodic(conn, periodic, extra_periodic or [])
     return ScheduleState(
-        read_at=_utc(found.now),
+        read_at=utc(found.now),
         periodic=sorted(periodic, key=_definition_key),
         onetime=onetime,
         onetime_total=found.total,
         onetime_due=found.due,
-        onetime_next_at=_utc(found.next_at) if found.next_at else None,
+        onetime_next_at=utc(found.next_at),
         onetime_capped=found.capped,
     )
 
@@ -164,7 +157,7 @@ def _app_periodic(
     rows = fetch_all(
         conn, _DeferRow, sql.PERIODIC_DEFERS, {"task_names": sorted({d.task_name for d in missing})}
     )
-    last_runs = {(task, pid): _utc(at) for task, pid, at in rows}
+    last_runs = {(task, pid): utc(at) for task, pid, at in rows}
     return [PeriodicState(d, last_runs.get(d.key)) for d in missing]
 
 
@@ -192,7 +185,7 @@ def periodic_task_at(state: PeriodicState, now: datetime) -> UpcomingTask | None
         schedule_type=schedules.schedule_type(definition.cron),
         schedule=definition.cron,
         schedule_description=schedules.describe_schedule(definition.cron),
-        next_run=_utc(next_run),
+        next_run=utc(next_run),
         next_run_relative=relative_time(next_run, now),
         is_due=due,
         last_run=state.last_run,

@@ -162,8 +162,9 @@ def payload_preview(args: Any, limit: int = PAYLOAD_PREVIEW_CHARS) -> str:
     return cut_text(compact_json(args), limit)
 
 
-def _plural(n: int, unit: str) -> str:
-    return f"{n} {unit}" if n == 1 else f"{n} {unit}s"
+def counted(n: int, unit: str) -> str:
+    """ "1 live worker", "1,234 live workers": a count and its unit (plural with an s)."""
+    return f"{n:,} {unit}" if n == 1 else f"{n:,} {unit}s"
 
 
 def _span(seconds: float) -> str:
@@ -176,9 +177,9 @@ def _span(seconds: float) -> str:
         return f"{minutes} min"
     hours, minutes = divmod(minutes, 60)
     if hours < 24:
-        return _plural(hours, "hour") + (f", {minutes} min" if minutes else "")
+        return counted(hours, "hour") + (f", {minutes} min" if minutes else "")
     days, hours = divmod(hours, 24)
-    return _plural(days, "day") + (f", {_plural(hours, 'hour')}" if hours else "")
+    return counted(days, "day") + (f", {counted(hours, 'hour')}" if hours else "")
 
 
 def relative_time(when: datetime, now: datetime) -> str:

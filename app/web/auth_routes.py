@@ -11,12 +11,13 @@ JOBDASH_ROLES, else nobody (or ANONYMOUS when no sign-in is configured at all).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import html
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -163,9 +164,10 @@ def _csrf_tag(secret: str, token: str) -> str:
     return hmac.new(secret.encode(), b"jobdash.csrf\0" + token.encode(), hashlib.sha256).hexdigest()
 
 
-def _csrf_ok(secret: str, request: Request, form: dict[str, str]) -> bool:
+def _csrf_ok(service: AuthService, request: Request, form: dict[str, str]) -> bool:
+    assert service.secret is not None
     token, tag = request.cookies.get(CSRF_COOKIE, ""), form.get(CSRF_FIELD, "")
-    return bool(token and tag) and hmac.compare_digest(_csrf_tag(secret, token), tag)
+    return bool(token and tag) and hmac.compare_digest(_csrf_tag(service.secret, token), tag)
 
 
 def _secure(service: AuthService, request: Request) -> bool:
@@ -295,96 +297,109 @@ def _not_configured() -> Response:
     )
 
 
-def auth_routes(get_service: Callable[[], AuthService] = current_auth) -> list[Route]:
-    """The sign-in and sign-out routes, for `get_service()`'s AuthService."""
+def _sign_out_form(
+    service: AuthService, request: Request, problem: str | None = None, status: int = 200
+) -> HTMLResponse:
+    return _form_page(
+        service,
+        request,
+        action=SIGN_OUT_PATH,
+        title="Sign out",
+        fields="",
+        button="Sign out",
+        problem=problem,
+        status=status,
+    )
 
-    def service_or_response() -> AuthService | Response:
+
+def _session_cookie_set(
+    response: Response, service: AuthService, request: Request, identity: Identity
+) -> None:
+    assert service.sessions is not None
+    response.set_cookie(
+        SESSION_COOKIE,
+        service.issue_session(identity),
+        max_age=service.sessions.max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(service, request),
+        path="/",
+    )
+
+
+async def _sign_in_page(service: AuthService, request: Request) -> Response:
+    return _sign_in_form(service, request, safe_next(request.query_params.get("next")))
+
+
+async def _sign_in(service: AuthService, request: Request) -> Response:
+    form = await _read_form(request)
+    if isinstance(form, Response):
+        return form
+    next_path = safe_next(form.get("next"))
+    name = form.get("name", "").strip()
+    if not _csrf_ok(service, request, form):
+        problem = "the sign-in form had expired: please sign in again"
+        return _sign_in_form(service, request, next_path, name, problem, 403)
+    address = request.client.host if request.client else None
+    try:
+        outcome = await run_in_threadpool(
+            service.attempt_sign_in, name, form.get("password", ""), address
+        )
+    except ConfigError as exc:  # the users file turned unreadable or invalid
+        return _unavailable(exc)
+    if outcome.identity is None:
+        return _sign_in_form(service, request, next_path, name, outcome.problem, outcome.status)
+    response = RedirectResponse(next_path, status_code=303, headers=_HEADERS)
+    _session_cookie_set(response, service, request, outcome.identity)
+    return response
+
+
+async def _sign_out_page(service: AuthService, request: Request) -> Response:
+    return _sign_out_form(service, request)
+
+
+async def _sign_out(service: AuthService, request: Request) -> Response:
+    form = await _read_form(request)
+    if isinstance(form, Response):
+        return form
+    if not _csrf_ok(service, request, form):
+        problem = "the sign-out form had expired: press the button again"
+        return _sign_out_form(service, request, problem, 403)
+    response = RedirectResponse(SIGN_IN_PATH, status_code=303, headers=_HEADERS)
+    secure = _secure(service, request)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure)
+    return response
+
+
+Handler = Callable[[AuthService, Request], Awaitable[Response]]
+
+
+def _endpoint(
+    get_service: Callable[[], AuthService], handler: Handler
+) -> Callable[[Request], Awaitable[Response]]:
+    """`handler` as a route's endpoint: it runs only when built-in sign-in is configured (503
+    when the settings cannot be read, 404 when there is no JOBDASH_USERS)."""
+
+    @functools.wraps(handler)
+    async def endpoint(request: Request) -> Response:
         try:
             service = get_service()
         except ConfigError as exc:
             return _unavailable(exc)
-        return service if service.builtin else _not_configured()
+        if not service.builtin:
+            return _not_configured()
+        return await handler(service, request)
 
-    async def sign_in_page(request: Request) -> Response:
-        service = service_or_response()
-        if isinstance(service, Response):
-            return service
-        return _sign_in_form(service, request, safe_next(request.query_params.get("next")))
+    return endpoint
 
-    async def sign_in(request: Request) -> Response:
-        service = service_or_response()
-        if isinstance(service, Response):
-            return service
-        form = await _read_form(request)
-        if isinstance(form, Response):
-            return form
-        next_path = safe_next(form.get("next"))
-        name = form.get("name", "").strip()
-        assert service.secret is not None
-        if not _csrf_ok(service.secret, request, form):
-            problem = "the sign-in form had expired: please sign in again"
-            return _sign_in_form(service, request, next_path, name, problem, 403)
-        address = request.client.host if request.client else None
-        try:
-            outcome = await run_in_threadpool(
-                service.attempt_sign_in, name, form.get("password", ""), address
-            )
-        except ConfigError as exc:  # the users file turned unreadable or invalid
-            return _unavailable(exc)
-        if outcome.identity is None:
-            return _sign_in_form(service, request, next_path, name, outcome.problem, outcome.status)
-        response = RedirectResponse(next_path, status_code=303, headers=_HEADERS)
-        assert service.sessions is not None
-        response.set_cookie(
-            SESSION_COOKIE,
-            service.issue_session(outcome.identity),
-            max_age=service.sessions.max_age_s,
-            httponly=True,
-            samesite="lax",
-            secure=_secure(service, request),
-            path="/",
-        )
-        return response
 
-    async def sign_out_page(request: Request) -> Response:
-        service = service_or_response()
-        if isinstance(service, Response):
-            return service
-        return _form_page(
-            service, request, action=SIGN_OUT_PATH, title="Sign out", fields="", button="Sign out"
-        )
-
-    async def sign_out(request: Request) -> Response:
-        service = service_or_response()
-        if isinstance(service, Response):
-            return service
-        form = await _read_form(request)
-        if isinstance(form, Response):
-            return form
-        assert service.secret is not None
-        if not _csrf_ok(service.secret, request, form):
-            return _form_page(
-                service,
-                request,
-                action=SIGN_OUT_PATH,
-                title="Sign out",
-                fields="",
-                button="Sign out",
-                problem="the sign-out form had expired: press the button again",
-                status=403,
-            )
-        response = RedirectResponse(SIGN_IN_PATH, status_code=303, headers=_HEADERS)
-        secure = _secure(service, request)
-        response.delete_cookie(
-            SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=secure
-        )
-        return response
-
+def auth_routes(get_service: Callable[[], AuthService] = current_auth) -> list[Route]:
+    """The sign-in and sign-out routes, for `get_service()`'s AuthService."""
     return [
-        Route(SIGN_IN_PATH, sign_in_page, methods=["GET"]),
-        Route(SIGN_IN_PATH, sign_in, methods=["POST"]),
-        Route(SIGN_OUT_PATH, sign_out_page, methods=["GET"]),
-        Route(SIGN_OUT_PATH, sign_out, methods=["POST"]),
+        Route(SIGN_IN_PATH, _endpoint(get_service, _sign_in_page), methods=["GET"]),
+        Route(SIGN_IN_PATH, _endpoint(get_service, _sign_in), methods=["POST"]),
+        Route(SIGN_OUT_PATH, _endpoint(get_service, _sign_out_page), methods=["GET"]),
+        Route(SIGN_OUT_PATH, _endpoint(get_service, _sign_out), methods=["POST"]),
     ]
 
 

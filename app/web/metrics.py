@@ -16,7 +16,6 @@ import hmac
 import math
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -27,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jobdash.app.cache import data
+from jobdash.app.cache.shared_cache import Result
 from jobdash.app.read.models import QueueStats, WorkerHealth
 from jobdash.app.web.auth_routes import identity_from_request
 from jobdash.app.web.health import PROBE, HealthProbe
@@ -127,24 +127,25 @@ class DashboardCollector(Collector):
         except ConfigError:
             yield stale
             return
-        results: dict[str, Any] = {}
-        for source, args in (
-            (data.QUEUE_STATS, ()),
-            (data.WORKER_HEALTH, ()),
-            (data.ROLLUP_STATUS, ()),
-            (data.TASK_TOTALS, (url,)),
-        ):
-            result = data.fetch(source, *args)
+        stats = data.fetch(data.QUEUE_STATS)
+        health = data.fetch(data.WORKER_HEALTH)
+        rollup = data.fetch(data.ROLLUP_STATUS)
+        totals = data.fetch(data.TASK_TOTALS, url)
+        sources: list[tuple[data.Source[object], Result[object]]] = [
+            (data.QUEUE_STATS, stats),
+            (data.WORKER_HEALTH, health),
+            (data.ROLLUP_STATUS, rollup),
+            (data.TASK_TOTALS, totals),
+        ]
+        for source, result in sources:
             stale.add_metric([source.name], 1 if result.is_stale else 0)
-            results[source.name] = result.data
         yield stale
-        stats: QueueStats | None = results["queue_stats"]
-        if stats is not None:
-            yield from queue_metrics(stats)
-        health: WorkerHealth | None = results["worker_health"]
-        if health is not None:
-            yield from worker_metrics(health, [q.name for q in stats.queues] if stats else [])
-        status = results["rollup_status"]
+        if stats.data is not None:
+            yield from queue_metrics(stats.data)
+        if health.data is not None:
+            queues = [q.name for q in stats.data.queues] if stats.data else []
+            yield from worker_metrics(health.data, queues)
+        status = rollup.data
         lag = _gauge(
             "jobdash_rollup_lag_seconds",
             "Seconds since the history rollup last ran (NaN: never ran). Over 300: no "
@@ -158,8 +159,8 @@ class DashboardCollector(Collector):
                 else math.nan,
             )
             yield lag
-        if results["task_totals"] is not None:
-            yield from task_metrics(results["task_totals"])
+        if totals.data is not None:
+            yield from task_metrics(totals.data)
 
 
 telemetry.REGISTRY.register(DashboardCollector())

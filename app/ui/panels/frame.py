@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import streamlit as st
 
@@ -21,8 +21,10 @@ from jobdash.core.errors import describe_error
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 
-def show_panel(source: data.Source, title: str, render: Callable[[Any], None]) -> None:
+
+def show_panel(source: data.Source[T], title: str, render: Callable[[T], None]) -> None:
     with st.container(border=True):
         st.subheader(title, anchor=False)
         try:

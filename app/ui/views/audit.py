@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st
 
 from jobdash.app.cache import data
-from jobdash.app.read.audit import AUDIT_HEADER, AuditFilter
+from jobdash.app.read.audit import AUDIT_HEADER, AuditEntry, AuditFilter
 from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.downloads import csv_download_button
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.auth.identity import PERMISSIONS, Action
+from jobdash.core.jsontypes import Json
 
 # Every action that writes is audited under its name.
 ACTIONS = ["(all)", *(action.value for action in Action if PERMISSIONS[action].writes)]
@@ -45,7 +46,12 @@ def audit_filter_from_page() -> AuditFilter:
     return AuditFilter(actor=chosen["actor"], action=chosen["action"], job_id=job_id)
 
 
-def audit_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _skipped_why(details: dict[str, Json]) -> str:
+    reasons = details.get("skipped_by_reason")
+    return ", ".join(f"{k}: {v}" for k, v in reasons.items()) if isinstance(reasons, dict) else ""
+
+
+def audit_frame(rows: Sequence[AuditEntry]) -> pd.DataFrame:
     def jobs(ids: list[int] | None) -> str:
         ids = ids or []
         shown = ", ".join(str(i) for i in ids[:JOB_IDS_SHOWN])
@@ -61,10 +67,7 @@ def audit_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
                 "skipped": r["skipped"],
                 "jobs": jobs(r["job_ids"]),
                 "filter": ", ".join(f"{k}={v}" for k, v in (r["filter"] or {}).items()),
-                "skipped why": ", ".join(
-                    f"{k}: {v}"
-                    for k, v in (r["details"] or {}).get("skipped_by_reason", {}).items()
-                ),
+                "skipped why": _skipped_why(r["details"] or {}),
             }
             for r in rows
         ]
@@ -86,7 +89,7 @@ def main() -> None:
         column_config=columns.config(frame.columns),
     )
     csv_download_button(
-        "Download CSV", [{k: r[k] for k in AUDIT_HEADER} for r in rows], "audit-log"
+        "Download CSV", [{k: r.get(k) for k in AUDIT_HEADER} for r in rows], "audit-log"
     )
 
 
