@@ -70,23 +70,25 @@ def with_filter(query: str, params: Mapping[str, Any]) -> str:
     )
 
 
+# The latest error of the listed job f.
 LATEST_ERROR = """
 LEFT JOIN LATERAL (
     SELECT e.exception_type, e.message FROM jobdash_job_errors e
-    WHERE e.job_id = j.id ORDER BY e.attempt DESC, e.id DESC LIMIT 1
+    WHERE e.job_id = f.job_id ORDER BY e.attempt DESC, e.id DESC LIMIT 1
 ) err ON true
 """
-
-# Failed jobs from our list (migrations/008_failed_jobs.sql), each checked against
-# procrastinate_jobs: a row the list still has for a job no longer failed never shows. The
-# LIMIT keeps the check a primary-key probe per listed row (a plain join lets the planner
-# hash or merge the whole jobs table against the list).
-LISTED_JOB = """
-FROM jobdash_failed_jobs f
+# The listed job f's row in procrastinate_jobs, while it is failed: a row the list still has
+# for a job no longer failed never shows. The LIMIT keeps the check a primary-key probe per
+# listed row (a plain join lets the planner hash or merge the whole jobs table against the
+# list).
+STILL_FAILED = """
 JOIN LATERAL (
     SELECT * FROM procrastinate_jobs pj WHERE pj.id = f.job_id AND pj.status = 'failed' LIMIT 1
 ) j ON true
 """
+# Failed jobs from our list (migrations/008_failed_jobs.sql), each checked against
+# procrastinate_jobs.
+LISTED_JOB = "\nFROM jobdash_failed_jobs f" + STILL_FAILED
 FAILED_FROM_LIST = (
     LISTED_JOB
     + LATEST_ERROR
@@ -96,57 +98,39 @@ WHERE true
     + FILTER_CONDITIONS
 )
 
-# Newest failure first: the (failed_at, job_id) index, or the queue's or task's.
-LIST_FAILED_JOBS = (
-    """
+# A row of the list (FailedListRow).
+LIST_COLUMNS = """
 SELECT j.id, j.queue_name, j.task_name, err.exception_type,
        left(err.message, %(preview)s) AS message, left(j.args::text, %(preview)s) AS args,
        j.attempts, j.priority, j.lock, f.failed_at
 """
-    + FAILED_FROM_LIST
-    + KEYSET
-    + """
-ORDER BY f.failed_at DESC, f.job_id DESC
-LIMIT %(limit)s
-"""
-)
+# Newest failure first: the (failed_at, job_id) index, or the queue's or task's.
+NEWEST_FIRST = "\nORDER BY f.failed_at DESC, f.job_id DESC\n"
+LIST_FAILED_JOBS = LIST_COLUMNS + FAILED_FROM_LIST + KEYSET + NEWEST_FIRST + "LIMIT %(limit)s"
 
 # With an error filter no index finds the matches: the newest `scan` listed jobs matching the
 # queue, task and time filters are the candidates (a subquery, so its order reaches the outer
 # LIMIT and a page that fills stops early), each checked against its latest error first, then
 # against procrastinate_jobs. A page that does not fill says how far it searched.
 ERROR_SEARCH_CANDIDATES = (
-    """
-    SELECT f.* FROM jobdash_failed_jobs f
-    WHERE true"""
+    "SELECT f.* FROM jobdash_failed_jobs f WHERE true"
     + LIST_CONDITIONS
     + KEYSET
-    + """
-    ORDER BY f.failed_at DESC, f.job_id DESC
-    LIMIT %(scan)s
-"""
+    + NEWEST_FIRST
+    + "LIMIT %(scan)s"
 )
+# The candidates' latest errors first (the error conditions), then the jobs' rows.
 SEARCH_FAILED_JOBS = (
-    """
-SELECT j.id, j.queue_name, j.task_name, err.exception_type,
-       left(err.message, %(preview)s) AS message, left(j.args::text, %(preview)s) AS args,
-       j.attempts, j.priority, j.lock, f.failed_at
-FROM ("""
+    LIST_COLUMNS
+    + "FROM ("
     + ERROR_SEARCH_CANDIDATES
-    + """) f
-CROSS JOIN LATERAL (
-    SELECT e.exception_type, e.message FROM jobdash_job_errors e
-    WHERE e.job_id = f.job_id ORDER BY e.attempt DESC, e.id DESC LIMIT 1
-) err
-JOIN LATERAL (
-    SELECT * FROM procrastinate_jobs pj WHERE pj.id = f.job_id AND pj.status = 'failed' LIMIT 1
-) j ON true
-WHERE true"""
+    + ") f"
+    + LATEST_ERROR
+    + STILL_FAILED
+    + "WHERE true"
     + ERROR_CONDITIONS
-    + """
-ORDER BY f.failed_at DESC, f.job_id DESC
-LIMIT %(limit)s
-"""
+    + NEWEST_FIRST
+    + "LIMIT %(limit)s"
 )
 # How far the search went: the candidates, the last (oldest) of them, and whether an older
 # listed job matches the queue, task and time filters (a next page to search).
@@ -175,16 +159,11 @@ SELECT count(*) FILTER (WHERE m.hit AND EXISTS (
 FROM (
     SELECT f.job_id, true"""
     + ERROR_CONDITIONS
-    + """ AS hit
-    FROM ("""
+    + " AS hit FROM ("
     + ERROR_SEARCH_CANDIDATES
-    + """) f
-    LEFT JOIN LATERAL (
-        SELECT e.exception_type, e.message FROM jobdash_job_errors e
-        WHERE e.job_id = f.job_id ORDER BY e.attempt DESC, e.id DESC LIMIT 1
-    ) err ON true
-) m
-"""
+    + ") f"
+    + LATEST_ERROR
+    + ") m"
 )
 
 COUNT_FAILED_JOBS = "SELECT count(*) " + FAILED_FROM_LIST
@@ -204,7 +183,7 @@ SELECT j.id, j.queue_name, j.task_name, j.priority, j.lock, j.attempts, f.failed
        err.exception_type, err.message, j.args::text AS args
 """
     + FAILED_FROM_LIST
-    + "\nORDER BY f.failed_at DESC, f.job_id DESC"
+    + NEWEST_FIRST
 )
 EXPORT_FAILED_HEADER = [
     "id",
