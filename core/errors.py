@@ -41,6 +41,10 @@ class FilterError(JobdashError):
     """A filter value (URL, form, command line) cannot be used; it never widens a result."""
 
 
+class ArchiveError(JobdashError):
+    """An archived job's jsonb is not what the archive writes (a damaged or hand-edited row)."""
+
+
 class ActionError(JobdashError):
     """An action could not run (bad ids, a connection inside a transaction, ...)."""
 

@@ -15,9 +15,9 @@ from jobdash.app.read.failed_jobs import (
     export_failed_jobs_rows,
     list_deleted_jobs,
     list_failed_jobs,
-    load_job_detail,
     parse_utc,
 )
+from jobdash.app.read.job_detail import load_job_detail
 from jobdash.core.errors import FilterError
 from jobdash.jobs.maintenance.archive_purge import purge_archived_jobs
 from tests.actions_helpers import as_operator, make_failed_jobs

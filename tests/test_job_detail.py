@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobdash.app.read.failed_jobs import load_job_detail
+from jobdash.app.read.job_detail import load_job_detail
 from jobdash.app.rules.tracebacks import frame_library, split_traceback
 from tests.actions_helpers import make_failed_jobs
 

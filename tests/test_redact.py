@@ -11,7 +11,7 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from jobdash.app.cli.main import main
-from jobdash.app.read import dashboard, failed_jobs, jobs
+from jobdash.app.read import dashboard, failed_jobs, job_detail, jobs
 from jobdash.app.read.job_filter import JobFilter
 from jobdash.app.rules.args_search import parse_args_search
 from jobdash.app.rules.redact import (
@@ -121,7 +121,7 @@ def secret_job(conn):
 def test_every_read_model_hides_the_values(conn, database_url, secret_job, capsys):
     page = failed_jobs.list_failed_jobs(conn, failed_jobs.FailedJobFilter())
     assert SECRET not in page.rows[0]["args"] and MASK in page.rows[0]["args"]
-    detail = failed_jobs.load_job_detail(conn, secret_job)
+    detail = job_detail.load_job_detail(conn, secret_job)
     assert SECRET not in json.dumps(detail.job["args"])
     everything = failed_jobs.FailedJobFilter()
     exported = list(failed_jobs.export_failed_jobs_rows(conn, everything))

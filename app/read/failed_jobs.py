@@ -1,5 +1,5 @@
 """Read queries of the failed-jobs management page: filtered keyset listing, counts, batches of
-ids for bulk actions, CSV export rows, job detail, recently deleted, audit log.
+ids for bulk actions, CSV export rows, recently deleted (a job's detail: app/read/job_detail.py).
 
 All SQL of these reads is here; every value goes in as a parameter. The failed jobs and their
 failure times (the last move into `failed`) come from jobdash_failed_jobs, kept by the
@@ -9,17 +9,15 @@ and status = 'failed'.
 
 from __future__ import annotations
 
-import bisect
-import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypedDict
 
 import psycopg
 from psycopg.rows import dict_row
 
-from jobdash.app.read.args import patterns, redact_args, redact_args_text
+from jobdash.app.read.args import patterns, redact_args_text
 from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional
 from jobdash.app.rules.redact import redact_rows
 from jobdash.core.errors import FilterError
@@ -235,24 +233,6 @@ FAILED_QUEUES_AND_TASKS = """
 SELECT queue_name, task_name, sum(delta)::bigint AS failed
 FROM jobdash_failed_counts
 GROUP BY queue_name, task_name HAVING sum(delta) > 0 ORDER BY queue_name, task_name
-"""
-
-JOB = """
-SELECT id, queue_name, task_name, priority, lock, queueing_lock, args, status::text AS status,
-       scheduled_at, attempts, abort_requested, worker_id
-FROM procrastinate_jobs WHERE id = %(id)s
-"""
-JOB_EVENTS = """
-SELECT id, type::text AS type, at FROM procrastinate_events WHERE job_id = %(id)s ORDER BY at, id
-"""
-JOB_ERRORS = """
-SELECT attempt, exception_type, message, traceback, worker_id, hostname, pid, will_retry,
-       recorded_at
-FROM jobdash_job_errors WHERE job_id = %(id)s ORDER BY attempt, id
-"""
-LIVE_ARCHIVE_OF_JOB = """
-SELECT job, events, errors, deleted_at, deleted_by FROM jobdash_deleted_jobs
-WHERE job_id = %(id)s AND restored_at IS NULL
 """
 
 LIST_DELETED_JOBS = """
@@ -615,63 +595,6 @@ def export_failed_jobs_rows(
     params = job_filter.params()
     rows = iter_server_side(conn, with_filter(EXPORT_FAILED_JOBS, params), params, chunk_rows)
     return redact_rows(rows, EXPORT_FAILED_HEADER.index("args"), patterns())
-
-
-@dataclass
-class JobDetail:
-    job: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    deleted_at: datetime | None = None  # set when the job is only in the archive
-    deleted_by: str | None = None
-
-
-def load_job_detail(conn: psycopg.Connection, job_id: int) -> JobDetail | None:
-    """The job with its events and errors; from the archive when it was deleted; None if unknown."""
-    params = {"id": job_id}
-    with conn.cursor(row_factory=dict_row) as cur:
-        job = cur.execute(JOB, params).fetchone()
-        if job is not None:
-            events = cur.execute(JOB_EVENTS, params).fetchall()
-            errors = cur.execute(JOB_ERRORS, params).fetchall()
-            detail = JobDetail(job, events, errors)
-        else:
-            archived = cur.execute(LIVE_ARCHIVE_OF_JOB, params).fetchone()
-            if archived is None:
-                return None
-            detail = JobDetail(
-                archived["job"],
-                sorted(archived["events"], key=lambda e: (e["at"] or "", e["id"])),
-                sorted(archived["errors"], key=lambda e: (e["attempt"], e["id"])),
-                deleted_at=_utc(archived["deleted_at"]),
-                deleted_by=archived["deleted_by"],
-            )
-            for event in detail.events:
-                event["at"] = parse_utc(event.get("at"))
-            for error in detail.errors:
-                error["recorded_at"] = parse_utc(error.get("recorded_at"))
-            detail.job["scheduled_at"] = parse_utc(detail.job.get("scheduled_at"))
-    detail.job["args"] = redact_args(detail.job.get("args"))
-    for event in detail.events:
-        event["at"] = _utc(event["at"])
-    for error in detail.errors:
-        error["recorded_at"] = _utc(error["recorded_at"])
-    number_attempts(detail)
-    return detail
-
-
-def number_attempts(detail: JobDetail) -> None:
-    """Each error's `number`: the run it ended, counted from the job's `started` events, as
-    the operator counts them (Procrastinate's `attempts` also grows on a manual retry, so the
-    recorded attempt goes 1, 2, 3, 5)."""
-    starts = sorted(e["at"] for e in detail.events if e["type"] == "started" and e["at"])
-    for position, error in enumerate(detail.errors, start=1):
-        ran_before = bisect.bisect_right(starts, error["recorded_at"]) if starts else 0
-        error["number"] = ran_before or position
-
-
-def args_as_json_text(args: Any) -> str:
-    return json.dumps(args, indent=2, ensure_ascii=False, sort_keys=True)
 
 
 def list_deleted_jobs(

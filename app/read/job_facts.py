@@ -3,14 +3,13 @@ archive) plus its worker and, for a waiting job, the facts "why isn't it running
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
 import psycopg
 
-from jobdash.app.read.failed_jobs import JobDetail, load_job_detail
+from jobdash.app.read.job_detail import JobDetail, JobRow, load_job_detail
 from jobdash.app.read.job_filter import state_of
 from jobdash.app.read.queues import load_live_workers
 from jobdash.app.read.rows import fetch_optional, utc
@@ -66,15 +65,8 @@ class WaitingJob(NamedTuple):
     scheduled_at: datetime | None
 
     @classmethod
-    def of(cls, job: Mapping[str, object]) -> WaitingJob:
-        # TODO(types): JobDetail.job (read/failed_jobs) is dict[str, Any] until it is typed.
-        return cls(
-            cast(int, job["id"]),
-            cast(str, job["queue_name"]),
-            cast(int, job["priority"]),
-            cast("str | None", job.get("lock")),
-            cast("datetime | None", job.get("scheduled_at")),
-        )
+    def of(cls, job: JobRow) -> WaitingJob:
+        return cls(job["id"], job["queue_name"], job["priority"], job["lock"], job["scheduled_at"])
 
 
 class _Pause(NamedTuple):
@@ -107,7 +99,7 @@ class _Worker(NamedTuple):
 
 def load_wait_facts(
     conn: psycopg.Connection,
-    job: Mapping[str, object],
+    job: JobRow,
     state: str,
     now: datetime,
     live_s: float = 120,
@@ -161,18 +153,15 @@ def load_job_view(conn: psycopg.Connection, job_id: int, live_s: float = 120) ->
     detail = load_job_detail(conn, job_id)
     if detail is None:
         return None
-    job: Mapping[str, object] = detail.job
+    job = detail.job
     row = fetch_optional(conn, _Now, NOW)
     now = utc(row.now) if row else datetime.now(UTC)
     assert now is not None
     if detail.deleted_at is not None:
         return JobView(detail, "deleted", None, None)
-    # TODO(types): JobDetail.job (read/failed_jobs) is dict[str, Any] until it is typed.
-    status = cast(str, job["status"])
-    scheduled_at = cast("datetime | None", job.get("scheduled_at"))
-    state = state_of(status, scheduled_at, bool(job.get("abort_requested")), now)
+    state = state_of(job["status"], job["scheduled_at"], job["abort_requested"], now)
     worker = None
-    worker_id = job.get("worker_id")
+    worker_id = job["worker_id"]
     if worker_id is not None:
         found = fetch_optional(conn, _Worker, WORKER, {"worker": worker_id})
         if found:

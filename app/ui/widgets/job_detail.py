@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from jobdash.app.read.failed_jobs import JobDetail, args_as_json_text
+from jobdash.app.read.job_detail import EventRow, JobDetail, args_as_json_text
 from jobdash.app.read.job_filter import STATE_WORDS
 from jobdash.app.rules.text import escape_markdown, format_duration, format_timestamp
 from jobdash.app.rules.tracebacks import split_traceback
@@ -26,7 +26,7 @@ Reveal = Callable[[], tuple[Any, Flash | None]]
 MAX_MESSAGE_CHARS = 20_000
 
 
-def event_timeline(events: list[dict[str, Any]]) -> pd.DataFrame:
+def event_timeline(events: list[EventRow]) -> pd.DataFrame:
     rows = []
     for i, event in enumerate(events):
         nxt = events[i + 1]["at"] if i + 1 < len(events) else None
