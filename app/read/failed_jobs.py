@@ -9,17 +9,17 @@ and status = 'failed'.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Generator, Mapping, Sequence
+from contextlib import closing
+from dataclasses import Field, dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple, TypedDict
+from typing import NamedTuple, TypedDict, cast
 
 import psycopg
-from psycopg.rows import dict_row
 
 from jobdash.app.read.args import patterns, redact_args_text
-from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional
-from jobdash.app.rules.redact import redact_rows
+from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional, iter_server_side, utc
+from jobdash.app.rules.redact import redact_json_text
 from jobdash.core.errors import FilterError
 
 PAGE_SIZES = (50, 100, 500)
@@ -51,7 +51,7 @@ KEYSET = "{keyset}"
 KEYSET_SQL = "\n  AND (f.failed_at, f.job_id) < (%(before_at)s, %(before_id)s)"
 
 
-def with_filter(query: str, params: Mapping[str, Any]) -> str:
+def with_filter(query: str, params: Mapping[str, object]) -> str:
     """`query` with the conditions of the parameters that are set (and the keyset condition
     when a page cursor is)."""
 
@@ -261,7 +261,7 @@ class FailedJobFilter:
     failed_since: datetime | None = None
     failed_until: datetime | None = None
 
-    def params(self) -> dict[str, Any]:
+    def params(self) -> dict[str, object]:
         return {
             "queue": self.queue,
             "task": self.task,
@@ -271,8 +271,13 @@ class FailedJobFilter:
             "failed_until": self.failed_until,
         }
 
+    def _values(self) -> list[tuple[str, object]]:
+        """(name, value) of every field, in order (to mypy, fields() and getattr() give Any)."""
+        names = [f.name for f in cast("tuple[Field[object], ...]", fields(self))]
+        return [(name, cast(object, getattr(self, name))) for name in names]
+
     def is_empty(self) -> bool:
-        return not any(getattr(self, f.name) for f in fields(self))
+        return not any(value for _, value in self._values())
 
     def filters_by_error(self) -> bool:
         return bool(self.exception_type or self.error_contains)
@@ -282,12 +287,12 @@ class FailedJobFilter:
 
     def to_query_params(self) -> dict[str, str]:
         out: dict[str, str] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name, value in self._values():
             if value is None or value == "":
                 continue
-            out[f.name] = (
-                value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
+            # The fields are text or times.
+            out[name] = (
+                value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
             )
         return out
 
@@ -302,7 +307,7 @@ class FailedJobFilter:
         """A filter from URL parameters (or the CLI's options). A value that cannot be used
         raises FilterError naming it: a bad value never widens the result to every job.
         `only_filter_keys`: an unknown parameter (a typo) is an error too."""
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in cast("tuple[Field[object], ...]", fields(cls))}
         if only_filter_keys:
             unknown = sorted(set(params) - names)
             if unknown:
@@ -449,10 +454,6 @@ class FailedPage:
     scan: int | None = None
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
-
-
 def _page_params(
     job_filter: FailedJobFilter, limit: int, before: PageCursor | None, scan: int
 ) -> dict[str, object]:
@@ -552,8 +553,16 @@ def count_failed_jobs(conn: psycopg.Connection, job_filter: FailedJobFilter) -> 
     return fetch_one(conn, _Total, with_filter(query, params), params).value
 
 
+class _Listed(NamedTuple):
+    """A row of FAILED_IDS_BATCH: a listed job, and whether it is failed and matches the
+    error filters (NULL: it has no recorded error to match)."""
+
+    job_id: int
+    matches: bool | None
+
+
 def max_failed_id(conn: psycopg.Connection) -> int:
-    return int(conn.execute(MAX_FAILED_ID).fetchone()[0])
+    return fetch_one(conn, _Total, MAX_FAILED_ID).value
 
 
 def failed_ids_batch(
@@ -564,37 +573,98 @@ def failed_ids_batch(
     ids: list[int] = []
     while len(ids) < limit:
         params = job_filter.params() | {"after_id": after_id, "max_id": max_id, "limit": limit}
-        rows = conn.execute(with_filter(FAILED_IDS_BATCH, params), params).fetchall()
+        rows = fetch_all(conn, _Listed, with_filter(FAILED_IDS_BATCH, params), params)
         ids += [job_id for job_id, matches in rows if matches][: limit - len(ids)]
         if len(rows) < limit:
             break
-        after_id = rows[-1][0]
+        after_id = rows[-1].job_id
     return ids
 
 
+def _queue_and_task(queue_name: str, task_name: str, failed: int) -> tuple[str, str, int]:
+    """A row of FAILED_QUEUES_AND_TASKS."""
+    return (queue_name, task_name, failed)
+
+
 def failed_queues_and_tasks(conn: psycopg.Connection) -> list[tuple[str, str, int]]:
-    return [tuple(row) for row in conn.execute(FAILED_QUEUES_AND_TASKS).fetchall()]
+    return fetch_all(conn, _queue_and_task, FAILED_QUEUES_AND_TASKS)
 
 
-def iter_server_side(
-    conn: psycopg.Connection, query: str, params: Mapping[str, Any], chunk_rows: int = 2000
-) -> Iterator[tuple]:
-    """Rows of `query` from a server-side cursor on `conn`, fetched `chunk_rows` at a time.
+class FailedExportRow(NamedTuple):
+    """A row of EXPORT_FAILED_JOBS, in EXPORT_FAILED_HEADER's order; `args` the whole JSON text
+    (redacted by export_failed_jobs_rows)."""
 
-    The cursor lives in a transaction of its own; closing the iterator early ends it.
-    """
-    with conn.transaction(), conn.cursor(name="jobdash_export") as cur:
-        cur.itersize = chunk_rows
-        cur.execute(query, params)
-        yield from cur
+    id: int
+    queue_name: str
+    task_name: str
+    priority: int
+    lock: str | None
+    attempts: int
+    failed_at: datetime
+    exception_type: str | None
+    message: str | None
+    args: str | None
 
 
 def export_failed_jobs_rows(
     conn: psycopg.Connection, job_filter: FailedJobFilter, chunk_rows: int = 2000
-) -> Iterator[tuple]:
+) -> Generator[FailedExportRow, None, None]:
+    """Every failed job matching the filter, newest failure first, from a server-side cursor
+    (a transaction of its own, see iter_server_side): close the generator to end it early."""
     params = job_filter.params()
-    rows = iter_server_side(conn, with_filter(EXPORT_FAILED_JOBS, params), params, chunk_rows)
-    return redact_rows(rows, EXPORT_FAILED_HEADER.index("args"), patterns())
+    rows = iter_server_side(
+        conn, FailedExportRow, with_filter(EXPORT_FAILED_JOBS, params), params, chunk_rows
+    )
+    return _redacted_export(rows, patterns())
+
+
+def _redacted_export(
+    rows: Generator[FailedExportRow, None, None], hidden: Sequence[str]
+) -> Generator[FailedExportRow, None, None]:
+    """The rows with their args redacted (the patterns read once per export)."""
+    with closing(rows):
+        for row in rows:
+            args = None if row.args is None else redact_json_text(row.args, hidden)
+            yield row._replace(args=args)
+
+
+class DeletedJobRow(TypedDict):
+    """A row of LIST_DELETED_JOBS: `deleted_at` in UTC, `errors` the number recorded, `args`
+    cut to PREVIEW_CHARS and redacted."""
+
+    job_id: int
+    queue_name: str
+    task_name: str
+    status: str
+    deleted_at: datetime
+    deleted_by: str
+    errors: int
+    args: str | None
+    archive_id: int
+
+
+def _deleted_row(
+    job_id: int,
+    queue_name: str,
+    task_name: str,
+    status: str,
+    deleted_at: datetime,
+    deleted_by: str,
+    errors: int,
+    args: str | None,
+    archive_id: int,
+) -> DeletedJobRow:
+    return DeletedJobRow(
+        job_id=job_id,
+        queue_name=queue_name,
+        task_name=task_name,
+        status=status,
+        deleted_at=utc(deleted_at),
+        deleted_by=deleted_by,
+        errors=errors,
+        args=redact_args_text(args),
+        archive_id=archive_id,
+    )
 
 
 def list_deleted_jobs(
@@ -603,7 +673,7 @@ def list_deleted_jobs(
     task: str | None = None,
     limit: int = 100,
     before: tuple[datetime, int] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[DeletedJobRow]:
     params = {
         "queue": queue,
         "task": task,
@@ -612,9 +682,4 @@ def list_deleted_jobs(
         "before_id": before[1] if before else None,
         "limit": limit,
     }
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(LIST_DELETED_JOBS, params).fetchall()
-    for row in rows:
-        row["deleted_at"] = _utc(row["deleted_at"])
-        row["args"] = redact_args_text(row["args"])
-    return rows
+    return fetch_all(conn, _deleted_row, LIST_DELETED_JOBS, params)

@@ -8,7 +8,7 @@ types at run time: the callable's annotations are the query's contract, kept nex
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import LiteralString, TypeVar, overload
 
@@ -66,3 +66,24 @@ def utc(value: datetime | None) -> datetime | None: ...
 def utc(value: datetime | None) -> datetime | None:
     """A timestamp column in UTC, whatever the session's time zone (None stays None)."""
     return value.astimezone(UTC) if value is not None else None
+
+
+def iter_server_side(
+    conn: psycopg.Connection,
+    row: Callable[..., T],
+    query: LiteralString,
+    params: Params | None = None,
+    chunk_rows: int = 2000,
+) -> Generator[T, None, None]:
+    """Rows of `query` made by `row`, from a server-side cursor on `conn`, fetched
+    `chunk_rows` at a time (exports: memory stays flat however many rows there are).
+
+    The cursor lives in a transaction of its own; closing the generator early ends it.
+    """
+    with (
+        conn.transaction(),
+        conn.cursor(name="jobdash_export", row_factory=args_row(row)) as cur,
+    ):
+        cur.itersize = chunk_rows
+        cur.execute(query, params)
+        yield from cur

@@ -73,9 +73,7 @@ def failed_jobs_csv(request: Request) -> Response:
     try:
         conn = cleanup.enter_context(connection())
         rows = export_failed_jobs_rows(conn, job_filter)
-        # Before the connection goes back: ends the transaction. TODO(types): the loader returns
-        # a generator, typed Iterator until read/failed_jobs is typed.
-        cleanup.callback(rows.close)  # type: ignore[attr-defined]
+        cleanup.callback(rows.close)  # before the connection goes back: ends the transaction
         # The query runs now, so a failure is a 503 before the 200 and the headers go out
         # (mid-stream, an error could only cut the file short).
         first = list(itertools.islice(rows, 1))

@@ -9,7 +9,6 @@ acted on are the ones the operator saw (the confirmation names them).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -18,6 +17,7 @@ from jobdash.app.cache import data
 from jobdash.app.read.failed_jobs import (
     DELETED_HEADER,
     PAGE_SIZES,
+    DeletedJobRow,
     FailedCount,
     FailedJobFilter,
     FailedListRow,
@@ -266,7 +266,7 @@ def _searched_note(page: FailedPage) -> None:
     )
 
 
-def deleted_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def deleted_frame(rows: list[DeletedJobRow]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "restore": [False] * len(rows),
