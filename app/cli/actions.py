@@ -8,7 +8,7 @@ import io
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import TypedDict, cast
@@ -27,6 +27,7 @@ from jobdash.app.cli.common import (
 )
 from jobdash.app.read.failed_jobs import (
     EXPORT_FAILED_HEADER,
+    FailedExportRow,
     FailedJobFilter,
     export_failed_jobs_rows,
     parse_utc,
@@ -231,7 +232,7 @@ def run_export(args: argparse.Namespace) -> int:
         return write_export(export_failed_jobs_rows(conn, job_filter(args)), args)
 
 
-def write_export(rows: Iterator[tuple[object, ...]], args: argparse.Namespace) -> int:
+def write_export(rows: Iterable[FailedExportRow], args: argparse.Namespace) -> int:
     if args.output:
         target = Path(args.output)
         # Written beside the target, then renamed: a failed export leaves no partial file.
