@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+from psycopg.types.json import Jsonb
+
+from jobdash.app.actions.jobs import delete_jobs
 from jobdash.app.read.job_detail import load_job_detail
 from jobdash.app.rules.tracebacks import frame_library, split_traceback
-from tests.actions_helpers import make_failed_jobs
+from jobdash.core.errors import ArchiveError
+from tests.actions_helpers import as_operator, make_failed_jobs
 
 
 def _fail_again(conn, job_id: int, recorded_attempt: int) -> None:
@@ -35,6 +40,31 @@ def test_attempts_are_numbered_by_the_runs_the_operator_saw(conn) -> None:
     assert detail is not None
     assert [e["attempt"] for e in detail.errors] == [1, 3]
     assert [e["number"] for e in detail.errors] == [1, 2]
+
+
+def test_a_deleted_job_reads_from_its_archive_as_it_read_live(conn) -> None:
+    [job_id] = make_failed_jobs(conn, 1, queueing_lock="lk")
+    _fail_again(conn, job_id, recorded_attempt=3)
+    conn.execute("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE id = %s", (job_id,))
+    live = load_job_detail(conn, job_id)
+    assert live is not None and live.job["scheduled_at"] is not None
+    delete_jobs(conn, [job_id], as_operator("a"))
+    archived = load_job_detail(conn, job_id)
+    assert archived is not None and archived.deleted_by == "a"
+    assert archived.job == live.job
+    assert archived.events == live.events
+    assert archived.errors == live.errors
+
+
+def test_a_damaged_archive_is_named_not_shown(conn) -> None:
+    [job_id] = make_failed_jobs(conn, 1)
+    delete_jobs(conn, [job_id], as_operator("a"))
+    conn.execute(
+        "UPDATE jobdash_deleted_jobs SET job = job || %s WHERE job_id = %s",
+        (Jsonb({"attempts": "many"}), job_id),
+    )
+    with pytest.raises(ArchiveError, match="attempts"):
+        load_job_detail(conn, job_id)
 
 
 TRACEBACK = """Traceback (most recent call last):
