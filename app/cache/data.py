@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import psycopg
 
@@ -147,7 +147,7 @@ QUEUES = Source(
 LOCKS = Source("locks", lambda conn, s: locks.load_locks(conn))
 
 
-def export_jobs(job_filter: JobFilter, limit: int) -> list[dict[str, Any]]:
+def export_jobs(job_filter: JobFilter, limit: int) -> list[dict[str, jobs.ExportCell]]:
     """Up to `limit` jobs matching the filter as CSV rows (whole args, redacted), read now on a
     pooled connection (the download thread has no session)."""
     settings = load_settings()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import psycopg
@@ -26,7 +26,7 @@ from jobdash.app.read.models import (
     WorkerHealth,
     WorkerRow,
 )
-from jobdash.app.read.rows import fetch_all, fetch_one, typed_cursor
+from jobdash.app.read.rows import fetch_all, fetch_one, typed_cursor, utc
 from jobdash.app.read.schedule import load_scheduler
 from jobdash.app.rules.health import is_worker_healthy
 from jobdash.app.rules.text import PAYLOAD_PREVIEW_CHARS
@@ -114,10 +114,6 @@ class _Orphaned(NamedTuple):
 _NO_OUTCOMES = _Outcomes(0, 0, 0.0, 0)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
 def load_queue_stats(conn: psycopg.Connection, *, window_seconds: int = 3600) -> QueueStats:
     """Per queue: ready, scheduled, in progress (among the oldest COUNT_CAP open jobs, with the
     rollup's latest sample as an estimate past it), failed (exact), latency; and the last
@@ -162,7 +158,7 @@ def _queue_row(counts: _QueueCounts, sample: _DepthSample | None) -> QueueRow:
         ready_estimate=max(estimate.ready_max, counts.ready) if estimate else None,
         scheduled_estimate=max(estimate.scheduled_max, counts.scheduled) if estimate else None,
         doing_estimate=max(estimate.doing_max, counts.doing) if estimate else None,
-        estimated_at=_utc(estimate.bucket) if estimate else None,
+        estimated_at=utc(estimate.bucket) if estimate else None,
     )
 
 
@@ -269,7 +265,7 @@ def _worker_row(facts: _WorkerFacts, healthy_heartbeat_s: float) -> WorkerRow:
         max_jobs=facts.concurrency,
         cpu_percent=facts.cpu_percent,
         memory_mb=facts.memory_mb,
-        last_heartbeat=_utc(facts.last_heartbeat),
+        last_heartbeat=utc(facts.last_heartbeat),
         heartbeat_age_s=facts.heartbeat_age_s,
         worker_name=facts.worker_name,
         queues=list(facts.queues) if facts.queues is not None else None,
@@ -340,7 +336,7 @@ def load_snapshot(
     row = conn.execute(sql.NOW).fetchone()
     assert row is not None
     return Snapshot(
-        generated_at=_utc(row[0]),
+        generated_at=utc(row[0]),
         queue_stats=load_queue_stats(conn, window_seconds=window_seconds),
         worker_health=load_worker_health(conn, healthy_heartbeat_s=healthy_heartbeat_s),
         failed_jobs=load_failed_jobs(conn, limit=failed_limit),

@@ -16,16 +16,17 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import NamedTuple, TypeAlias, TypedDict, cast
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from jobdash.app.read.args import preview_args, redact_args
 from jobdash.app.read.failed_jobs import FailedJobFilter, count_failed_jobs
 from jobdash.app.read.job_filter import JobFilter
+from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional, utc
+from jobdash.core.jsontypes import Json
 
 OPEN_STATES = ("ready", "scheduled", "doing", "abort_requested")
 # A queue with at most this many jobs (any state) is walked through Procrastinate's
@@ -225,12 +226,12 @@ def search_plan(job_filter: JobFilter, small_queue: bool = False) -> SearchPlan:
         ("queueing_lock", ("ready", "scheduled")),
         ("worker", ("doing", "abort_requested")),
     ):
-        if getattr(f, name) is not None:
+        if cast(object, getattr(f, name)) is not None:  # to mypy, getattr() gives Any
             (driver if f.state in states else residual).append(name)
     if f.task is not None:
         (driver if on_failed_list else residual).append("task")
     for name in ("priority_min", "priority_max", "args"):
-        if getattr(f, name) is not None:
+        if cast(object, getattr(f, name)) is not None:
             residual.append(name)
     if f.deferred_since or f.deferred_until:
         residual.append("deferred")
@@ -247,7 +248,7 @@ def _sql(names: tuple[str, ...] | list[str]) -> str:
     return " AND ".join(parts) if parts else "true"
 
 
-def _params(job_filter: JobFilter) -> dict[str, Any]:
+def _params(job_filter: JobFilter) -> dict[str, object]:
     f = job_filter
     return {
         "ids": list(f.ids),
@@ -278,18 +279,28 @@ def _driver(plan: SearchPlan, before: int | None) -> tuple[str, ...]:
     return (*plan.driver, "before") if before is not None else plan.driver
 
 
+class _IdRange(NamedTuple):
+    low: int
+    high: int
+
+
+class _Deferred(NamedTuple):
+    job_id: int
+    at: datetime
+
+
 def first_id_deferred_at(conn: psycopg.Connection, at: datetime) -> int:
     """The first job id whose deferral is at or after `at` (max id + 1 when none): a binary
     search over ids, ~25 index probes at 10 M jobs."""
-    row = conn.execute(ID_RANGE).fetchone()
-    low, high = (int(row[0]), int(row[1]) + 1) if row else (0, 1)
+    row = fetch_optional(conn, _IdRange, ID_RANGE)
+    low, high = (row.low, row.high + 1) if row else (0, 1)
     while low < high:
         middle = (low + high) // 2
-        found = conn.execute(DEFERRED_FROM, {"id": middle}).fetchone()
-        if found is None or found[1] >= at:
+        found = fetch_optional(conn, _Deferred, DEFERRED_FROM, {"id": middle})
+        if found is None or found.at >= at:
             high = middle
         else:
-            low = int(found[0]) + 1
+            low = found.job_id + 1
     return low
 
 
@@ -307,15 +318,19 @@ def id_bounds(conn: psycopg.Connection, job_filter: JobFilter) -> tuple[int | No
     return floor, ceiling
 
 
+class _Small(NamedTuple):
+    small: bool
+
+
 def plan_for(conn: psycopg.Connection, job_filter: JobFilter) -> SearchPlan:
     """The plan for this filter, with what the database says about it (a small queue, id
     bounds of the time filters)."""
     small = False
     if job_filter.queue is not None and job_filter.state != "failed" and not job_filter.ids:
-        row = conn.execute(
-            SMALL_QUEUE_SQL, {"queue": job_filter.queue, "small": SMALL_QUEUE}
-        ).fetchone()
-        small = bool(row and row[0])
+        row = fetch_optional(
+            conn, _Small, SMALL_QUEUE_SQL, {"queue": job_filter.queue, "small": SMALL_QUEUE}
+        )
+        small = row is not None and row.small
     plan = search_plan(job_filter, small)
     if job_filter.ids:
         return plan
@@ -344,16 +359,77 @@ class Searched:
     walks: str
 
 
+class JobRow(TypedDict):
+    """A row of the Jobs page: args as a redacted one-line preview, times in UTC."""
+
+    id: int
+    state: str
+    status: str
+    queue_name: str
+    task_name: str
+    priority: int
+    attempts: int
+    lock: str | None
+    queueing_lock: str | None
+    scheduled_at: datetime | None
+    worker_id: int | None
+    abort_requested: bool
+    deferred_at: datetime | None
+    finished_at: datetime | None
+    args: str
+
+
+def _page_row(
+    job_id: int,
+    state: str,
+    status: str,
+    queue_name: str,
+    task_name: str,
+    priority: int,
+    attempts: int,
+    lock: str | None,
+    queueing_lock: str | None,
+    scheduled_at: datetime | None,
+    worker_id: int | None,
+    abort_requested: bool,
+    args: Json,  # None when too big to ship whole: then args_text has the first characters
+    args_text: str | None,
+    deferred_at: datetime | None,
+    finished_at: datetime | None,
+) -> JobRow:
+    """A row of PAGE, its columns in the query's order."""
+    return JobRow(
+        id=job_id,
+        state=state,
+        status=status,
+        queue_name=queue_name,
+        task_name=task_name,
+        priority=priority,
+        attempts=attempts,
+        lock=lock,
+        queueing_lock=queueing_lock,
+        scheduled_at=utc(scheduled_at),
+        worker_id=worker_id,
+        abort_requested=abort_requested,
+        deferred_at=utc(deferred_at),
+        finished_at=utc(finished_at),
+        args=preview_args(args, args_text),
+    )
+
+
 @dataclass(frozen=True)
 class JobPage:
-    rows: list[dict[str, Any]]
+    rows: list[JobRow]
     next_before: int | None  # the `before` of the next ("older") page; None: no older page
     searched: Searched | None  # set when the page did not fill (how far it looked)
     scan: int  # the candidate limit per page
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
+class _Extent(NamedTuple):
+    """How far a candidate walk went (EXTENT): how many, down to which id."""
+
+    candidates: int
+    lowest: int | None
 
 
 def _page_statement(
@@ -363,7 +439,7 @@ def _page_statement(
     limit: int,
     before: int | None,
     scan: int,
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, object]]:
     params = (
         _params(job_filter)
         | plan.bounds()
@@ -381,7 +457,7 @@ def _page_statement(
 
 def page_query(
     conn: psycopg.Connection, job_filter: JobFilter, limit: int, before: int | None, scan: int
-) -> tuple[str, dict[str, Any]]:
+) -> tuple[str, dict[str, object]]:
     """The statement of one page and its parameters (what bench/bench_jobs.py EXPLAINs)."""
     plan = plan_for(conn, job_filter)
     return _page_statement(plan, _driver(plan, before), job_filter, limit, before, scan)
@@ -398,17 +474,11 @@ def load_jobs_page(
     plan = plan_for(conn, job_filter)
     driver = _driver(plan, before)
     query, params = _page_statement(plan, driver, job_filter, limit, before, scan)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(query, params).fetchall()
-    for row in rows:
-        args, args_text = row.pop("args"), row.pop("args_text")
-        row["args"] = preview_args(args, args_text)
-        for name in ("scheduled_at", "deferred_at", "finished_at"):
-            row[name] = _utc(row[name])
+    rows = fetch_all(conn, _page_row, query, params)
     if len(rows) > limit:
         return JobPage(rows[:limit], rows[limit - 1]["id"], None, scan)
-    extent = conn.execute(_extent_sql(driver), params).fetchone()
-    count, lowest = (int(extent[0]), extent[1]) if extent else (0, None)
+    extent = fetch_optional(conn, _Extent, _extent_sql(driver), params)
+    count, lowest = (extent.candidates, extent.lowest) if extent else (0, None)
     complete = _complete(plan, count, lowest, scan)
     searched = Searched(count, lowest, complete, plan.walks)
     return JobPage(rows, None if complete or lowest is None else int(lowest), searched, scan)
@@ -438,6 +508,14 @@ class JobCount:
         return f"{about}{self.matched:,} of the newest {self.searched or 0:,} {self.walks} searched"
 
 
+class _Count(NamedTuple):
+    """COUNT: the matching candidates, all candidates, the lowest candidate id."""
+
+    matched: int
+    searched: int
+    lowest: int | None
+
+
 def count_jobs(conn: psycopg.Connection, job_filter: JobFilter, scan: int = 100_000) -> JobCount:
     """Exact when the candidates are fewer than `scan` (an index bounds them); otherwise what
     the newest `scan` hold, with the planner's estimate of the whole."""
@@ -452,20 +530,42 @@ def count_jobs(conn: psycopg.Connection, job_filter: JobFilter, scan: int = 100_
     query = COUNT.format(
         source=_source(plan.driver), driver=_sql(plan.driver), residual=_sql(plan.residual)
     )
-    row = conn.execute(query, params).fetchone()
-    matched, searched = (int(row[0]), int(row[1])) if row else (0, 0)
+    row = fetch_optional(conn, _Count, query, params)
+    matched, searched = (row.matched, row.searched) if row else (0, 0)
     if searched < scan:
         return JobCount(matched, True, searched, walks=plan.walks)
     estimate = estimate_jobs(conn, job_filter)
     return JobCount(matched, False, searched, estimate, plan.walks)
 
 
+class _Explained(NamedTuple):
+    plan: Json  # EXPLAIN (FORMAT JSON)'s one column: [{"Plan": {"Plan Rows": n, ...}}]
+
+
+def _plan_rows(explained: Json) -> int:
+    """The top plan node's estimated rows, each level of the JSON checked on the way down."""
+    top = explained[0] if isinstance(explained, list) and explained else None
+    node = top.get("Plan") if isinstance(top, dict) else None
+    rows = node.get("Plan Rows") if isinstance(node, dict) else None
+    if isinstance(rows, bool) or not isinstance(rows, int | float):
+        raise ValueError(f"EXPLAIN (FORMAT JSON) gave no top plan's rows: {explained!r:.200}")
+    return int(rows)
+
+
 def estimate_jobs(conn: psycopg.Connection, job_filter: JobFilter) -> int:
     """The planner's estimate of the matching rows (EXPLAIN, nothing is read)."""
     plan = search_plan(job_filter)
     query = ESTIMATE.format(conditions=_sql((*plan.driver, *plan.residual)))
-    row = conn.execute(query, _params(job_filter)).fetchone()
-    return int(row[0][0]["Plan"]["Plan Rows"]) if row else 0
+    row = fetch_optional(conn, _Explained, query, _params(job_filter))
+    return _plan_rows(row.plan) if row else 0
+
+
+class _Id(NamedTuple):
+    id: int
+
+
+class _Total(NamedTuple):
+    value: int
 
 
 def matching_ids_batch(
@@ -478,17 +578,19 @@ def matching_ids_batch(
     driver = _driver(plan, before)
     params = _params(job_filter) | plan.bounds() | {"before": before, "scan": scan, "limit": limit}
     query = IDS.format(source=_source(driver), driver=_sql(driver), residual=_sql(plan.residual))
-    ids = [row[0] for row in conn.execute(query, params).fetchall()]
+    ids = [row.id for row in fetch_all(conn, _Id, query, params)]
     if len(ids) == limit:
         return ids, ids[-1]
-    extent = conn.execute(_extent_sql(driver), params).fetchone()
-    count, lowest = (int(extent[0]), extent[1]) if extent else (0, None)
-    return ids, (None if _complete(plan, count, lowest, scan) else int(lowest))
+    extent = fetch_optional(conn, _Extent, _extent_sql(driver), params)
+    count, lowest = (extent.candidates, extent.lowest) if extent else (0, None)
+    # (_complete is true when lowest is None; the second test says so to mypy.)
+    complete = _complete(plan, count, lowest, scan)
+    return ids, (None if complete or lowest is None else lowest)
 
 
 def max_job_id(conn: psycopg.Connection) -> int:
-    row = conn.execute(MAX_ID).fetchone()
-    return int(row[0]) if row else 0
+    row = fetch_optional(conn, _Total, MAX_ID)
+    return row.value if row else 0
 
 
 @dataclass(frozen=True)
@@ -510,21 +612,27 @@ class StateCounts:
         return f"{value:,}+" if capped else f"{value:,}"
 
 
+class _OpenCounts(NamedTuple):
+    ready: int
+    scheduled: int
+    doing: int
+    aborting: int
+    capped: bool
+
+
 def load_state_counts(conn: psycopg.Connection, cap: int = COUNT_CAP) -> StateCounts:
-    row = conn.execute(OPEN_COUNTS, {"cap": cap}).fetchone()
-    assert row is not None
-    ready, scheduled, doing, aborting = (int(v) for v in row[:4])
-    failed_row = conn.execute(FAILED_TOTAL).fetchone()
+    row = fetch_one(conn, _OpenCounts, OPEN_COUNTS, {"cap": cap})
+    failed_row = fetch_optional(conn, _Total, FAILED_TOTAL)
     counts = {
-        "ready": ready,
-        "scheduled": scheduled,
-        "doing": doing,
-        "abort_requested": aborting,
-        "failed": int(failed_row[0]) if failed_row else 0,
+        "ready": row.ready,
+        "scheduled": row.scheduled,
+        "doing": row.doing,
+        "abort_requested": row.aborting,
+        "failed": failed_row.value if failed_row else 0,
     }
     for state in ESTIMATED_STATES:
         counts[state] = estimate_jobs(conn, JobFilter(state=state))
-    return StateCounts(counts, frozenset(ESTIMATED_STATES), cap, open_capped=bool(row[4]))
+    return StateCounts(counts, frozenset(ESTIMATED_STATES), cap, open_capped=row.capped)
 
 
 JOB_ROW = """
@@ -543,34 +651,84 @@ EXPORT_HEADER = [
 ]  # fmt: skip
 
 
+class ExportRow(TypedDict):
+    """A job as the CLI and CSV downloads export it: whole args (redacted), times in UTC."""
+
+    id: int
+    state: str
+    queue_name: str
+    task_name: str
+    priority: int
+    attempts: int
+    lock: str | None
+    queueing_lock: str | None
+    scheduled_at: datetime | None
+    worker_id: int | None
+    args: Json
+    deferred_at: datetime | None
+    finished_at: datetime | None
+
+
+# A cell of an exported row (export_row).
+ExportCell: TypeAlias = Json | datetime
+
+
+def _export_row(
+    job_id: int,
+    state: str,
+    queue_name: str,
+    task_name: str,
+    priority: int,
+    attempts: int,
+    lock: str | None,
+    queueing_lock: str | None,
+    scheduled_at: datetime | None,
+    worker_id: int | None,
+    args: Json,
+    deferred_at: datetime | None,
+    finished_at: datetime | None,
+) -> ExportRow:
+    """A row of JOB_ROW, its columns in the query's order."""
+    return ExportRow(
+        id=job_id,
+        state=state,
+        queue_name=queue_name,
+        task_name=task_name,
+        priority=priority,
+        attempts=attempts,
+        lock=lock,
+        queueing_lock=queueing_lock,
+        scheduled_at=utc(scheduled_at),
+        worker_id=worker_id,
+        args=redact_args(args),
+        deferred_at=utc(deferred_at),
+        finished_at=utc(finished_at),
+    )
+
+
 def export_jobs(
     conn: psycopg.Connection, job_filter: JobFilter, limit: int, scan: int = 100_000
-) -> list[dict[str, Any]]:
+) -> list[ExportRow]:
     """Up to `limit` matching jobs with their whole args (redacted), newest first, for the
     CLI and CSV downloads: walks page after page, each bounded."""
-    out: list[dict[str, Any]] = []
+    out: list[ExportRow] = []
     start: int | None = max_job_id(conn) + 1
     while start is not None and len(out) < limit:
         ids, start = matching_ids_batch(conn, job_filter, start, min(1000, limit - len(out)), scan)
         if not ids:
             continue
-        with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(JOB_ROW, {"ids": ids}).fetchall()
-        for row in rows:
-            row["args"] = redact_args(row["args"])
-            for name in ("scheduled_at", "deferred_at", "finished_at"):
-                row[name] = _utc(row[name])
-        out.extend(rows)
+        out.extend(fetch_all(conn, _export_row, JOB_ROW, {"ids": ids}))
     return out[:limit]
 
 
-def export_row(row: dict[str, Any]) -> list[Any]:
-    keys = [
-        "id", "state", "queue_name", "task_name", "priority", "attempts", "lock",
-        "queueing_lock", "scheduled_at", "deferred_at", "finished_at", "worker_id", "args",
+def export_row(row: ExportRow) -> list[ExportCell]:
+    """The row's cells in EXPORT_HEADER's order."""
+    return [
+        row["id"], row["state"], row["queue_name"], row["task_name"], row["priority"],
+        row["attempts"], row["lock"], row["queueing_lock"], row["scheduled_at"],
+        row["deferred_at"], row["finished_at"], row["worker_id"], row["args"],
     ]  # fmt: skip
-    return [row.get(key) for key in keys]
 
 
-def args_json(value: Any) -> str:
+def args_json(value: Json) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)

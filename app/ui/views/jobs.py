@@ -16,7 +16,7 @@ import streamlit as st
 
 from jobdash.app.cache import data
 from jobdash.app.read.job_filter import STATE_WORDS, STATES, JobFilter
-from jobdash.app.read.jobs import JobCount, JobPage, StateCounts
+from jobdash.app.read.jobs import JobCount, JobPage, JobRow, StateCounts
 from jobdash.app.rules.text import escape_markdown
 from jobdash.app.ui import live, operations
 from jobdash.app.ui.widgets import (
@@ -159,7 +159,7 @@ def filter_form(current: JobFilter) -> None:
         st.rerun()
 
 
-def jobs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def jobs_frame(rows: list[JobRow]) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "select": [False] * len(rows),
