@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,3 +167,18 @@ def test_the_rules_catch_the_examples_they_are_for(module: str, name: str, room:
     rule = next(r for r in ROOMS if r.prefix == room)
     assert matches(module, rule.prefix)
     assert any(matches(name, bad) for bad in rule.forbidden)
+
+
+def test_read_models_take_rows_only_through_typed_rows() -> None:
+    """A row fetched off a plain cursor is `tuple[Any, ...]` to mypy, which does not flag its
+    cells: the read models fetch through app/read/rows.py's typed helpers (the history charts,
+    pandas frames, are the exception mypy's configuration names)."""
+    exempt = {"rows.py", "history.py"}
+    untyped = [
+        f"{path.name}:{number}"
+        for path in sorted((PACKAGE / "app" / "read").glob("*.py"))
+        if path.name not in exempt
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"conn\.execute\(.*\)\.fetch|conn\.cursor\(\)|dict_row|tuple_row", line)
+    ]
+    assert untyped == []

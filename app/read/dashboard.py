@@ -309,6 +309,10 @@ class _Count(NamedTuple):
     value: int
 
 
+class _Now(NamedTuple):
+    value: datetime
+
+
 class _Args(NamedTuple):
     job_id: int
     value: Json  # None when too big to ship whole
@@ -333,10 +337,9 @@ def load_snapshot(
     extra_periodic: list[PeriodicDefinition] | None = None,
     upcoming_limit: int = 10,
 ) -> Snapshot:
-    row = conn.execute(sql.NOW).fetchone()
-    assert row is not None
+    now = fetch_one(conn, _Now, sql.NOW)
     return Snapshot(
-        generated_at=utc(row[0]),
+        generated_at=utc(now.value),
         queue_stats=load_queue_stats(conn, window_seconds=window_seconds),
         worker_health=load_worker_health(conn, healthy_heartbeat_s=healthy_heartbeat_s),
         failed_jobs=load_failed_jobs(conn, limit=failed_limit),

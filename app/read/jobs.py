@@ -14,7 +14,6 @@ every value is a parameter.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypeAlias, TypedDict, cast
@@ -728,7 +727,3 @@ def export_row(row: ExportRow) -> list[ExportCell]:
         row["attempts"], row["lock"], row["queueing_lock"], row["scheduled_at"],
         row["deferred_at"], row["finished_at"], row["worker_id"], row["args"],
     ]  # fmt: skip
-
-
-def args_json(value: Json) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
