@@ -1,12 +1,13 @@
 """The failed-jobs page's error filters search at most `scan` failed jobs per page (no index
 finds an error text): a page that does not fill says how far it searched and "Older »" goes on
-from there; the count is exact within the window, else the matches among the newest `scan`
-with the estimate their share gives."""
+from there; the count is exact up to COUNT_SAMPLE failed jobs, else the matches among the
+newest of them with the estimate their share gives."""
 
 from __future__ import annotations
 
 import psycopg
 
+from jobdash.app.read import failed_jobs
 from jobdash.app.read.failed_jobs import (
     FailedCount,
     FailedJobFilter,
@@ -80,3 +81,14 @@ def test_a_job_no_longer_failed_is_neither_listed_nor_counted(conn: psycopg.Conn
     page = load_failed_page(conn, needle, limit=50, scan=100)
     assert [row["id"] for row in page.rows] == [rare[1]]
     assert page.count == FailedCount(1)
+
+
+def test_the_count_reads_at_most_its_sample(conn: psycopg.Connection, monkeypatch) -> None:
+    """However large the page's search window, the count looks at COUNT_SAMPLE failed jobs."""
+    _failures(conn)
+    monkeypatch.setattr(failed_jobs, "COUNT_SAMPLE", 4)
+    count = count_failed_page(conn, FailedJobFilter(exception_type="ValueError"), scan=100)
+    assert count == FailedCount(4, exact=False, searched=4, estimate=12)
+    # A rare match the page finds past the count's sample: the estimate is at least the page.
+    page = load_failed_page(conn, FailedJobFilter(error_contains="needle"), limit=50, scan=100)
+    assert len(page.rows) == 2 and page.count == FailedCount(0, False, 4, estimate=2)
