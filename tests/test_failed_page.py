@@ -142,3 +142,27 @@ def test_empty_lists_render(page_env):
     at = run_page({"view": "deleted"})
     assert not at.exception
     assert any("0 recently deleted jobs" in t.value for t in at.text)
+
+
+def test_an_error_search_says_how_far_it_looked(page_env, conn, monkeypatch):
+    """An error filter over more failed jobs than one page searches: the count is marked ≈,
+    the page says how many it searched, "Older »" searches further, the all-matching action
+    names the estimate."""
+    monkeypatch.setenv("JOBDASH_SEARCH_SCAN_JOBS", "3")
+    monkeypatch.setattr("jobdash.app.read.failed_jobs.COUNT_SAMPLE", 3)
+    make_failed_jobs(conn, 1, exception_type="KeyError", message="rare needle")
+    make_failed_jobs(conn, 5, exception_type="ValueError", message="boom")
+    at = run_page({"error_contains": "needle"})
+    assert not at.exception
+    texts = [t.value for t in at.text]
+    assert "0 of the newest 3 failed jobs match" in " ".join(texts)
+    assert any(
+        "Searched the newest 3 failed jobs: 0 match" in c.value for c in at.caption
+    ), [c.value for c in at.caption]
+    assert button(at, "older") is not None
+    button(at, "older").click().run()
+    # The next three reach the oldest failed job: the match, and no "searched" note.
+    assert not any("Searched the newest" in c.value for c in at.caption)
+    assert list(at.dataframe[0].value["exception"]) == ["KeyError"]
+    at = run_page({"exception_type": "ValueError"}, state={})
+    assert button(at, "retry_all").label == "Retry all ≈ 6 matching"
