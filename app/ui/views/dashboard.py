@@ -1,4 +1,4 @@
-"""The live dashboard: four panels, each its own fragment refreshing on its own interval."""
+"""The live dashboard: four panels refreshing on their own intervals (a fragment per interval)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def _worker_health_panel() -> None:
     show_panel(data.WORKER_HEALTH, worker_health.TITLE, worker_health.render)
 
 
+def _top_row() -> None:
+    left, right = st.columns(2)
+    with left:
+        _queue_stats_panel()
+    with right:
+        _worker_health_panel()
+
+
 def _scheduler_panel() -> None:
     show_panel(data.SCHEDULER, scheduler.TITLE, _render_scheduler)
 
@@ -59,11 +67,17 @@ def main() -> None:
     intervals = {source.name: data.refresh_interval(source, settings) for source in data.PANELS}
     st.title("Background Jobs Dashboard", anchor=False)
     st.caption("Real-time monitoring of queue, workers, and scheduler")
-    left, right = st.columns(2)
-    with left:
-        st.fragment(run_every=live.every(intervals["queue_stats"]))(_queue_stats_panel)()
-    with right:
-        st.fragment(run_every=live.every(intervals["worker_health"]))(_worker_health_panel)()
+    # Panels on the same interval share one fragment, so one timer: Streamlit 1.67 ends a
+    # fragment's run early when another fragment's tick of the same tab arrives during it,
+    # and two timers started together collide on every tick (docs/benchmarks-viewers.md).
+    if intervals["queue_stats"] == intervals["worker_health"]:
+        st.fragment(run_every=live.every(intervals["queue_stats"]))(_top_row)()
+    else:
+        left, right = st.columns(2)
+        with left:
+            st.fragment(run_every=live.every(intervals["queue_stats"]))(_queue_stats_panel)()
+        with right:
+            st.fragment(run_every=live.every(intervals["worker_health"]))(_worker_health_panel)()
     st.fragment(run_every=live.every(intervals["scheduler"]))(_scheduler_panel)()
     st.fragment(run_every=live.every(intervals["failed_jobs"]))(_failed_jobs_panel)()
     st.divider()
