@@ -19,9 +19,9 @@ from typing import NamedTuple, TypedDict, cast
 import psycopg
 
 from jobdash.app.read.args import patterns, redact_args_text
-from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional, iter_server_side, utc
 from jobdash.app.rules.redact import redact_json_text
 from jobdash.core.errors import FilterError
+from jobdash.core.rows import fetch_all, fetch_one, fetch_optional, iter_server_side, utc
 
 PAGE_SIZES = (50, 100, 500)
 MAX_FILTER_CHARS = 500
