@@ -435,7 +435,7 @@ def _list_row(
         attempts=attempts,
         priority=priority,
         lock=lock,
-        failed_at=failed_at.astimezone(UTC),
+        failed_at=utc(failed_at),
     )
 
 
@@ -511,7 +511,7 @@ def list_failed_jobs(
     extent = fetch_optional(conn, _Extent, with_filter(SEARCH_EXTENT, params), params)
     if extent is None or not extent.older:
         return FailedPage(rows, None)  # the search reached the oldest failed job
-    cursor = PageCursor(extent.failed_at.astimezone(UTC), extent.job_id)
+    cursor = PageCursor(utc(extent.failed_at), extent.job_id)
     return FailedPage(rows, cursor, searched=extent.searched, scan=scan)
 
 
