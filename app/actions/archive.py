@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all
+from jobdash.core.rows import fetch_all
 
 # Copies each job still in one of the given states (already locked by the caller) with its
 # events and errors into the archive, then deletes it: events cascade, errors have no foreign

@@ -38,9 +38,9 @@ from jobdash.app.actions.retry import (
 )
 from jobdash.app.read.job_filter import JobFilter
 from jobdash.app.read.jobs import STATE_CASE, count_jobs, matching_ids_batch, max_job_id
-from jobdash.app.read.rows import fetch_all
 from jobdash.core.auth.identity import Action, Identity
 from jobdash.core.errors import ActionError
+from jobdash.core.rows import fetch_all
 
 DEFAULT_SCAN = 100_000
 

@@ -44,9 +44,9 @@ from jobdash.app.read.failed_jobs import (
     max_failed_id,
 )
 from jobdash.app.read.job_filter import JobFilter
-from jobdash.app.read.rows import fetch_all
 from jobdash.core.auth.identity import Action, Identity, require
 from jobdash.core.errors import ActionError
+from jobdash.core.rows import fetch_all
 from jobdash.core.settings import load_settings
 
 DEFAULT_BATCH_SIZE = 1000

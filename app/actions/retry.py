@@ -18,8 +18,8 @@ from typing import NamedTuple, TypeGuard
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all
 from jobdash.core.errors import ActionError
+from jobdash.core.rows import fetch_all
 
 # The failed jobs among the ids, locked in id order, with their queueing locks.
 LOCK_FAILED_FOR_RETRY = """

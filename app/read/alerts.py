@@ -7,9 +7,9 @@ from datetime import datetime
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all
 from jobdash.core.alerts.config import AlertConfig, load_alert_config
 from jobdash.core.errors import ConfigError, describe_error
+from jobdash.core.rows import fetch_all
 from jobdash.core.settings import load_ops_settings
 
 DELIVERIES_LIMIT = 50

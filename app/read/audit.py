@@ -8,8 +8,8 @@ from typing import TypedDict
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all, utc
 from jobdash.core.jsontypes import Json
+from jobdash.core.rows import fetch_all, utc
 
 LIST_AUDIT_LOG = """
 SELECT id, at, actor, action, done, skipped, job_ids, filter, details

@@ -26,13 +26,13 @@ from jobdash.app.read.models import (
     WorkerHealth,
     WorkerRow,
 )
-from jobdash.app.read.rows import fetch_all, fetch_one, typed_cursor, utc
 from jobdash.app.read.schedule import load_scheduler
 from jobdash.app.rules.health import is_worker_healthy
 from jobdash.app.rules.text import PAYLOAD_PREVIEW_CHARS
 from jobdash.core.history_tables import NO_CEILING_ID
 from jobdash.core.jsontypes import Json
 from jobdash.core.periodic import PeriodicDefinition
+from jobdash.core.rows import fetch_all, fetch_one, typed_cursor, utc
 
 logger = logging.getLogger(__name__)
 

@@ -10,18 +10,21 @@ and status = 'failed'.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from contextlib import closing
 from dataclasses import Field, dataclass, fields
 from datetime import UTC, datetime, timedelta
-from typing import NamedTuple, TypedDict, cast
+from typing import TYPE_CHECKING, NamedTuple, TypedDict, cast
 
 import psycopg
 
 from jobdash.app.read.args import patterns, redact_args_text
-from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional, iter_server_side, utc
 from jobdash.app.rules.redact import redact_json_text
 from jobdash.core.errors import FilterError
+from jobdash.core.rows import fetch_all, fetch_one, fetch_optional, iter_server_side, utc
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 PAGE_SIZES = (50, 100, 500)
 MAX_FILTER_CHARS = 500
@@ -276,13 +279,8 @@ class FailedJobFilter:
             "failed_until": self.failed_until,
         }
 
-    def _values(self) -> list[tuple[str, object]]:
-        """(name, value) of every field, in order (to mypy, fields() and getattr() give Any)."""
-        names = [f.name for f in cast("tuple[Field[object], ...]", fields(self))]
-        return [(name, cast(object, getattr(self, name))) for name in names]
-
     def is_empty(self) -> bool:
-        return not any(value for _, value in self._values())
+        return not any(value for _, value in filter_values(self))
 
     def filters_by_error(self) -> bool:
         return bool(self.exception_type or self.error_contains)
@@ -291,15 +289,7 @@ class FailedJobFilter:
         return self.failed_since is not None or self.failed_until is not None
 
     def to_query_params(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for name, value in self._values():
-            if value is None or value == "":
-                continue
-            # The fields are text or times.
-            out[name] = (
-                value.astimezone(UTC).isoformat() if isinstance(value, datetime) else str(value)
-            )
-        return out
+        return query_params((n, v) for n, v in filter_values(self) if v not in (None, ""))
 
     def describe(self) -> dict[str, str]:
         """The filter for the audit log (JSON-ready)."""
@@ -312,12 +302,7 @@ class FailedJobFilter:
         """A filter from URL parameters (or the CLI's options). A value that cannot be used
         raises FilterError naming it: a bad value never widens the result to every job.
         `only_filter_keys`: an unknown parameter (a typo) is an error too."""
-        names = {f.name for f in cast("tuple[Field[object], ...]", fields(cls))}
-        if only_filter_keys:
-            unknown = sorted(set(params) - names)
-            if unknown:
-                raise FilterError(f"unknown filter {unknown[0]!r}; use {', '.join(sorted(names))}")
-        text = {name: filter_text(name, params.get(name)) for name in names}
+        text = filter_texts(cls, params, only_filter_keys=only_filter_keys)
         return cls(
             queue=text["queue"],
             task=text["task"],
@@ -326,6 +311,40 @@ class FailedJobFilter:
             failed_since=filter_time("failed_since", text["failed_since"], end_of_day=False),
             failed_until=filter_time("failed_until", text["failed_until"], end_of_day=True),
         )
+
+
+def filter_values(chosen: DataclassInstance) -> list[tuple[str, object]]:
+    """(name, value) of every field of a filter (this page's or the Jobs page's), in order (to
+    mypy, fields() and getattr() give Any)."""
+    names = [f.name for f in cast("tuple[Field[object], ...]", fields(chosen))]
+    return [(name, cast(object, getattr(chosen, name))) for name in names]
+
+
+def query_params(values: Iterable[tuple[str, object]]) -> dict[str, str]:
+    """A filter's (name, value) pairs as URL parameters: times in UTC ISO 8601, tuples (job
+    ids) comma-separated, the rest as text."""
+    out: dict[str, str] = {}
+    for name, value in values:
+        if isinstance(value, datetime):
+            out[name] = value.astimezone(UTC).isoformat()
+        elif isinstance(value, tuple):
+            out[name] = ",".join(str(v) for v in cast("tuple[object, ...]", value))
+        else:
+            out[name] = str(value)
+    return out
+
+
+def filter_texts(
+    kind: type[DataclassInstance], params: Mapping[str, str], *, only_filter_keys: bool
+) -> dict[str, str | None]:
+    """Each field of the filter class `kind`, its filter_text from URL parameters (or the CLI's
+    options); `only_filter_keys`: an unknown parameter (a typo) is a FilterError."""
+    names = {f.name for f in cast("tuple[Field[object], ...]", fields(kind))}
+    if only_filter_keys:
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise FilterError(f"unknown filter {unknown[0]!r}; use {', '.join(sorted(names))}")
+    return {name: filter_text(name, params.get(name)) for name in names}
 
 
 def filter_text(name: str, raw: object) -> str | None:
@@ -416,7 +435,7 @@ def _list_row(
         attempts=attempts,
         priority=priority,
         lock=lock,
-        failed_at=failed_at.astimezone(UTC),
+        failed_at=utc(failed_at),
     )
 
 
@@ -492,7 +511,7 @@ def list_failed_jobs(
     extent = fetch_optional(conn, _Extent, with_filter(SEARCH_EXTENT, params), params)
     if extent is None or not extent.older:
         return FailedPage(rows, None)  # the search reached the oldest failed job
-    cursor = PageCursor(extent.failed_at.astimezone(UTC), extent.job_id)
+    cursor = PageCursor(utc(extent.failed_at), extent.job_id)
     return FailedPage(rows, cursor, searched=extent.searched, scan=scan)
 
 

@@ -15,7 +15,6 @@ from typing import NamedTuple, TypedDict, cast
 import pandas as pd
 import psycopg
 
-from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional
 from jobdash.core.history_tables import (
     EVENT_BUCKETS_SQL,
     FLOOR_ID_SQL,
@@ -23,6 +22,7 @@ from jobdash.core.history_tables import (
     histogram_array_sql,
     percentile_from_histogram,
 )
+from jobdash.core.rows import fetch_all, fetch_one, fetch_optional
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_one
 from jobdash.app.rules.text import counted, format_duration
+from jobdash.core.rows import fetch_one
 
 # A Jobdash row this much older than the same worker's Procrastinate heartbeat is not written.
 METRICS_LAG_S = 30.0

@@ -2,7 +2,7 @@
 live tables or, for a deleted job, from its archive (jobdash_deleted_jobs), args redacted.
 
 The rows are TypedDicts (callers read them as `detail.job["args"]`): live rows are built by the
-row callables below (app/read/rows.py), archived ones by checked conversions of the archive's
+row callables below (core/rows.py), archived ones by checked conversions of the archive's
 jsonb, so a value of the wrong type fails here, named, instead of somewhere in a page.
 """
 
@@ -18,9 +18,9 @@ import psycopg
 
 from jobdash.app.read.args import redact_args
 from jobdash.app.read.failed_jobs import parse_utc
-from jobdash.app.read.rows import fetch_all, fetch_optional, utc
 from jobdash.core.errors import ArchiveError
 from jobdash.core.jsontypes import Json
+from jobdash.core.rows import fetch_all, fetch_optional, utc
 
 JOB = """
 SELECT id, queue_name, task_name, priority, lock, queueing_lock, args, status::text AS status,

@@ -12,8 +12,8 @@ import psycopg
 from jobdash.app.read.job_detail import JobDetail, JobRow, load_job_detail
 from jobdash.app.read.job_filter import state_of
 from jobdash.app.read.queues import load_live_workers
-from jobdash.app.read.rows import fetch_optional, utc
 from jobdash.app.rules.why_waiting import WAITING_STATES, WaitFacts, explain
+from jobdash.core.rows import fetch_optional, utc
 
 AHEAD_CAP = 10_000
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import Field, dataclass, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from typing import cast
 
-from jobdash.app.read.failed_jobs import filter_text, filter_time
+from jobdash.app.read.failed_jobs import filter_texts, filter_time, filter_values, query_params
 from jobdash.app.rules.args_search import describe_args_search, parse_args_search
 from jobdash.core.errors import FilterError
 from jobdash.core.jsontypes import Json
@@ -66,29 +66,14 @@ class JobFilter:
     worker: int | None = None
     args: str | None = None
 
-    def _values(self) -> list[tuple[str, object]]:
-        """(name, value) of every field, in order (to mypy, fields() and getattr() give Any)."""
-        names = [f.name for f in cast("tuple[Field[object], ...]", fields(self))]
-        return [(name, cast(object, getattr(self, name))) for name in names]
-
     def is_empty(self) -> bool:
-        return not any(value not in (None, ()) for _, value in self._values())
+        return not any(value not in (None, ()) for _, value in filter_values(self))
 
     def only_state(self) -> bool:
         return self.state is not None and JobFilter(state=self.state) == self
 
     def to_query_params(self) -> dict[str, str]:
-        out: dict[str, str] = {}
-        for name, value in self._values():
-            if value is None or value == ():
-                continue
-            if isinstance(value, datetime):
-                out[name] = value.astimezone(UTC).isoformat()
-            elif isinstance(value, tuple):
-                out[name] = ",".join(str(v) for v in cast("tuple[object, ...]", value))
-            else:
-                out[name] = str(value)
-        return out
+        return query_params((n, v) for n, v in filter_values(self) if v not in (None, ()))
 
     def describe(self) -> dict[str, str]:
         """The filter for the audit log and messages (JSON-ready)."""
@@ -108,12 +93,7 @@ class JobFilter:
     ) -> JobFilter:
         """A filter from URL parameters or CLI options; FilterError names the first value that
         cannot be used (a bad value never widens the result)."""
-        names = {f.name for f in cast("tuple[Field[object], ...]", fields(cls))}
-        if only_filter_keys:
-            unknown = sorted(set(params) - names)
-            if unknown:
-                raise FilterError(f"unknown filter {unknown[0]!r}; use {', '.join(sorted(names))}")
-        text = {name: filter_text(name, params.get(name)) for name in names}
+        text = filter_texts(cls, params, only_filter_keys=only_filter_keys)
         state = text["state"]
         if state is not None and state not in STATES:
             raise FilterError(f"state: {state[:40]!r} is not one of {', '.join(STATES)}")

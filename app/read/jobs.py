@@ -24,8 +24,8 @@ from psycopg.types.json import Jsonb
 from jobdash.app.read.args import preview_args, redact_args
 from jobdash.app.read.failed_jobs import FailedJobFilter, count_failed_jobs
 from jobdash.app.read.job_filter import JobFilter
-from jobdash.app.read.rows import fetch_all, fetch_one, fetch_optional, utc
 from jobdash.core.jsontypes import Json
+from jobdash.core.rows import fetch_all, fetch_one, fetch_optional, utc
 
 OPEN_STATES = ("ready", "scheduled", "doing", "abort_requested")
 # A queue with at most this many jobs (any state) is walked through Procrastinate's

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all, utc
+from jobdash.core.rows import fetch_all, utc
 
 LIMIT = 500
 WAITING_SHOWN = 10

@@ -16,7 +16,7 @@ from typing import NamedTuple
 import psycopg
 
 from jobdash.app.read.dashboard import load_queue_stats
-from jobdash.app.read.rows import fetch_all, fetch_optional, utc
+from jobdash.core.rows import fetch_all, fetch_optional, utc
 
 # The capability key instrumented workers publish (jobs/instrumentation/controls.py).
 CONTROLS_KEY = "jobdash_controls"

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_one
+from jobdash.core.rows import fetch_one
 
 # pg_last_xact_replay_timestamp(): the commit time of the last transaction replayed. On a quiet
 # primary it ages although nothing is missing, so a lag is only a lag while the primary writes.

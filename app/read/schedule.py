@@ -17,10 +17,10 @@ import psycopg
 
 from jobdash.app.read import dashboard_sql as sql
 from jobdash.app.read.models import Scheduler, UpcomingTask
-from jobdash.app.read.rows import fetch_all, typed_cursor, utc
 from jobdash.app.rules import schedules
 from jobdash.app.rules.text import relative_time
 from jobdash.core.periodic import PeriodicDefinition
+from jobdash.core.rows import fetch_all, typed_cursor, utc
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import psycopg
 
-from jobdash.app.read.rows import fetch_all, fetch_one
+from jobdash.core.rows import fetch_all, fetch_one
 
 FREEZE_AFTER = timedelta(minutes=15)
 OUTCOMES = ("succeeded", "failed", "retried")

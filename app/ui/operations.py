@@ -27,6 +27,7 @@ from jobdash.core import pool
 from jobdash.core.alerts.engine import send_test_message
 from jobdash.core.auth.identity import PERMISSIONS, Action, Identity, allowed, require
 from jobdash.core.errors import JobdashError, PermissionDenied, ReadOnlyError, describe_error
+from jobdash.core.jsontypes import Json
 from jobdash.core.settings import load_ops_settings, load_settings
 
 
@@ -181,7 +182,7 @@ def enable_periodic(label: str) -> Flash:
     return _run("Enable", lambda conn, actor: controls.enable_periodic(conn, label, actor))
 
 
-def unredacted_args(job_id: int) -> tuple[Any, Flash | None]:
+def unredacted_args(job_id: int) -> tuple[Json, Flash | None]:
     """The job's args as stored (admin only, audited, never cached); or a Flash saying why not."""
     try:
         actor = current_actor()

@@ -15,19 +15,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import NamedTuple, TypeVar
+from typing import LiteralString, NamedTuple
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import args_row
 
 from jobdash.core.database import connect
 from jobdash.core.errors import MigrationError, one_line
+from jobdash.core.rows import fetch_all
 from jobdash.core.schema.runner import Retry, advisory_lock, run_locked
 from jobdash.core.settings import load_settings
 
 Notify = Callable[[str], None]
-T = TypeVar("T")
 
 # Ours: named jobdash_*, in a schema of the search path (where migrate created them).
 _OURS = r"like 'jobdash\_%'"
@@ -82,7 +81,7 @@ class _Attached:
     """A kind of object of ours on a table of Procrastinate's, dropped one by one."""
 
     kind: str
-    query: str  # its (schema, table, name) rows
+    query: LiteralString  # its (schema, table, name) rows
     drop: str  # {name}, {table} (schema-qualified) and {qualified} (the object's own name)
     word: str  # "trigger_x on table", "column_x of table"
     lock: str
@@ -192,13 +191,13 @@ def find_objects(conn: psycopg.Connection) -> list[Removal]:
 def _migration_ledger(conn: psycopg.Connection) -> list[Removal]:
     return [
         Removal("table", row.name, _drop("TABLE", sql.Identifier(row.schema, row.name)))
-        for row in _rows(conn, _Named, _LEDGER)
+        for row in fetch_all(conn, _Named, _LEDGER)
     ]
 
 
 def _attached(conn: psycopg.Connection, attached: _Attached) -> list[Removal]:
     removals = []
-    for row in _rows(conn, _OnTable, attached.query):
+    for row in fetch_all(conn, _OnTable, attached.query):
         statement = sql.SQL(attached.drop).format(
             name=sql.Identifier(row.name),
             table=sql.Identifier(row.schema, row.table),
@@ -222,13 +221,13 @@ def _relations(conn: psycopg.Connection) -> list[Removal]:
     return [
         Removal(kind.lower(), row.name, object=sql.Identifier(row.schema, row.name))
         for kind, relkinds in _RELATION_KINDS
-        for row in _rows(conn, _Named, _RELATIONS.format(relkinds=relkinds))
+        for row in fetch_all(conn, _Named, _RELATIONS.format(relkinds=relkinds))
     ]
 
 
 def _routines(conn: psycopg.Connection) -> list[Removal]:
     removals = []
-    for row in _rows(conn, _Routine, _ROUTINES):
+    for row in fetch_all(conn, _Routine, _ROUTINES):
         signature = sql.SQL("{}({})").format(
             sql.Identifier(row.schema, row.name), sql.SQL(row.args)
         )
@@ -243,7 +242,7 @@ def _types(conn: psycopg.Connection) -> list[Removal]:
             row.name,
             object=sql.Identifier(row.schema, row.name),
         )
-        for row in _rows(conn, _Type, _TYPES)
+        for row in fetch_all(conn, _Type, _TYPES)
     ]
 
 
@@ -286,13 +285,6 @@ def uninstall(
                     ) from exc
                 say(f"{label.replace('drop', 'dropped', 1)}{names}")
     return removals
-
-
-def _rows(conn: psycopg.Connection, row: Callable[..., T], query: str) -> list[T]:
-    """The rows of a catalog query, each made by `row` from its columns (psycopg's args_row,
-    as app/read/rows.py does for the loaders: core may not import app)."""
-    with conn.cursor(row_factory=args_row(row)) as cur:
-        return cur.execute(query).fetchall()  # noqa: S608 - fixed text, no input
 
 
 def _drop(kind: str, *objects: sql.Composable) -> sql.Composed:

@@ -13,16 +13,14 @@ now() and send one NOTIFY per job); the events are written here with their histo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import psycopg
 from croniter import croniter
-from psycopg.rows import args_row
 
-T = TypeVar("T")
+from jobdash.core.rows import fetch_one
 
 # (queue, task, typical duration in ms): durations differ per task so averages look real.
 TASKS = [
@@ -186,15 +184,6 @@ def _worker_id(worker_id: int) -> int:
     return worker_id
 
 
-def _one(conn: psycopg.Connection, row: Callable[..., T], query: str) -> T:
-    """The row of a query that always returns one, made by `row` (psycopg's args_row, as
-    app/read/rows.py does for the loaders: the worker side may not import app)."""
-    with conn.cursor(row_factory=args_row(row)) as cur:
-        found = cur.execute(query).fetchone()
-    assert found is not None
-    return found
-
-
 def _insert_workers(conn: psycopg.Connection, now_sql: str) -> list[int]:
     """Four workers: healthy, hot CPU, silent for 61 minutes, not instrumented."""
     specs = [
@@ -205,7 +194,7 @@ def _insert_workers(conn: psycopg.Connection, now_sql: str) -> list[int]:
     ]
     ids = []
     for heartbeat_sql, host in specs:
-        worker_id = _one(
+        worker_id = fetch_one(
             conn,
             _worker_id,
             "insert into procrastinate_workers (last_heartbeat) "  # noqa: S608 - fixed text
@@ -284,7 +273,7 @@ def _begin(conn: psycopg.Connection) -> _Start:
     # Lock first so the reserved id range stays ours; disabling triggers takes the same lock.
     conn.execute("lock table procrastinate_jobs in access exclusive mode")
     conn.execute("alter table procrastinate_jobs disable trigger user")
-    return _one(conn, _Start, "select now(), coalesce(max(id), 0) from procrastinate_jobs")
+    return fetch_one(conn, _Start, "select now(), coalesce(max(id), 0) from procrastinate_jobs")
 
 
 def _dataset_params(

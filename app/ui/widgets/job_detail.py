@@ -6,7 +6,6 @@ Everything from the job is shown as text (st.text, st.code, table cells), never 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -17,10 +16,11 @@ from jobdash.app.rules.text import escape_markdown, format_duration, format_time
 from jobdash.app.rules.tracebacks import split_traceback
 from jobdash.app.ui.widgets import columns
 from jobdash.app.ui.widgets.feedback import Flash
+from jobdash.core.jsontypes import Json
 
 # Reads the job's args as stored (ui.operations.unredacted_args bound to the job): the args, or
 # None and why not.
-Reveal = Callable[[], tuple[Any, Flash | None]]
+Reveal = Callable[[], tuple[Json, Flash | None]]
 
 # Shown in full up to this many characters: a 1 MB message must not freeze the browser.
 MAX_MESSAGE_CHARS = 20_000

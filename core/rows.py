@@ -1,6 +1,8 @@
-"""Typed rows for the loaders: each query's row is built by a callable that names its columns'
-types (a NamedTuple, a record's dataclass, a typed function), through psycopg's `args_row`, so no
-value read from the database reaches a record as Any (mypy's disallow_any_expr, pyproject.toml).
+"""Typed rows for the loaders, the actions, uninstall and the demo seed: each query's row is
+built by a callable that names its columns' types (a NamedTuple, a record's dataclass, a typed
+function), through psycopg's `args_row`, so no value read from the database reaches a record as
+Any (mypy's disallow_any_expr, pyproject.toml). In core because core and the worker side may
+not import app.
 
 The callable receives the columns positionally, in the query's order; psycopg does not check the
 types at run time: the callable's annotations are the query's contract, kept next to it.
