@@ -94,6 +94,7 @@ class Settings:
     migrate_lock_timeout_ms: int
     redact_args: tuple[str, ...] = DEFAULT_REDACT_ARGS
     search_scan_jobs: int = 100_000
+    search_scan_failed_jobs: int = 20_000
 
 
 def load_redact_patterns() -> tuple[str, ...]:
@@ -130,6 +131,9 @@ def load_settings() -> Settings:
         migrate_lock_timeout_ms=int(_number("JOBDASH_MIGRATE_LOCK_TIMEOUT_MS", 200)),
         redact_args=load_redact_patterns(),
         search_scan_jobs=int(_number("JOBDASH_SEARCH_SCAN_JOBS", 100_000)),
+        # A failed job searched by its error costs a probe of its latest error: about ten
+        # times a Jobs-page candidate, so the window is smaller for the same page time.
+        search_scan_failed_jobs=int(_number("JOBDASH_SEARCH_SCAN_FAILED_JOBS", 20_000)),
     )
 
 

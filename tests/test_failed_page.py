@@ -148,7 +148,7 @@ def test_an_error_search_says_how_far_it_looked(page_env, conn, monkeypatch):
     """An error filter over more failed jobs than one page searches: the count is marked ≈,
     the page says how many it searched, "Older »" searches further, the all-matching action
     names the estimate."""
-    monkeypatch.setenv("JOBDASH_SEARCH_SCAN_JOBS", "3")
+    monkeypatch.setenv("JOBDASH_SEARCH_SCAN_FAILED_JOBS", "3")
     monkeypatch.setattr("jobdash.app.read.failed_jobs.COUNT_SAMPLE", 3)
     make_failed_jobs(conn, 1, exception_type="KeyError", message="rare needle")
     make_failed_jobs(conn, 5, exception_type="ValueError", message="boom")

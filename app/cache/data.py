@@ -95,7 +95,7 @@ INSTRUMENTATION = Source(
 FAILED_PAGE = Source(
     "failed_page",
     lambda conn, s, job_filter, limit, before: failed_jobs.load_failed_page(
-        conn, job_filter, limit, before, scan=s.search_scan_jobs
+        conn, job_filter, limit, before, scan=s.search_scan_failed_jobs
     ),
 )
 FAILED_FILTER_OPTIONS = Source(
@@ -125,7 +125,7 @@ HISTORY_FILTER_OPTIONS = Source(
 JOBS_PAGE = Source(
     "jobs_page",
     lambda conn, s, job_filter, limit, before: jobs.load_jobs_page(
-        conn, job_filter, limit, before, scan=s.search_scan_jobs
+        conn, job_filter, limit, before, scan=s.search_scan_failed_jobs
     ),
 )
 JOBS_COUNT = Source(

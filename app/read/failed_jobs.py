@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 PAGE_SIZES = (50, 100, 500)
 MAX_FILTER_CHARS = 500
 PREVIEW_CHARS = 300
-# Failed jobs an error filter's page searches at most (JOBDASH_SEARCH_SCAN_JOBS sets it).
-DEFAULT_SCAN = 100_000
+# Failed jobs an error filter's page searches at most (JOBDASH_SEARCH_SCAN_FAILED_JOBS).
+DEFAULT_SCAN = 20_000
 # Failed jobs an error filter's count looks at, at most: exact up to there, past it an
 # estimate from the share of matches among the newest (a sample this size is within about a
 # percent; reading the whole search window would cost the page ten times more).
