@@ -155,7 +155,7 @@ def test_an_error_search_says_how_far_it_looked(page_env, conn, monkeypatch):
     at = run_page({"error_contains": "needle"})
     assert not at.exception
     texts = [t.value for t in at.text]
-    assert "0 of the newest 3 failed jobs match" in " ".join(texts)
+    assert "No match among the newest 3 failed jobs" in " ".join(texts)
     assert any(
         "Searched the newest 3 failed jobs: 0 match" in c.value for c in at.caption
     ), [c.value for c in at.caption]

@@ -89,6 +89,9 @@ def test_the_count_reads_at_most_its_sample(conn: psycopg.Connection, monkeypatc
     monkeypatch.setattr(failed_jobs, "COUNT_SAMPLE", 4)
     count = count_failed_page(conn, FailedJobFilter(exception_type="ValueError"), scan=100)
     assert count == FailedCount(4, exact=False, searched=4, estimate=12)
-    # A rare match the page finds past the count's sample: the estimate is at least the page.
+    # A first page that searched every failed job counts what it found: exact, no second pass.
     page = load_failed_page(conn, FailedJobFilter(error_contains="needle"), limit=50, scan=100)
-    assert len(page.rows) == 2 and page.count == FailedCount(0, False, 4, estimate=2)
+    assert len(page.rows) == 2 and page.count == FailedCount(2)
+    # One that stopped at its window counts its matches among what it searched.
+    page = load_failed_page(conn, FailedJobFilter(error_contains="needle"), limit=50, scan=6)
+    assert page.rows == [] and page.count == FailedCount(0, False, 6, estimate=0)

@@ -462,6 +462,8 @@ class FailedCount:
         if self.exact:
             return f"{self.matched:,} failed jobs match{what}"
         newest = f"{self.matched:,} of the newest {self.searched or 0:,} failed jobs match"
+        if not self.matched:
+            return f"No match among the newest {self.searched or 0:,} failed jobs"
         if self.estimate is None:
             return newest
         return f"≈ {self.estimate:,} failed jobs match{what} (estimated: {newest})"
@@ -538,9 +540,15 @@ def load_failed_page(
     before: PageCursor | None = None,
     scan: int = DEFAULT_SCAN,
 ) -> FailedPage:
-    """One page of the failed-jobs list with the number of jobs matching the filter."""
+    """One page of the failed-jobs list with the number of jobs matching the filter. The first
+    page of an error search that did not fill has read what its count needs."""
     page = list_failed_jobs(conn, job_filter, limit, before, scan)
-    count = count_failed_page(conn, job_filter, scan)
+    if before is None and job_filter.filters_by_error() and page.next_cursor is None:
+        count = FailedCount(len(page.rows))  # it searched every failed job of the filter
+    elif before is None and page.searched is not None:
+        count = _estimated(conn, job_filter, len(page.rows), page.searched)
+    else:
+        count = count_failed_page(conn, job_filter, scan)
     if count.estimate is not None and count.estimate < len(page.rows):
         # A rare match the page found past the count's sample: at least what is shown.
         count = dataclasses.replace(count, estimate=len(page.rows))
@@ -552,8 +560,7 @@ def count_failed_page(
 ) -> FailedCount:
     """The page's count: exact (count_failed_jobs) unless an error filter would have to look
     at more than COUNT_SAMPLE (or `scan`) failed jobs; then the matches among the newest of
-    them and, without a time filter, the estimate their share gives of all the failed jobs of
-    the queue and task (the ledger's exact number)."""
+    them with the estimate they give (_estimated)."""
     if not job_filter.filters_by_error():
         return FailedCount(count_failed_jobs(conn, job_filter))
     sample = min(scan, COUNT_SAMPLE)
@@ -561,11 +568,20 @@ def count_failed_page(
     found = fetch_one(conn, _SearchCount, with_filter(SEARCH_COUNT, params), params)
     if found.searched < sample:
         return FailedCount(found.matched)
+    return _estimated(conn, job_filter, found.matched, found.searched)
+
+
+def _estimated(
+    conn: psycopg.Connection, job_filter: FailedJobFilter, matched: int, searched: int
+) -> FailedCount:
+    """`matched` among the newest `searched` and, without a time filter, the estimate their
+    share gives of all the failed jobs of the queue and task (the ledger's exact number)."""
     estimate = None
     if not job_filter.filters_by_time():
+        params = job_filter.params()
         listed = fetch_one(conn, _Total, with_filter(COUNT_FROM_LEDGER, params), params).value
-        estimate = max(found.matched, round(listed * found.matched / found.searched))
-    return FailedCount(found.matched, False, found.searched, estimate)
+        estimate = max(matched, round(listed * matched / searched))
+    return FailedCount(matched, False, searched, estimate)
 
 
 def count_failed_jobs(conn: psycopg.Connection, job_filter: FailedJobFilter) -> int:
