@@ -189,9 +189,8 @@ def render_list() -> None:
     filter_form(job_filter, options)
     bulk_progress.show()
     cursors: list[PageCursor | None] = st.session_state.setdefault(CURSORS, [None])
-    size = list_pages.page_size(PAGE_SIZES)
-    page: FailedPage | None = data_or_notice(
-        "Failed jobs", data.fetch(data.FAILED_PAGE, job_filter, size, cursors[-1])
+    page = list_pages.fetch_page(
+        "Failed jobs", data.FAILED_PAGE, job_filter, PAGE_SIZES, cursors[-1]
     )
     if page is None:
         return

@@ -265,10 +265,7 @@ def render_list() -> None:
     filter_form(job_filter)
     bulk_progress.show()
     cursors: list[int | None] = st.session_state.setdefault(CURSORS, [None])
-    size = list_pages.page_size(PAGE_SIZES)
-    page: JobPage | None = data_or_notice(
-        "Jobs", data.fetch(data.JOBS_PAGE, job_filter, size, cursors[-1])
-    )
+    page = list_pages.fetch_page("Jobs", data.JOBS_PAGE, job_filter, PAGE_SIZES, cursors[-1])
     if page is None:
         return
     head = st.columns([3, 1, 1])

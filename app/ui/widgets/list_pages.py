@@ -4,15 +4,18 @@ caption of a search no index serves."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from jobdash.app.cache import data
 from jobdash.app.rules.text import escape_markdown
+from jobdash.app.ui.widgets.results import data_or_notice
 
 Cursor = TypeVar("Cursor")
+Page = TypeVar("Page")
 PAGE_SIZE_PARAM = "page_size"
 
 
@@ -39,6 +42,18 @@ def set_filter_params(filter_params: dict[str, str]) -> None:
     """The URL holds this filter (and the page size), nothing else."""
     keep = {k: v for k, v in st.query_params.to_dict().items() if k == PAGE_SIZE_PARAM}
     st.query_params.from_dict(keep | filter_params)
+
+
+def fetch_page(
+    title: str,
+    source: data.Source[Page],
+    job_filter: Hashable,
+    sizes: Sequence[int],
+    cursor: Hashable,
+) -> Page | None:
+    """The page of `source` opening at `cursor` (None: the newest) at the URL's page size, or
+    None after a notice that it is unavailable."""
+    return data_or_notice(title, data.fetch(source, job_filter, page_size(sizes), cursor))
 
 
 def pager(cursors: list[Cursor | None], next_cursor: Cursor | None) -> None:
