@@ -1,6 +1,6 @@
-"""What the two job lists (Jobs, Failed jobs) share around their tables: keyset paging, the
-page size, filters kept in the URL, the notice for a filter that cannot be applied and the
-caption of a search no index serves."""
+"""What the two job lists (Jobs, Failed jobs) share around their tables: the current page
+(keyset cursors in the session, the page size and the filter in the URL), « Newest / Older »,
+the notice for a filter that cannot be applied and the caption of a search no index serves."""
 
 from __future__ import annotations
 
