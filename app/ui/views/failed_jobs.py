@@ -1,9 +1,8 @@
 """Failed jobs: filter, page, select by job id, retry / delete (one, selected, all matching),
 the job page (`?job=ID`, as on Jobs), recently deleted with restore (`?view=deleted`), CSV export.
 
-Selection is by job id: the table is a data editor indexed by id with a checkbox column, so
-when the listed ids change its ticks reset instead of sliding onto other jobs, and the ids
-acted on are the ones the operator saw (the confirmation names them).
+Selection is by job id (app/ui/widgets/job_table.py): the ids acted on are the ones the
+operator saw, and the confirmation names them.
 """
 
 from __future__ import annotations
@@ -31,11 +30,11 @@ from jobdash.app.ui.widgets import (
     bulk_progress,
     columns,
     confirm,
-    job_links,
     job_page,
+    job_table,
     list_pages,
 )
-from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
+from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.downloads import csv_download_button, failed_jobs_csv_link
 from jobdash.app.ui.widgets.feedback import flash, show_flash
 from jobdash.app.ui.widgets.results import data_or_notice
@@ -51,18 +50,13 @@ VERBS = {Action.RETRY: "Retry", Action.DELETE: "Delete"}
 
 
 def _ids_confirmation(action: Action, ids: list[int]) -> Confirmation:
-    verb = VERBS[action]
-    noun = "job" if len(ids) == 1 else "jobs"
-    return Confirmation(
-        title=f"{verb} {noun}",
-        text=f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}",
-        caption="Deleted jobs are archived and can be restored from Recently deleted."
+    return confirm.ids_confirmation(
+        VERBS[action],
+        ids,
+        "Deleted jobs are archived and can be restored from Recently deleted."
         if action == Action.DELETE
         else None,
-        confirm_label=f"{verb} {len(ids):,} {noun}",
-        run=lambda: operations.retry(ids) if action == Action.RETRY else operations.delete(ids),
-        confirm_key="confirm_ids",
-        cancel_key="cancel_ids",
+        lambda: operations.retry(ids) if action == Action.RETRY else operations.delete(ids),
     )
 
 
@@ -70,17 +64,15 @@ def _all_matching_confirmation(
     action: Action, job_filter: FailedJobFilter, count: FailedCount
 ) -> Confirmation:
     verb = VERBS[action]
-    shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
     number = _number(count)
     total = count.number
-    return Confirmation(
-        title=f"{verb} all matching",
-        text=f"{verb} all {number} failed jobs matching: {shown}",
-        caption="Runs in batches of 1,000; you can stop it midway (what was done stays done).",
-        confirm_label=f"{verb} all {number}",
-        run=lambda: bulk_progress.start(lambda: operations.start_bulk(action, job_filter, total)),
-        confirm_key="confirm_all",
-        cancel_key="cancel_all",
+    return bulk_progress.all_confirmation(
+        verb,
+        f"{verb} all {number} failed jobs matching: "
+        + bulk_progress.filter_words(job_filter.describe()),
+        "Runs in batches of 1,000; you can stop it midway (what was done stays done).",
+        f"{verb} all {number}",
+        lambda: operations.start_bulk(action, job_filter, total),
     )
 
 
@@ -132,29 +124,16 @@ def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -
             failed_since=since,
             failed_until=until,
         )
-        set_filter_params(new)
+        list_pages.set_filter_params(new.to_query_params())
         st.session_state.pop(CURSORS, None)
         st.rerun()
 
 
-def set_filter_params(job_filter: FailedJobFilter) -> None:
-    keep = {k: v for k, v in st.query_params.to_dict().items() if k in ("page_size",)}
-    st.query_params.from_dict(keep | job_filter.to_query_params())
-
-
-def page_size() -> int:
-    try:
-        size = int(st.query_params.get("page_size", PAGE_SIZES[0]))
-    except ValueError:
-        size = PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
-
-
 def failed_frame(rows: list[FailedListRow]) -> pd.DataFrame:
-    frame = pd.DataFrame(
+    return job_table.frame(
+        [r["id"] for r in rows],
+        "select",
         {
-            "select": [False] * len(rows),
-            "job": [job_links.job_label(r["id"]) for r in rows],
             "failed_at": [r["failed_at"] for r in rows],
             "queue": [r["queue_name"] for r in rows],
             "task": [r["task_name"] for r in rows],
@@ -163,41 +142,18 @@ def failed_frame(rows: list[FailedListRow]) -> pd.DataFrame:
             "attempts": [r["attempts"] for r in rows],
             "args": [r["args"] for r in rows],
         },
-        index=pd.Index([r["id"] for r in rows], name="id"),
     )
-    # An empty list makes an object column, which the checkbox column refuses.
-    return frame.astype({"select": bool})
 
 
 def _selectable_table(frame: pd.DataFrame, key: str, check: str, shown: list[str]) -> list[int]:
-    """A data editor whose only editable column is the checkbox `check`; the ticked job ids."""
     writable = operations.may(Action.RETRY) or operations.may(Action.RESTORE)
-    edited = st.data_editor(
-        frame,
-        key=key,
-        num_rows="fixed",
-        disabled=[c for c in frame.columns if c != check] if writable else True,
-        # The job first: its link sits at a known place, the tick right of it.
-        column_order=[shown[0], *([check] if writable else []), *shown[1:]],
-        column_config=columns.config(
-            frame.columns,
-            **{check: st.column_config.CheckboxColumn("✓", width="small")},
-            job=job_links.job_column(f"{key}_job", keep_params=True),
-        ),
-        hide_index=True,
-        width="stretch",
-    )
-    return [int(i) for i in edited.index[edited[check]]] if len(edited) else []
+    return job_table.selectable(frame, key, check=check, shown=shown, writable=writable)
 
 
 def _list_header(job_filter: FailedJobFilter, count: FailedCount) -> None:
     head = st.columns([2, 1, 1, 1])
     head[0].text(count.text(filtered=not job_filter.is_empty()))
-    size = head[1].selectbox("Jobs per page", PAGE_SIZES, index=PAGE_SIZES.index(page_size()))
-    if size != page_size():
-        st.query_params["page_size"] = str(size)
-        st.session_state[CURSORS] = [None]
-        st.rerun()
+    list_pages.page_size_picker(head[1], PAGE_SIZES, CURSORS)
     with head[2]:
         failed_jobs_csv_link(job_filter, "Every failed job matching the filter, not just this page")
 
@@ -208,23 +164,16 @@ def _number(count: FailedCount) -> str:
 
 def _action_bar(job_filter: FailedJobFilter, selected: list[int], count: FailedCount) -> None:
     bar = st.columns(4)
-    if bar[0].button(
-        f"Retry selected ({len(selected)})", disabled=not selected, key="retry_selected"
-    ):
+    if job_table.selected_button(bar[0], VERBS[Action.RETRY], Action.RETRY, selected):
         if len(selected) == 1:  # one job: no confirmation
             flash(operations.retry(selected))
             st.rerun()
         confirm.request(_ids_confirmation(Action.RETRY, selected))
-    if bar[1].button(
-        f"Delete selected ({len(selected)})", disabled=not selected, key="delete_selected"
-    ):
+    if job_table.selected_button(bar[1], VERBS[Action.DELETE], Action.DELETE, selected):
         confirm.request(_ids_confirmation(Action.DELETE, selected))
-    busy = bulk_progress.running() is not None
     for column, action in zip(bar[2:], (Action.RETRY, Action.DELETE), strict=True):
-        if column.button(
-            f"{VERBS[action]} all {_number(count)} matching", disabled=busy or not count.number,
-            key=f"{action}_all",
-        ):  # fmt: skip
+        label = f"{VERBS[action]} all {_number(count)} matching"
+        if bulk_progress.all_button(column, label, action, disabled=not count.number):
             confirm.request(_all_matching_confirmation(action, job_filter, count))
 
 
@@ -232,14 +181,16 @@ def render_list() -> None:
     try:
         job_filter = FailedJobFilter.from_query_params(st.query_params.to_dict())
     except FilterError as exc:
-        list_pages.filter_refused(exc, clear=lambda: set_filter_params(FailedJobFilter()))
+        list_pages.filter_refused(
+            exc, clear=lambda: list_pages.set_filter_params(FailedJobFilter().to_query_params())
+        )
         return
     options = data.fetch(data.FAILED_FILTER_OPTIONS).data or []
     filter_form(job_filter, options)
     bulk_progress.show()
     cursors: list[PageCursor | None] = st.session_state.setdefault(CURSORS, [None])
-    page: FailedPage | None = data_or_notice(
-        "Failed jobs", data.fetch(data.FAILED_PAGE, job_filter, page_size(), cursors[-1])
+    page = list_pages.fetch_page(
+        "Failed jobs", data.FAILED_PAGE, job_filter, PAGE_SIZES, cursors[-1]
     )
     if page is None:
         return
@@ -259,18 +210,19 @@ def render_list() -> None:
 def _searched_note(page: FailedPage) -> None:
     if page.searched is None:
         return
-    st.caption(
-        f"Searched the newest {page.searched:,} failed jobs: {len(page.rows):,} match. No index "
-        f"serves an error filter, so each page searches at most {page.scan or 0:,} failed jobs; "
-        "“Older »” searches further."
+    list_pages.searched_note(
+        f"{page.searched:,} failed jobs",
+        len(page.rows),
+        "an error filter",
+        f"{page.scan or 0:,} failed jobs",
     )
 
 
 def deleted_frame(rows: list[DeletedJobRow]) -> pd.DataFrame:
-    return pd.DataFrame(
+    return job_table.frame(
+        [r["job_id"] for r in rows],
+        "restore",
         {
-            "restore": [False] * len(rows),
-            "job": [job_links.job_label(r["job_id"]) for r in rows],
             "deleted_at": [r["deleted_at"] for r in rows],
             "deleted_by": [r["deleted_by"] for r in rows],
             "queue": [r["queue_name"] for r in rows],
@@ -278,8 +230,7 @@ def deleted_frame(rows: list[DeletedJobRow]) -> pd.DataFrame:
             "errors": [r["errors"] for r in rows],
             "args": [r["args"] for r in rows],
         },
-        index=pd.Index([r["job_id"] for r in rows], name="id"),
-    ).astype({"restore": bool})
+    )
 
 
 DELETED_ROW_KEYS = [
@@ -297,8 +248,8 @@ def render_deleted() -> None:
     )
     chosen = _selectable_table(deleted_frame(rows), "deleted_editor", "restore", DELETED_COLUMNS)
     cols = st.columns([1, 1, 3])
-    if operations.may(Action.RESTORE) and cols[0].button(
-        f"Restore selected ({len(chosen)})", disabled=not chosen, key="restore_selected"
+    if operations.may(Action.RESTORE) and job_table.selected_button(
+        cols[0], "Restore", Action.RESTORE, chosen
     ):
         flash(operations.restore(chosen))
         st.rerun()

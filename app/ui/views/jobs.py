@@ -23,8 +23,8 @@ from jobdash.app.ui.widgets import (
     bulk_progress,
     columns,
     confirm,
-    job_links,
     job_page,
+    job_table,
     list_pages,
 )
 from jobdash.app.ui.widgets.confirm import Confirmation
@@ -68,17 +68,8 @@ def current_filter() -> JobFilter:
 
 
 def set_filter(job_filter: JobFilter) -> None:
-    keep = {k: v for k, v in st.query_params.to_dict().items() if k == "page_size"}
-    st.query_params.from_dict(keep | job_filter.to_query_params())
+    list_pages.set_filter_params(job_filter.to_query_params())
     st.session_state.pop(CURSORS, None)
-
-
-def page_size() -> int:
-    try:
-        size = int(st.query_params.get("page_size", PAGE_SIZES[0]))
-    except ValueError:
-        size = PAGE_SIZES[0]
-    return size if size in PAGE_SIZES else PAGE_SIZES[0]
 
 
 def _state_counts(current: JobFilter) -> None:
@@ -160,10 +151,10 @@ def filter_form(current: JobFilter) -> None:
 
 
 def jobs_frame(rows: list[JobRow]) -> pd.DataFrame:
-    frame = pd.DataFrame(
+    frame = job_table.frame(
+        [r["id"] for r in rows],
+        "select",
         {
-            "select": [False] * len(rows),
-            "job": [job_links.job_label(r["id"]) for r in rows],
             "state": [STATE_WORDS.get(r["state"], r["state"]) for r in rows],
             "queue": [r["queue_name"] for r in rows],
             "task": [r["task_name"] for r in rows],
@@ -175,34 +166,23 @@ def jobs_frame(rows: list[JobRow]) -> pd.DataFrame:
             "lock": [r["lock"] or "" for r in rows],
             "args": [r["args"] for r in rows],
         },
-        index=pd.Index([r["id"] for r in rows], name="id"),
     )
     for name in ("scheduled_at", "deferred_at", "finished_at"):
         frame[name] = pd.to_datetime(frame[name], utc=True)
-    return frame.astype({"select": bool})
+    return frame
 
 
 def _table(frame: pd.DataFrame, key: str) -> list[int]:
-    writable = any(operations.may(action) for action in VERBS)
-    edited = st.data_editor(
+    return job_table.selectable(
         frame,
-        key=key,
-        num_rows="fixed",
-        disabled=[c for c in frame.columns if c != "select"] if writable else True,
-        # The job first: its button sits at a known place, the tick right of it.
-        column_order=[LIST_COLUMNS[0], *(["select"] if writable else []), *LIST_COLUMNS[1:]],
-        column_config=columns.config(
-            frame.columns,
-            select=st.column_config.CheckboxColumn("✓", width="small"),
-            job=job_links.job_column(f"{key}_job", keep_params=True),
-            deferred_at=columns.time_column("Deferred at"),
-            finished_at=columns.time_column("Finished at"),
-            args=st.column_config.TextColumn("Args", help="Redacted keys show ••••"),
-        ),
-        hide_index=True,
-        width="stretch",
+        key,
+        check="select",
+        shown=LIST_COLUMNS,
+        writable=any(operations.may(action) for action in VERBS),
+        deferred_at=columns.time_column("Deferred at"),
+        finished_at=columns.time_column("Finished at"),
+        args=st.column_config.TextColumn("Args", help="Redacted keys show ••••"),
     )
-    return [int(i) for i in edited.index[edited["select"]]] if len(edited) else []
 
 
 def count_text(job_filter: JobFilter) -> str:
@@ -222,10 +202,11 @@ def _searched_note(page: JobPage) -> None:
     s = page.searched
     if s is None or s.complete:
         return
-    st.caption(
-        f"Searched the newest {s.count:,} {escape_markdown(s.walks)} (down to job {s.lowest_id}): "
-        f"{len(page.rows):,} match. No index serves this filter, so each page searches at most "
-        f"{page.scan:,} jobs; “Older »” searches further."
+    list_pages.searched_note(
+        f"{s.count:,} {escape_markdown(s.walks)} (down to job {s.lowest_id})",
+        len(page.rows),
+        "this filter",
+        f"{page.scan:,} jobs",
     )
 
 
@@ -233,19 +214,14 @@ def _all_confirmation(
     action: Action, job_filter: JobFilter, total: int, options: dict[str, Any]
 ) -> Confirmation:
     verb = VERBS[action]
-    shown = ", ".join(f"{k}={v}" for k, v in job_filter.describe().items()) or "no filter"
-
+    shown = bulk_progress.filter_words(job_filter.describe())
     extra = options if action == Action.RETRY else {}
-    return Confirmation(
-        title=f"{verb} all matching",
-        text=f"{verb} all jobs matching: {shown} (about {total:,})",
-        caption=CAPTIONS[action] + " Runs in batches of 1,000; you can stop it midway.",
-        confirm_label=f"{verb} all matching",
-        run=lambda: bulk_progress.start(
-            lambda: operations.start_jobs_bulk(action, job_filter, total, **extra)
-        ),
-        confirm_key="confirm_all",
-        cancel_key="cancel_all",
+    return bulk_progress.all_confirmation(
+        verb,
+        f"{verb} all jobs matching: {shown} (about {total:,})",
+        CAPTIONS[action] + " Runs in batches of 1,000; you can stop it midway.",
+        f"{verb} all matching",
+        lambda: operations.start_jobs_bulk(action, job_filter, total, **extra),
     )
 
 
@@ -264,17 +240,13 @@ def _action_bar(job_filter: JobFilter, selected: list[int]) -> None:
     offered = [action for action in VERBS if operations.may(action)]
     bar = st.columns(5)
     for column, action in zip(bar, offered, strict=False):
-        if column.button(
-            f"{VERBS[action]} selected ({len(selected)})", disabled=not selected,
-            key=f"{action}_selected",
-        ):  # fmt: skip
+        if job_table.selected_button(column, VERBS[action], action, selected):
             confirm.request(ids_confirmation(action, selected, options))
     if job_filter.state and job_filter.state in BULK_BY_STATE:
-        busy = bulk_progress.running() is not None
         bulk = st.columns(5)
         choices = [a for a in BULK_BY_STATE[job_filter.state] if operations.may(a)]
         for column, action in zip(bulk, choices, strict=False):
-            if column.button(f"{VERBS[action]} all matching", disabled=busy, key=f"{action}_all"):
+            if bulk_progress.all_button(column, f"{VERBS[action]} all matching", action):
                 confirm.request(_all_confirmation(action, job_filter, _total(job_filter), options))
     st.caption(
         "Actions skip, and name, the jobs that are not in the state they need. " + ABORT_NOTE
@@ -293,18 +265,12 @@ def render_list() -> None:
     filter_form(job_filter)
     bulk_progress.show()
     cursors: list[int | None] = st.session_state.setdefault(CURSORS, [None])
-    page: JobPage | None = data_or_notice(
-        "Jobs", data.fetch(data.JOBS_PAGE, job_filter, page_size(), cursors[-1])
-    )
+    page = list_pages.fetch_page("Jobs", data.JOBS_PAGE, job_filter, PAGE_SIZES, cursors[-1])
     if page is None:
         return
     head = st.columns([3, 1, 1])
     head[0].text(count_text(job_filter))
-    size = head[1].selectbox("Jobs per page", PAGE_SIZES, index=PAGE_SIZES.index(page_size()))
-    if size != page_size():
-        st.query_params["page_size"] = str(size)
-        st.session_state[CURSORS] = [None]
-        st.rerun()
+    list_pages.page_size_picker(head[1], PAGE_SIZES, CURSORS)
     with head[2]:
         csv_download_button(
             "Download CSV", lambda: data.export_jobs(job_filter, CSV_LIMIT), "jobs",

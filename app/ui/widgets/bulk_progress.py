@@ -1,12 +1,15 @@
-"""Progress and Stop of the session's running "all matching" action (app/actions/bulk.py)."""
+"""The "all matching" actions of the job lists (app/actions/bulk.py): their buttons, their
+confirmation, and the progress and Stop of the session's running one."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from jobdash.app.actions.bulk import BulkRun
+from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.feedback import FAILED, REFUSED, Flash, flash
 from jobdash.core.errors import JobdashError, describe_error
 
@@ -29,6 +32,31 @@ def start(begin: Callable[[], BulkRun]) -> Flash | None:
     except JobdashError as exc:
         return Flash(describe_error(exc), REFUSED)
     return None
+
+
+def filter_words(described: dict[str, str]) -> str:
+    """ "queue=emails, task=send", or "no filter": what an all-matching action acts on."""
+    return ", ".join(f"{k}={v}" for k, v in described.items()) or "no filter"
+
+
+def all_button(column: DeltaGenerator, label: str, action: str, disabled: bool = False) -> bool:
+    """An "… all matching" button, keyed by the action; disabled while a run is going."""
+    return column.button(label, disabled=running() is not None or disabled, key=f"{action}_all")
+
+
+def all_confirmation(
+    verb: str, text: str, caption: str, confirm_label: str, begin: Callable[[], BulkRun]
+) -> Confirmation:
+    """The confirmation of an all-matching action; confirmed, it starts the run `begin`."""
+    return Confirmation(
+        title=f"{verb} all matching",
+        text=text,
+        caption=caption,
+        confirm_label=confirm_label,
+        run=lambda: start(begin),
+        confirm_key="confirm_all",
+        cancel_key="cancel_all",
+    )
 
 
 def show() -> None:

@@ -36,6 +36,22 @@ def describe_ids(ids: list[int]) -> str:
     return sample + more
 
 
+def ids_confirmation(
+    verb: str, ids: list[int], caption: str | None, run: Callable[[], Flash | None]
+) -> Confirmation:
+    """ "Retry exactly 3 jobs: 1, 2, 3": an action on the ticked jobs, named by id."""
+    noun = "job" if len(ids) == 1 else "jobs"
+    return Confirmation(
+        title=f"{verb} {noun}",
+        text=f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}",
+        caption=caption,
+        confirm_label=f"{verb} {len(ids):,} {noun}",
+        run=run,
+        confirm_key="confirm_ids",
+        cancel_key="cancel_ids",
+    )
+
+
 def request(confirmation: Confirmation) -> None:
     """Open the dialog (from a fragment too: the full rerun also holds the live panels)."""
     st.session_state[PENDING_KEY] = confirmation

@@ -13,7 +13,7 @@ from jobdash.app.read.job_facts import JobView
 from jobdash.app.read.job_filter import TERMINAL_STATES
 from jobdash.app.ui import operations
 from jobdash.app.ui.widgets import confirm, job_detail
-from jobdash.app.ui.widgets.confirm import Confirmation, describe_ids
+from jobdash.app.ui.widgets.confirm import Confirmation
 from jobdash.app.ui.widgets.feedback import flash
 from jobdash.app.ui.widgets.results import data_or_notice
 from jobdash.core.auth.identity import Action
@@ -62,8 +62,6 @@ def retry_options_form(key: str) -> dict[str, Any] | None:
 
 
 def ids_confirmation(action: Action, ids: list[int], options: dict[str, Any]) -> Confirmation:
-    verb = VERBS[action]
-    noun = "job" if len(ids) == 1 else "jobs"
     runs = {
         Action.CANCEL: lambda: operations.cancel(ids),
         Action.ABORT: lambda: operations.abort(ids),
@@ -71,15 +69,7 @@ def ids_confirmation(action: Action, ids: list[int], options: dict[str, Any]) ->
         Action.DELETE: lambda: operations.delete_finished(ids),
         Action.RETRY: lambda: operations.retry_with(ids, **options),
     }
-    return Confirmation(
-        title=f"{verb} {noun}",
-        text=f"{verb} exactly {len(ids):,} {noun}: {describe_ids(ids)}",
-        caption=CAPTIONS[action],
-        confirm_label=f"{verb} {len(ids):,} {noun}",
-        run=runs[action],
-        confirm_key="confirm_ids",
-        cancel_key="cancel_ids",
-    )
+    return confirm.ids_confirmation(VERBS[action], ids, CAPTIONS[action], runs[action])
 
 
 def _actions(job_id: int, view: JobView) -> None:
