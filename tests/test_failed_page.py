@@ -166,3 +166,7 @@ def test_an_error_search_says_how_far_it_looked(page_env, conn, monkeypatch):
     assert list(at.dataframe[0].value["exception"]) == ["KeyError"]
     at = run_page({"exception_type": "ValueError"}, state={})
     assert button(at, "retry_all").label == "Retry all ≈ 6 matching"
+    # None among the newest searched: older ones may match, so "all matching" stays offered.
+    at = run_page({"error_contains": "needle"})
+    assert button(at, "retry_all").label == "Retry all matching"
+    assert not button(at, "retry_all").disabled

@@ -68,10 +68,10 @@ def _all_matching_confirmation(
     total = count.number
     return bulk_progress.all_confirmation(
         verb,
-        f"{verb} all {number} failed jobs matching: "
+        f"{verb} all{number} failed jobs matching: "
         + bulk_progress.filter_words(job_filter.describe()),
         "Runs in batches of 1,000; you can stop it midway (what was done stays done).",
-        f"{verb} all {number}",
+        f"{verb} all{number}",
         lambda: operations.start_bulk(action, job_filter, total),
     )
 
@@ -96,6 +96,12 @@ def _time_range(current: FailedJobFilter) -> tuple[datetime | None, datetime | N
         bound_from_form(since_day, since_time, zone, upper=False),
         bound_from_form(until_day, until_time, zone, upper=True),
     )
+
+
+def set_filter(job_filter: FailedJobFilter) -> None:
+    """The URL holds the filter; the pages start again from the newest."""
+    list_pages.set_filter_params(job_filter.to_query_params())
+    st.session_state.pop(CURSORS, None)
 
 
 def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -> None:
@@ -124,8 +130,7 @@ def filter_form(current: FailedJobFilter, options: list[tuple[str, str, int]]) -
             failed_since=since,
             failed_until=until,
         )
-        list_pages.set_filter_params(new.to_query_params())
-        st.session_state.pop(CURSORS, None)
+        set_filter(new)
         st.rerun()
 
 
@@ -159,7 +164,10 @@ def _list_header(job_filter: FailedJobFilter, count: FailedCount) -> None:
 
 
 def _number(count: FailedCount) -> str:
-    return f"{count.number:,}" if count.exact else f"≈ {count.number:,}"
+    """ " 12", " ≈ 2,300", or nothing (none among the newest searched; older ones may match)."""
+    if count.exact:
+        return f" {count.number:,}"
+    return f" ≈ {count.number:,}" if count.number else ""
 
 
 def _action_bar(job_filter: FailedJobFilter, selected: list[int], count: FailedCount) -> None:
@@ -172,8 +180,9 @@ def _action_bar(job_filter: FailedJobFilter, selected: list[int], count: FailedC
     if job_table.selected_button(bar[1], VERBS[Action.DELETE], Action.DELETE, selected):
         confirm.request(_ids_confirmation(Action.DELETE, selected))
     for column, action in zip(bar[2:], (Action.RETRY, Action.DELETE), strict=True):
-        label = f"{VERBS[action]} all {_number(count)} matching"
-        if bulk_progress.all_button(column, label, action, disabled=not count.number):
+        label = f"{VERBS[action]} all{_number(count)} matching"
+        nothing = count.exact and not count.number
+        if bulk_progress.all_button(column, label, action, disabled=nothing):
             confirm.request(_all_matching_confirmation(action, job_filter, count))
 
 
@@ -181,9 +190,7 @@ def render_list() -> None:
     try:
         job_filter = FailedJobFilter.from_query_params(st.query_params.to_dict())
     except FilterError as exc:
-        list_pages.filter_refused(
-            exc, clear=lambda: list_pages.set_filter_params(FailedJobFilter().to_query_params())
-        )
+        list_pages.filter_refused(exc, clear=lambda: set_filter(FailedJobFilter()))
         return
     options = data.fetch(data.FAILED_FILTER_OPTIONS).data or []
     filter_form(job_filter, options)
