@@ -23,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -41,8 +41,10 @@ class FragmentView:
 
     fragment_id: str
     interval: float = 0.0
-    heading: str = ""
+    heading: str = ""  # the first one: a fragment may draw several panels
     alerts: list[str] = field(default_factory=list)
+    # Each panel's alerts, under its heading.
+    panel_alerts: dict[str, list[str]] = field(default_factory=dict)
     texts: list[str] = field(default_factory=list)
     runs: int = 0
     ticks: int = 0
@@ -116,8 +118,13 @@ class Viewer:
     # -- what the tab shows ---------------------------------------------------------------
 
     def panel(self, heading: str) -> FragmentView | None:
+        """The panel under `heading` as its fragment's latest run drew it (its own alerts; the
+        fragment's runs, ticks and timings)."""
         with self._lock:
-            return next((f for f in self.fragments.values() if f.heading == heading), None)
+            for view in self.fragments.values():
+                if heading in view.panel_alerts:
+                    return replace(view, heading=heading, alerts=view.panel_alerts[heading])
+            return None
 
     def wait_for(self, condition: Callable[[Viewer], bool], timeout: float, what: str) -> None:
         """Wait until `condition(self)` holds, re-checked after every message batch."""
@@ -233,10 +240,13 @@ class Viewer:
         draw = self._run_draws.setdefault(delta.fragment_id, FragmentView(delta.fragment_id))
         element = delta.new_element
         strings = _strings(element)
-        if element.WhichOneof("type") == "heading" and not draw.heading:
-            draw.heading = strings[0]
+        if element.WhichOneof("type") == "heading":
+            draw.heading = draw.heading or strings[0]
+            draw.panel_alerts[strings[0]] = []
         elif element.WhichOneof("type") == "alert":
             draw.alerts.extend(strings)
+            if draw.panel_alerts:
+                list(draw.panel_alerts.values())[-1].extend(strings)
         draw.texts.extend(strings)
 
     def _finished(self, status: int) -> None:
@@ -248,6 +258,7 @@ class Viewer:
             view = self.fragments.setdefault(fragment_id, FragmentView(fragment_id))
             view.heading = draw.heading or view.heading
             view.alerts, view.texts = draw.alerts, draw.texts
+            view.panel_alerts = draw.panel_alerts
             view.runs += 1
             view.finished_at.append(now)
             for tick in self._pending.pop(fragment_id, []):
