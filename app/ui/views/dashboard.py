@@ -21,7 +21,6 @@ def _render_scheduler(loaded: ScheduleState) -> None:
     scheduler.render(loaded, app_warning=warning)
 
 
-# Distinct functions, so each fragment has its own identity and timer.
 def _queue_stats_panel() -> None:
     show_panel(data.QUEUE_STATS, queue_stats.TITLE, queue_stats.render)
 
@@ -30,20 +29,22 @@ def _worker_health_panel() -> None:
     show_panel(data.WORKER_HEALTH, worker_health.TITLE, worker_health.render)
 
 
-def _top_row() -> None:
-    left, right = st.columns(2)
-    with left:
-        _queue_stats_panel()
-    with right:
-        _worker_health_panel()
-
-
 def _scheduler_panel() -> None:
     show_panel(data.SCHEDULER, scheduler.TITLE, _render_scheduler)
 
 
 def _failed_jobs_panel() -> None:
     show_panel(data.FAILED_JOBS, failed_jobs.TITLE, failed_jobs.render)
+
+
+def _live_panels() -> None:
+    left, right = st.columns(2)
+    with left:
+        _queue_stats_panel()
+    with right:
+        _worker_health_panel()
+    _scheduler_panel()
+    _failed_jobs_panel()
 
 
 def footer_text(intervals: dict[str, float]) -> str:
@@ -67,19 +68,12 @@ def main() -> None:
     intervals = {source.name: data.refresh_interval(source, settings) for source in data.PANELS}
     st.title("Background Jobs Dashboard", anchor=False)
     st.caption("Real-time monitoring of queue, workers, and scheduler")
-    # Panels on the same interval share one fragment, so one timer: Streamlit 1.67 ends a
-    # fragment's run early when another fragment's tick of the same tab arrives during it,
-    # and two timers started together collide on every tick (docs/benchmarks-viewers.md).
-    if intervals["queue_stats"] == intervals["worker_health"]:
-        st.fragment(run_every=live.every(intervals["queue_stats"]))(_top_row)()
-    else:
-        left, right = st.columns(2)
-        with left:
-            st.fragment(run_every=live.every(intervals["queue_stats"]))(_queue_stats_panel)()
-        with right:
-            st.fragment(run_every=live.every(intervals["worker_health"]))(_worker_health_panel)()
-    st.fragment(run_every=live.every(intervals["scheduler"]))(_scheduler_panel)()
-    st.fragment(run_every=live.every(intervals["failed_jobs"]))(_failed_jobs_panel)()
+    # One fragment, so one timer per tab, at the shortest interval: Streamlit 1.67 ends a
+    # fragment's run early when another fragment's tick of the same tab arrives during it, so
+    # panels with timers of their own fell behind now and then (docs/benchmarks-viewers.md).
+    # Each panel's data still refreshes on its own interval (the cache's time to live); a
+    # tick in between draws it again from the same data, mostly from the render cache.
+    st.fragment(run_every=live.every(min(intervals.values())))(_live_panels)()
     st.divider()
     st.caption(footer_text(intervals))
     _replica_footer()
